@@ -1,0 +1,3 @@
+//! Parsers for what Istio shows: access-log lines, echoed headers, XFCC, peer metadata.
+
+pub mod access_log;

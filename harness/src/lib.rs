@@ -1,0 +1,7 @@
+//! The library behind the Istio egress conformance suite: scenario files, the evidence
+//! Istio shows, the judge, the plan of a live run, and the runner that turns it all into
+//! libtest trials.
+
+pub mod evidence;
+pub mod scenario;
+pub mod versions;

@@ -1,0 +1,212 @@
+//! What one request must show: curl's result, echoed headers, XFCC, peer metadata,
+//! and the access-log lines at the egress gateway and the client sidecar.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::Deserialize;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+
+use super::matcher::Matcher;
+use crate::evidence::access_log::Field;
+
+/// The expectations of one request. Every key is optional; an absent key is not judged.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    #[serde(default, deserialize_with = "super::exit_codes")]
+    pub exit_code: Option<ExitCodes>,
+    #[serde(default)]
+    pub stderr: Option<Matcher>,
+    /// HTTP status curl reports (`%{http_code}`); 0 when there was no HTTP response.
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// Headers the upstream echoed back; names ignore case.
+    #[serde(default, deserialize_with = "super::case_insensitive_map")]
+    pub headers: BTreeMap<String, Matcher>,
+    /// X-Forwarded-Client-Cert: `absent`, `present` or the parts of its last element.
+    #[serde(default)]
+    pub xfcc: Option<Presence<XfccExpect>>,
+    /// X-Envoy-Peer-Metadata-Id split into its parts.
+    #[serde(default)]
+    pub peer_metadata_id: Option<Presence<PeerIdExpect>>,
+    /// X-Envoy-Peer-Metadata decoded; keys are top-level Struct keys (`NAMESPACE`) or
+    /// `KEY.inner` for one level down (`LABELS.app`, `LABELS.service.istio.io/canonical-name`).
+    #[serde(default)]
+    pub peer_metadata: Option<Presence<BTreeMap<String, Matcher>>>,
+    /// The line this request left in the egress gateway's access log.
+    #[serde(default)]
+    pub gateway_log: Option<Presence<LogExpect>>,
+    /// The line this request left in the client sidecar's access log.
+    #[serde(default)]
+    pub sidecar_log: Option<Presence<LogExpect>>,
+}
+
+/// Accepted exit codes of curl.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExitCodes(pub Vec<i32>);
+
+impl ExitCodes {
+    pub fn accepts(&self, code: i32) -> bool {
+        self.0.contains(&code)
+    }
+}
+
+impl fmt::Display for ExitCodes {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let codes: Vec<String> = self.0.iter().map(i32::to_string).collect();
+        f.write_str(&codes.join(" or "))
+    }
+}
+
+/// Fields of an access-log line, by Istio's JSON access-log names.
+pub type LogExpect = BTreeMap<Field, Matcher>;
+
+/// The parts of the last X-Forwarded-Client-Cert element (the one the nearest proxy added).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct XfccExpect {
+    #[serde(default)]
+    pub by: Option<Matcher>,
+    #[serde(default)]
+    pub hash: Option<Matcher>,
+    #[serde(default)]
+    pub uri: Option<Matcher>,
+    #[serde(default)]
+    pub subject: Option<Matcher>,
+    #[serde(default)]
+    pub dns: Option<Matcher>,
+    /// SAN URIs of the certificate in `Cert`, joined with `,`.
+    #[serde(default)]
+    pub cert_san_uris: Option<Matcher>,
+    #[serde(default)]
+    pub cert_issuer: Option<Matcher>,
+    /// Demands that `Hash` is the SHA-256 of the certificate in `Cert`.
+    #[serde(default)]
+    pub hash_matches_cert: Option<bool>,
+    /// How many elements the header has.
+    #[serde(default)]
+    pub elements: Option<usize>,
+}
+
+/// X-Envoy-Peer-Metadata-Id: `<proxy_type>~<ip>~<pod>.<namespace>~<domain>`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerIdExpect {
+    #[serde(default)]
+    pub proxy_type: Option<Matcher>,
+    #[serde(default)]
+    pub ip: Option<Matcher>,
+    #[serde(default)]
+    pub pod: Option<Matcher>,
+    #[serde(default)]
+    pub namespace: Option<Matcher>,
+    #[serde(default)]
+    pub domain: Option<Matcher>,
+}
+
+/// `present`, `absent`, or a map of finer expectations (which imply presence).
+#[derive(Debug, Clone)]
+pub enum Presence<T> {
+    Present,
+    Absent,
+    Fields(T),
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Presence<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = Presence<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("`present`, `absent`, or a map of fields")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                match v {
+                    "present" => Ok(Presence::Present),
+                    "absent" => Ok(Presence::Absent),
+                    other => Err(E::custom(format!(
+                        "`{other}`: expected `present`, `absent`, or a map of fields"
+                    ))),
+                }
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map)).map(Presence::Fields)
+            }
+        }
+        deserializer.deserialize_any(V(PhantomData))
+    }
+}
+
+impl Expect {
+    /// Every matcher with the name of what it judges, for validation and listing.
+    pub fn matchers(&self) -> Vec<(String, &Matcher)> {
+        let mut out: Vec<(String, &Matcher)> = Vec::new();
+        if let Some(m) = &self.stderr {
+            out.push(("stderr".into(), m));
+        }
+        for (name, m) in &self.headers {
+            out.push((format!("headers.{name}"), m));
+        }
+        if let Some(Presence::Fields(x)) = &self.xfcc {
+            let parts = [
+                ("by", &x.by),
+                ("hash", &x.hash),
+                ("uri", &x.uri),
+                ("subject", &x.subject),
+                ("dns", &x.dns),
+                ("cert_san_uris", &x.cert_san_uris),
+                ("cert_issuer", &x.cert_issuer),
+            ];
+            out.extend(
+                parts
+                    .into_iter()
+                    .filter_map(|(n, m)| m.as_ref().map(|m| (format!("xfcc.{n}"), m))),
+            );
+        }
+        if let Some(Presence::Fields(p)) = &self.peer_metadata_id {
+            let parts = [
+                ("proxy_type", &p.proxy_type),
+                ("ip", &p.ip),
+                ("pod", &p.pod),
+                ("namespace", &p.namespace),
+                ("domain", &p.domain),
+            ];
+            out.extend(
+                parts
+                    .into_iter()
+                    .filter_map(|(n, m)| m.as_ref().map(|m| (format!("peer_metadata_id.{n}"), m))),
+            );
+        }
+        if let Some(Presence::Fields(keys)) = &self.peer_metadata {
+            out.extend(keys.iter().map(|(k, m)| (format!("peer_metadata.{k}"), m)));
+        }
+        for (log, expect) in [
+            ("gateway_log", &self.gateway_log),
+            ("sidecar_log", &self.sidecar_log),
+        ] {
+            if let Some(Presence::Fields(fields)) = expect {
+                out.extend(
+                    fields
+                        .iter()
+                        .map(|(f, m)| (format!("{log}.{}", f.name()), m)),
+                );
+            }
+        }
+        out
+    }
+
+    /// Whether this request states anything at all to judge.
+    pub fn is_empty(&self) -> bool {
+        self.exit_code.is_none()
+            && self.status.is_none()
+            && self.xfcc.is_none()
+            && self.peer_metadata_id.is_none()
+            && self.peer_metadata.is_none()
+            && self.gateway_log.is_none()
+            && self.sidecar_log.is_none()
+            && self.matchers().is_empty()
+    }
+}

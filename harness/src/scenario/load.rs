@@ -1,0 +1,429 @@
+//! Strict loading: every error names the file, the line and the key path.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde_saphyr::{Location, Spanned};
+
+use super::{Presence, Scenario};
+
+/// A problem in a scenario file, located as precisely as the YAML allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadError {
+    pub file: PathBuf,
+    /// 1-based; `None` when the problem is the file as a whole.
+    pub line: Option<u64>,
+    pub column: Option<u64>,
+    /// Dotted key path, e.g. `requests[0].expect.headers`.
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        f.write_str(": ")?;
+        if let Some(key) = &self.key {
+            write!(f, "`{key}`: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+impl LoadError {
+    fn whole_file(file: &Path, message: impl Into<String>) -> Self {
+        Self {
+            file: file.to_owned(),
+            line: None,
+            column: None,
+            key: None,
+            message: message.into(),
+        }
+    }
+
+    fn at(
+        file: &Path,
+        location: Location,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        let known = location != Location::UNKNOWN;
+        Self {
+            file: file.to_owned(),
+            line: known.then(|| location.line()),
+            column: known.then(|| location.column()),
+            key: Some(key.into()),
+            message: message.into(),
+        }
+    }
+}
+
+/// Reads and checks one scenario file. `manifests_dir` is where the manifests it names live.
+pub fn load_file(path: &Path, manifests_dir: &Path) -> Result<Scenario, Vec<LoadError>> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        vec![LoadError::whole_file(
+            path,
+            format!("cannot read the file: {e}"),
+        )]
+    })?;
+    let text = match std::str::from_utf8(&bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            let line = bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count() as u64
+                + 1;
+            return Err(vec![LoadError {
+                line: Some(line),
+                ..LoadError::whole_file(path, "not UTF-8 text (is this a binary file?)")
+            }]);
+        }
+    };
+    let scenario = load_str(text, path).map_err(|e| vec![e])?;
+    let problems = check(&scenario, manifests_dir);
+    if problems.is_empty() {
+        Ok(scenario)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Parses scenario YAML; `path` is used in errors and to check the name.
+pub fn load_str(text: &str, path: &Path) -> Result<Scenario, LoadError> {
+    if text.trim().is_empty()
+        || text
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+    {
+        return Err(LoadError::whole_file(
+            path,
+            "the file is empty; a scenario needs at least name, description and requests (see scenarios/README.md)",
+        ));
+    }
+    if text.contains('\0') {
+        return Err(LoadError::whole_file(
+            path,
+            "the file contains NUL bytes (is this a binary file?)",
+        ));
+    }
+    let mut key_path: Option<String> = None;
+    let parsed = serde_saphyr::with_deserializer_from_str(text, |de| {
+        serde_path_to_error::deserialize::<_, Scenario>(de).map_err(|e| {
+            key_path = Some(e.path().to_string());
+            e.into_inner()
+        })
+    });
+    match parsed {
+        Ok(mut scenario) => {
+            scenario.source = path.to_owned();
+            Ok(scenario)
+        }
+        Err(e) => {
+            let location = e.location().unwrap_or(Location::UNKNOWN);
+            let message = without_position(&e.without_snippet().to_string());
+            let key = key_path.filter(|k| !k.is_empty() && k != ".");
+            Err(LoadError {
+                key,
+                ..LoadError::at(path, location, String::new(), message)
+            })
+        }
+    }
+}
+
+/// serde-saphyr appends " at line N, column M"; the location is reported separately.
+fn without_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) if message[at..].contains(", column ") => message[..at].to_owned(),
+        _ => message.to_owned(),
+    }
+}
+
+static NAME_RULE: &str =
+    "lowercase letters, digits and '-', starting with a letter, at most 50 characters";
+
+fn is_dns_label(name: &str, max: usize) -> bool {
+    !name.is_empty()
+        && name.len() <= max
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && !name.ends_with('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// Checks what the YAML shape cannot: names, files, URLs, uniqueness.
+fn check(s: &Scenario, manifests_dir: &Path) -> Vec<LoadError> {
+    let file = s.source.as_path();
+    let mut problems = Vec::new();
+    let mut problem = |span: &Location, key: String, message: String| {
+        problems.push(LoadError::at(file, *span, key, message));
+    };
+
+    let name = &s.name.value;
+    if !is_dns_label(name, 50) {
+        problem(
+            &s.name.referenced,
+            "name".into(),
+            format!("`{name}` is not a valid scenario name: {NAME_RULE}"),
+        );
+    }
+    let stem = file
+        .file_stem()
+        .and_then(|f| f.to_str())
+        .unwrap_or_default();
+    if !stem.is_empty() && stem != name {
+        problem(
+            &s.name.referenced,
+            "name".into(),
+            format!("the name `{name}` differs from the file name `{stem}.yaml`; they must match"),
+        );
+    }
+    if s.description.trim().is_empty() {
+        problem(
+            &s.name.referenced,
+            "description".into(),
+            "the description is empty".into(),
+        );
+    }
+    for (i, tag) in s.tags.iter().enumerate() {
+        if !is_dns_label(&tag.value, 40) {
+            problem(
+                &tag.referenced,
+                format!("tags[{i}]"),
+                format!("`{}` is not a valid tag: {NAME_RULE}", tag.value),
+            );
+        }
+    }
+
+    let mut file_ref = |what: &Spanned<String>, key: String, dir: &str, kind: &str| {
+        let rel = Path::new(dir).join(&what.value);
+        let rel = if rel.extension().is_none() {
+            rel.with_extension("yaml")
+        } else {
+            rel
+        };
+        if what.value.contains("..") || Path::new(&what.value).is_absolute() {
+            problem(
+                &what.referenced,
+                key,
+                format!("{kind} `{}` must be a path inside manifests/", what.value),
+            );
+        } else if !manifests_dir.join(&rel).is_file() {
+            problem(
+                &what.referenced,
+                key,
+                format!(
+                    "{kind} `{}` not found: no file manifests/{}",
+                    what.value,
+                    rel.display()
+                ),
+            );
+        }
+    };
+    file_ref(&s.install, "install".into(), "install", "install profile");
+    file_ref(&s.client, "client".into(), "client", "client");
+    for (i, m) in s.manifests.iter().enumerate() {
+        file_ref(m, format!("manifests[{i}]"), "", "manifest");
+    }
+
+    if let Some(k) = &s.known_issue
+        && !k.url.value.starts_with("https://")
+    {
+        problem(
+            &k.url.referenced,
+            "known_issue.url".into(),
+            format!("`{}` is not an https:// link", k.url.value),
+        );
+    }
+
+    if s.requests.is_empty() {
+        problem(
+            &s.name.referenced,
+            "requests".into(),
+            "a scenario needs at least one request".into(),
+        );
+    }
+    let mut seen = BTreeSet::new();
+    for (i, r) in s.requests.iter().enumerate() {
+        let at = |k: &str| format!("requests[{i}].{k}");
+        if !is_dns_label(&r.name.value, 40) {
+            problem(
+                &r.name.referenced,
+                at("name"),
+                format!(
+                    "`{}` is not a valid request name: {NAME_RULE}",
+                    r.name.value
+                ),
+            );
+        }
+        if !seen.insert(r.name.value.clone()) {
+            problem(
+                &r.name.referenced,
+                at("name"),
+                format!("request name `{}` is used twice", r.name.value),
+            );
+        }
+        if let Err(e) = super::Template::parse(&r.url.value) {
+            problem(&r.url.referenced, at("url"), e);
+        }
+        if !(r.url.value.starts_with("http://") || r.url.value.starts_with("https://")) {
+            problem(
+                &r.url.referenced,
+                at("url"),
+                format!("`{}` must start with http:// or https://", r.url.value),
+            );
+        }
+        for (j, arg) in r.curl_args.iter().enumerate() {
+            let owned = [
+                "-w",
+                "--write-out",
+                "-o",
+                "--output",
+                "-s",
+                "--silent",
+                "-S",
+                "--show-error",
+                "-m",
+                "--max-time",
+            ];
+            if owned.contains(&arg.value.as_str()) {
+                problem(
+                    &arg.referenced,
+                    at(&format!("curl_args[{j}]")),
+                    format!(
+                        "`{}` is set by the harness, which reads curl's output",
+                        arg.value
+                    ),
+                );
+            }
+        }
+        if r.max_time_seconds == 0 || r.max_time_seconds > 120 {
+            problem(
+                &r.name.referenced,
+                at("max_time_seconds"),
+                "must be between 1 and 120".into(),
+            );
+        }
+        if r.expect.is_empty() {
+            problem(
+                &r.name.referenced,
+                at("expect"),
+                "states nothing to judge; a request needs at least one expectation".into(),
+            );
+        }
+        let e = &r.expect;
+        let peer_keys = match &e.peer_metadata {
+            Some(Presence::Fields(keys)) => keys.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        for key in peer_keys {
+            let top = key.split('.').next().unwrap_or_default();
+            if top.is_empty() || top.chars().any(|c| c.is_ascii_lowercase()) {
+                problem(
+                    &r.name.referenced,
+                    at(&format!("expect.peer_metadata.{key}")),
+                    "peer metadata keys are the Struct's upper-case keys (NAME, NAMESPACE, LABELS.app, ...)".into(),
+                );
+            }
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "name: demo\ndescription: d\nrequests:\n  - name: r\n    url: http://httpbin.org/headers\n    expect:\n      exit_code: 0\n";
+
+    fn load(text: &str) -> Result<Scenario, LoadError> {
+        load_str(text, Path::new("scenarios/demo.yaml"))
+    }
+
+    #[test]
+    fn minimal_scenario_loads_with_defaults() {
+        let s = load(MINIMAL).unwrap();
+        assert_eq!(s.name(), "demo");
+        assert_eq!(s.install.value, "registry-only");
+        assert_eq!(s.client.value, "curl");
+        assert_eq!(s.requests[0].max_time_seconds, 10);
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_path() {
+        let text = MINIMAL.replace(
+            "      exit_code: 0\n",
+            "      exit_code: 0\n      header: {}\n",
+        );
+        let e = load(&text).unwrap_err();
+        assert_eq!(e.line, Some(8));
+        assert_eq!(e.key.as_deref(), Some("requests[0].expect.header"));
+        assert!(e.message.contains("unknown field `header`"), "{e}");
+        assert!(e.to_string().starts_with("scenarios/demo.yaml:8:"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_and_bad_regex_are_located() {
+        let e = load(&MINIMAL.replace("exit_code: 0", "status: many")).unwrap_err();
+        assert_eq!(
+            (e.line, e.key.as_deref()),
+            (Some(7), Some("requests[0].expect.status"))
+        );
+        let e = load(&MINIMAL.replace("exit_code: 0", "stderr: {matches: '(('}")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("requests[0].expect.stderr"));
+        assert!(e.message.contains("regular expression"), "{e}");
+    }
+
+    #[test]
+    fn empty_broken_and_binary_inputs_are_errors() {
+        assert!(load("").unwrap_err().message.contains("empty"));
+        assert!(
+            load("# only a comment\n")
+                .unwrap_err()
+                .message
+                .contains("empty")
+        );
+        assert!(load("name: [demo\n").is_err());
+        assert!(load("\0\u{1}\u{2}").unwrap_err().message.contains("NUL"));
+        assert!(load("- a\n- b\n").is_err());
+    }
+
+    #[test]
+    fn semantic_checks_collect_every_problem() {
+        let dir = std::env::temp_dir().join("egress-load-test-manifests");
+        std::fs::create_dir_all(dir.join("install")).unwrap();
+        std::fs::create_dir_all(dir.join("client")).unwrap();
+        std::fs::write(dir.join("install/registry-only.yaml"), "").unwrap();
+        std::fs::write(dir.join("client/curl.yaml"), "").unwrap();
+        let text = MINIMAL.replace("name: demo\n", "name: Demo\nmanifests: [missing.yaml]\n")
+            + "  - name: r\n    url: ftp://x\n    curl_args: [-o]\n    expect: {}\n";
+        let s = load(&text).unwrap();
+        let problems = check(&s, &dir);
+        let keys: Vec<_> = problems.iter().filter_map(|p| p.key.clone()).collect();
+        for want in [
+            "name",
+            "manifests[0]",
+            "requests[1].name",
+            "requests[1].url",
+            "requests[1].curl_args[0]",
+            "requests[1].expect",
+        ] {
+            assert!(keys.iter().any(|k| k == want), "missing {want} in {keys:?}");
+        }
+        let missing = problems
+            .iter()
+            .find(|p| p.key.as_deref() == Some("manifests[0]"))
+            .unwrap();
+        assert_eq!(missing.line, Some(2));
+    }
+}

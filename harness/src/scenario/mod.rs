@@ -1,0 +1,230 @@
+//! A scenario file: what to install, what to apply, which requests to send and what
+//! each must show. `load` reads one strictly; see `scenarios/README.md` for the format.
+
+mod expect;
+mod load;
+mod matcher;
+mod template;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use semver::VersionReq;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_saphyr::Spanned;
+
+pub use expect::{ExitCodes, Expect, LogExpect, PeerIdExpect, Presence, XfccExpect};
+pub use load::{LoadError, load_file, load_str};
+pub use matcher::{Matcher, Mismatch, Rule};
+pub use template::{Template, VARIABLES};
+
+/// The install profile used when a scenario names none: the seed article's setup.
+pub const DEFAULT_INSTALL: &str = "registry-only";
+/// The client pod manifest used when a scenario names none.
+pub const DEFAULT_CLIENT: &str = "curl";
+
+/// One scenario, as written in `scenarios/<name>.yaml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Must equal the file name without `.yaml`; also the Kubernetes namespace it runs in.
+    pub name: Spanned<String>,
+    pub description: String,
+    #[serde(default)]
+    pub tags: Vec<Spanned<String>>,
+    /// The section of the seed article this reproduces.
+    #[serde(default)]
+    pub section: Option<String>,
+    /// Istio versions the scenario applies to.
+    #[serde(default = "any_version")]
+    pub istio: Range,
+    /// Install profile: `manifests/install/<name>.yaml`.
+    #[serde(default = "default_install")]
+    pub install: Spanned<String>,
+    /// Client pod: `manifests/client/<name>.yaml`.
+    #[serde(default = "default_client")]
+    pub client: Spanned<String>,
+    /// Manifests applied in the scenario's namespace, relative to `manifests/`.
+    #[serde(default)]
+    pub manifests: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub known_issue: Option<KnownIssue>,
+    pub requests: Vec<Request>,
+    /// Where the scenario was read from (set by the loader).
+    #[serde(skip)]
+    pub source: PathBuf,
+}
+
+/// A known Istio bug or limitation the scenario demonstrates.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KnownIssue {
+    pub url: Spanned<String>,
+    #[serde(default = "any_version")]
+    pub versions: Range,
+    #[serde(default)]
+    pub mode: KnownIssueMode,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// How a known issue changes the verdict.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KnownIssueMode {
+    /// Expected to fail; a pass is reported as unexpectedly passing.
+    #[default]
+    Xfail,
+    /// May fail now and then; a failure is reported but does not fail the run.
+    Flaky,
+    /// Not run on the affected versions.
+    Skip,
+}
+
+/// One curl from the client pod and what it must show.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    pub name: Spanned<String>,
+    /// `http://` or `https://` URL; may use `${namespace}`.
+    pub url: Spanned<String>,
+    /// Extra curl arguments (the harness adds -sS, --max-time, -w and the request id).
+    #[serde(default)]
+    pub curl_args: Vec<Spanned<String>>,
+    /// curl's `--max-time`.
+    #[serde(default = "default_max_time")]
+    pub max_time_seconds: u32,
+    pub expect: Expect,
+}
+
+fn default_max_time() -> u32 {
+    10
+}
+
+fn any_version() -> Range {
+    Range(VersionReq::STAR)
+}
+
+fn default_install() -> Spanned<String> {
+    unspanned(DEFAULT_INSTALL)
+}
+
+fn default_client() -> Spanned<String> {
+    unspanned(DEFAULT_CLIENT)
+}
+
+fn unspanned(value: &str) -> Spanned<String> {
+    let nowhere = serde_saphyr::Location::UNKNOWN;
+    Spanned::new(value.to_owned(), nowhere, nowhere)
+}
+
+impl Scenario {
+    pub fn name(&self) -> &str {
+        &self.name.value
+    }
+
+    pub fn has_tag(&self, tag: &str) -> bool {
+        self.tags.iter().any(|t| t.value == tag)
+    }
+
+    pub fn tag_names(&self) -> impl Iterator<Item = &str> {
+        self.tags.iter().map(|t| t.value.as_str())
+    }
+
+    /// The known issue that applies to this Istio version, if any.
+    pub fn known_issue_for(&self, istio: &semver::Version) -> Option<&KnownIssue> {
+        self.known_issue
+            .as_ref()
+            .filter(|k| crate::versions::matches_release(&k.versions.0, istio))
+    }
+
+    pub fn applies_to(&self, istio: &semver::Version) -> bool {
+        crate::versions::matches_release(&self.istio.0, istio)
+    }
+}
+
+/// A semver range of Istio versions, e.g. `>=1.22, <1.24`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Range(pub VersionReq);
+
+impl fmt::Display for Range {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<'de> Deserialize<'de> for Range {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        crate::versions::parse_range(&text)
+            .map(Range)
+            .map_err(de::Error::custom)
+    }
+}
+
+/// A map that refuses the same key twice (ignoring case), for header names.
+pub(crate) fn case_insensitive_map<'de, D, V>(
+    deserializer: D,
+) -> Result<BTreeMap<String, V>, D::Error>
+where
+    D: Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    struct MapVisitor<V>(std::marker::PhantomData<V>);
+    impl<'de, V: Deserialize<'de>> Visitor<'de> for MapVisitor<V> {
+        type Value = BTreeMap<String, V>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a map of header names to matchers")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some(key) = map.next_key::<String>()? {
+                let value = map.next_value::<V>()?;
+                if out.keys().any(|k: &String| k.eq_ignore_ascii_case(&key)) {
+                    return Err(de::Error::custom(format!(
+                        "header `{key}` is given twice (header names ignore case)"
+                    )));
+                }
+                out.insert(key, value);
+            }
+            Ok(out)
+        }
+    }
+    deserializer.deserialize_map(MapVisitor(std::marker::PhantomData))
+}
+
+/// `exit_code: 0` or `exit_code: [7, 28]`.
+pub(crate) fn exit_codes<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<ExitCodes>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Option<ExitCodes>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an exit code or a list of exit codes")
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            let code = i32::try_from(v).map_err(E::custom)?;
+            Ok(Some(ExitCodes(vec![code])))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            let code = i32::try_from(v).map_err(E::custom)?;
+            Ok(Some(ExitCodes(vec![code])))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut codes = Vec::new();
+            while let Some(code) = seq.next_element::<i32>()? {
+                codes.push(code);
+            }
+            if codes.is_empty() {
+                return Err(de::Error::custom(
+                    "an empty list of exit codes accepts nothing",
+                ));
+            }
+            Ok(Some(ExitCodes(codes)))
+        }
+    }
+    deserializer.deserialize_any(V)
+}
