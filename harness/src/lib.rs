@@ -3,5 +3,8 @@
 //! libtest trials.
 
 pub mod evidence;
+pub mod manifest;
 pub mod scenario;
+pub mod suite;
+pub mod validate;
 pub mod versions;

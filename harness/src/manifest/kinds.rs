@@ -1,0 +1,316 @@
+//! The kinds a scenario may apply, the API versions that serve them, and the fields
+//! their specs accept (from the Istio API protos), so a typo fails offline instead of
+//! being rejected, or silently pruned, by a live API server.
+
+use serde_json::Value;
+
+use super::{Object, Problem};
+
+pub struct Kind {
+    pub kind: &'static str,
+    pub api_versions: &'static [&'static str],
+    pub namespaced: bool,
+    /// Top-level spec fields; `None` when not checked.
+    pub spec_fields: Option<&'static [&'static str]>,
+}
+
+const ISTIO_NETWORKING: &[&str] = &[
+    "networking.istio.io/v1",
+    "networking.istio.io/v1beta1",
+    "networking.istio.io/v1alpha3",
+];
+const ISTIO_SECURITY: &[&str] = &["security.istio.io/v1", "security.istio.io/v1beta1"];
+
+pub const KINDS: &[Kind] = &[
+    Kind {
+        kind: "ServiceEntry",
+        api_versions: ISTIO_NETWORKING,
+        namespaced: true,
+        spec_fields: Some(&[
+            "hosts",
+            "addresses",
+            "ports",
+            "location",
+            "resolution",
+            "endpoints",
+            "workloadSelector",
+            "exportTo",
+            "subjectAltNames",
+        ]),
+    },
+    Kind {
+        kind: "Gateway",
+        api_versions: ISTIO_NETWORKING,
+        namespaced: true,
+        spec_fields: Some(&["selector", "servers"]),
+    },
+    Kind {
+        kind: "VirtualService",
+        api_versions: ISTIO_NETWORKING,
+        namespaced: true,
+        spec_fields: Some(&["hosts", "gateways", "http", "tls", "tcp", "exportTo"]),
+    },
+    Kind {
+        kind: "DestinationRule",
+        api_versions: ISTIO_NETWORKING,
+        namespaced: true,
+        spec_fields: Some(&[
+            "host",
+            "trafficPolicy",
+            "subsets",
+            "exportTo",
+            "workloadSelector",
+        ]),
+    },
+    Kind {
+        kind: "Sidecar",
+        api_versions: ISTIO_NETWORKING,
+        namespaced: true,
+        spec_fields: Some(&[
+            "workloadSelector",
+            "ingress",
+            "egress",
+            "outboundTrafficPolicy",
+            "inboundConnectionPool",
+        ]),
+    },
+    Kind {
+        kind: "PeerAuthentication",
+        api_versions: ISTIO_SECURITY,
+        namespaced: true,
+        spec_fields: Some(&["selector", "mtls", "portLevelMtls"]),
+    },
+    Kind {
+        kind: "AuthorizationPolicy",
+        api_versions: ISTIO_SECURITY,
+        namespaced: true,
+        spec_fields: Some(&[
+            "selector",
+            "targetRef",
+            "targetRefs",
+            "rules",
+            "action",
+            "provider",
+        ]),
+    },
+    Kind {
+        kind: "Service",
+        api_versions: &["v1"],
+        namespaced: true,
+        spec_fields: None,
+    },
+    Kind {
+        kind: "Secret",
+        api_versions: &["v1"],
+        namespaced: true,
+        spec_fields: None,
+    },
+    Kind {
+        kind: "ConfigMap",
+        api_versions: &["v1"],
+        namespaced: true,
+        spec_fields: None,
+    },
+    Kind {
+        kind: "ServiceAccount",
+        api_versions: &["v1"],
+        namespaced: true,
+        spec_fields: None,
+    },
+    Kind {
+        kind: "Pod",
+        api_versions: &["v1"],
+        namespaced: true,
+        spec_fields: None,
+    },
+    Kind {
+        kind: "Deployment",
+        api_versions: &["apps/v1"],
+        namespaced: true,
+        spec_fields: None,
+    },
+    Kind {
+        kind: "NetworkPolicy",
+        api_versions: &["networking.k8s.io/v1"],
+        namespaced: true,
+        spec_fields: Some(&["podSelector", "policyTypes", "ingress", "egress"]),
+    },
+    Kind {
+        kind: "IstioOperator",
+        api_versions: &["install.istio.io/v1alpha1"],
+        namespaced: true,
+        spec_fields: Some(&[
+            "profile",
+            "hub",
+            "tag",
+            "revision",
+            "namespace",
+            "meshConfig",
+            "components",
+            "values",
+            "unvalidatedValues",
+            "installPackagePath",
+            "compatibilityVersion",
+        ]),
+    },
+];
+
+const PORT_PROTOCOLS: &[&str] = &["HTTP", "HTTPS", "GRPC", "HTTP2", "MONGO", "TCP", "TLS"];
+const CLIENT_TLS_MODES: &[&str] = &["DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL"];
+const SERVER_TLS_MODES: &[&str] = &[
+    "PASSTHROUGH",
+    "SIMPLE",
+    "MUTUAL",
+    "AUTO_PASSTHROUGH",
+    "ISTIO_MUTUAL",
+    "OPTIONAL_MUTUAL",
+];
+
+/// Checks kind, API version and fields of one object.
+pub fn check_kind(object: &Object) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let Some(kind) = KINDS.iter().find(|k| k.kind == object.kind) else {
+        let known: Vec<_> = KINDS.iter().map(|k| k.kind).collect();
+        problems.push(Problem::on(
+            object,
+            format!(
+                "unknown kind `{}`; known: {}",
+                object.kind,
+                known.join(", ")
+            ),
+        ));
+        return problems;
+    };
+    if !kind.api_versions.contains(&object.api_version.as_str()) {
+        problems.push(Problem::on(
+            object,
+            format!(
+                "apiVersion `{}` does not serve {}; use one of {}",
+                object.api_version,
+                kind.kind,
+                kind.api_versions.join(", ")
+            ),
+        ));
+    }
+    if let Some(allowed) = kind.spec_fields {
+        match object.spec().as_object() {
+            None => problems.push(Problem::on(object, "has no spec")),
+            Some(spec) => {
+                for key in spec.keys() {
+                    if !allowed.contains(&key.as_str()) {
+                        problems.push(Problem::on(
+                            object,
+                            format!(
+                                "unknown field spec.{key}; {} accepts {}",
+                                kind.kind,
+                                allowed.join(", ")
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let spec = object.spec();
+    let mut enum_at = |path: String, value: &Value, allowed: &[&str]| {
+        if let Some(v) = value.as_str()
+            && !allowed.contains(&v)
+        {
+            problems.push(Problem::on(
+                object,
+                format!("{path} is `{v}`; expected one of {}", allowed.join(", ")),
+            ));
+        }
+    };
+    match kind.kind {
+        "ServiceEntry" => {
+            for (i, port) in items(&spec["ports"]).enumerate() {
+                enum_at(
+                    format!("spec.ports[{i}].protocol"),
+                    &port["protocol"],
+                    PORT_PROTOCOLS,
+                );
+            }
+            enum_at(
+                "spec.resolution".into(),
+                &spec["resolution"],
+                &["NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN"],
+            );
+            enum_at(
+                "spec.location".into(),
+                &spec["location"],
+                &["MESH_EXTERNAL", "MESH_INTERNAL"],
+            );
+        }
+        "Gateway" => {
+            for (i, server) in items(&spec["servers"]).enumerate() {
+                enum_at(
+                    format!("spec.servers[{i}].port.protocol"),
+                    &server["port"]["protocol"],
+                    PORT_PROTOCOLS,
+                );
+                enum_at(
+                    format!("spec.servers[{i}].tls.mode"),
+                    &server["tls"]["mode"],
+                    SERVER_TLS_MODES,
+                );
+            }
+        }
+        "DestinationRule" => {
+            let policy = &spec["trafficPolicy"];
+            enum_at(
+                "spec.trafficPolicy.tls.mode".into(),
+                &policy["tls"]["mode"],
+                CLIENT_TLS_MODES,
+            );
+            for (i, port) in items(&policy["portLevelSettings"]).enumerate() {
+                enum_at(
+                    format!("spec.trafficPolicy.portLevelSettings[{i}].tls.mode"),
+                    &port["tls"]["mode"],
+                    CLIENT_TLS_MODES,
+                );
+            }
+        }
+        _ => {}
+    }
+    problems
+}
+
+/// The elements of a JSON array, or nothing.
+pub(crate) fn items(value: &Value) -> impl Iterator<Item = &Value> {
+    value.as_array().into_iter().flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::parse_str;
+    use std::path::Path;
+
+    fn problems(yaml: &str) -> Vec<String> {
+        parse_str(yaml, Path::new("m.yaml"))
+            .unwrap()
+            .iter()
+            .flat_map(check_kind)
+            .map(|p| p.message)
+            .collect()
+    }
+
+    #[test]
+    fn good_objects_pass() {
+        let yaml = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: d}\nspec:\n  host: httpbin.org\n  trafficPolicy:\n    portLevelSettings:\n    - port: {number: 443}\n      tls: {mode: SIMPLE}\n";
+        assert_eq!(problems(yaml), Vec::<String>::new());
+    }
+
+    #[test]
+    fn typos_unknown_kinds_and_versions_fail() {
+        let typo = "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: s}\nspec: {hosts: [a.org], prots: []}\n";
+        assert!(problems(typo)[0].contains("unknown field spec.prots"));
+        let kind = "apiVersion: v1\nkind: Servce\nmetadata: {name: s}\n";
+        assert!(problems(kind)[0].contains("unknown kind `Servce`"));
+        let version = "apiVersion: networking.istio.io/v2\nkind: Gateway\nmetadata: {name: g}\nspec: {servers: []}\n";
+        assert!(problems(version)[0].contains("does not serve Gateway"));
+        let mode = "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g}\nspec:\n  servers:\n  - port: {number: 443, protocol: HTTPS}\n    tls: {mode: PASSTRHOUGH}\n";
+        assert!(problems(mode)[0].contains("PASSTRHOUGH"));
+    }
+}

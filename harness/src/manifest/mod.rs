@@ -1,0 +1,203 @@
+//! Kubernetes and Istio objects in the YAML files scenarios apply, and the offline
+//! checks on them: known kinds and fields, and consistent hosts, gateways and ports.
+
+mod consistency;
+mod kinds;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+pub use consistency::{EGRESS_GATEWAY_HOST, MeshService, check_consistency};
+pub use kinds::{KINDS, Kind, check_kind};
+
+/// One object from a manifest file.
+#[derive(Debug, Clone)]
+pub struct Object {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    pub namespace: Option<String>,
+    pub body: Value,
+    pub file: PathBuf,
+    /// Line where the object's document starts.
+    pub line: u64,
+}
+
+impl Object {
+    pub fn spec(&self) -> &Value {
+        &self.body["spec"]
+    }
+
+    /// `Kind/name` as kubectl prints it.
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.kind, self.name)
+    }
+}
+
+/// A problem with a manifest, located at its object's document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub line: u64,
+    pub object: Option<String>,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn on(object: &Object, message: impl Into<String>) -> Self {
+        Self {
+            file: object.file.clone(),
+            line: object.line,
+            object: Some(object.id()),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{}:{}: ", self.file.display(), self.line)?;
+        if let Some(object) = &self.object {
+            write!(f, "{object}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Reads a multi-document YAML file into objects.
+pub fn parse_file(path: &Path) -> Result<Vec<Object>, Problem> {
+    let text = std::fs::read_to_string(path).map_err(|e| Problem {
+        file: path.to_owned(),
+        line: 1,
+        object: None,
+        message: format!("cannot read: {e}"),
+    })?;
+    parse_str(&text, path)
+}
+
+/// Parses multi-document YAML text; `path` is only used in messages.
+pub fn parse_str(text: &str, path: &Path) -> Result<Vec<Object>, Problem> {
+    let problem = |line: u64, message: String| Problem {
+        file: path.to_owned(),
+        line,
+        object: None,
+        message,
+    };
+    let docs: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| {
+        let line = e.location().map_or(1, |l| l.line());
+        problem(line, format!("not valid YAML: {}", e.without_snippet()))
+    })?;
+    let starts = document_lines(text);
+    let mut objects = Vec::new();
+    // Empty documents are skipped by the parser; pair the rest with their start lines.
+    let mut non_empty_starts = starts
+        .into_iter()
+        .filter(|(_, empty)| !empty)
+        .map(|(line, _)| line);
+    for doc in docs {
+        let line = non_empty_starts.next().unwrap_or(1);
+        if doc.is_null() {
+            continue;
+        }
+        let text_field = |key: &str| doc.get(key).and_then(Value::as_str).map(str::to_owned);
+        let Some(api_version) = text_field("apiVersion") else {
+            return Err(problem(line, "a document without apiVersion".into()));
+        };
+        let Some(kind) = text_field("kind") else {
+            return Err(problem(line, "a document without kind".into()));
+        };
+        let metadata = &doc["metadata"];
+        let Some(name) = metadata
+            .get("name")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+        else {
+            return Err(problem(line, format!("{kind} without metadata.name")));
+        };
+        let namespace = metadata
+            .get("namespace")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        objects.push(Object {
+            api_version,
+            kind,
+            name,
+            namespace,
+            body: doc,
+            file: path.to_owned(),
+            line,
+        });
+    }
+    if objects.is_empty() {
+        return Err(problem(1, "no Kubernetes objects in the file".into()));
+    }
+    Ok(objects)
+}
+
+/// The first content line of every document, and whether it holds nothing but comments.
+fn document_lines(text: &str) -> Vec<(u64, bool)> {
+    let mut docs = Vec::new();
+    let mut current: Option<(u64, bool)> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let line = i as u64 + 1;
+        let trimmed = raw.trim();
+        if raw.starts_with("---") {
+            if let Some(doc) = current.take() {
+                docs.push(doc);
+            }
+            current = Some((line + 1, true));
+            continue;
+        }
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        match &mut current {
+            Some((start, empty)) if *empty => {
+                *start = line;
+                *empty = false;
+            }
+            Some(_) => {}
+            None => current = Some((line, false)),
+        }
+    }
+    docs.extend(current);
+    docs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_carry_their_document_line() {
+        let text = "# header\napiVersion: v1\nkind: Service\nmetadata: {name: a}\n---\n---\n# c\napiVersion: v1\nkind: Secret\nmetadata: {name: b, namespace: istio-system}\n";
+        let objects = parse_str(text, Path::new("m.yaml")).unwrap();
+        assert_eq!(objects.len(), 2);
+        assert_eq!(
+            (objects[0].line, objects[0].id()),
+            (2, "Service/a".to_owned())
+        );
+        assert_eq!(
+            (objects[1].line, objects[1].namespace.as_deref()),
+            (8, Some("istio-system"))
+        );
+    }
+
+    #[test]
+    fn broken_documents_are_located() {
+        let e = parse_str(
+            "apiVersion: v1\nkind: Service\nmetadata: {}\n",
+            Path::new("m.yaml"),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("m.yaml:1: Service without metadata.name"),
+            "{e}"
+        );
+        assert!(parse_str("kind: [\n", Path::new("m.yaml")).is_err());
+        assert!(parse_str("", Path::new("m.yaml")).is_err());
+    }
+}

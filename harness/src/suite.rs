@@ -1,0 +1,221 @@
+//! The workspace (where scenarios and manifests live), the suite of scenarios loaded from
+//! it, and selection by name or tag.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use crate::scenario::{self, LoadError, Scenario};
+
+/// The checkout the harness works in.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    pub root: PathBuf,
+}
+
+impl Workspace {
+    pub fn at(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// `EGRESS_ROOT`, else the nearest ancestor of the current directory holding
+    /// `scenarios/` and `manifests/`, else the checkout this binary was built from.
+    pub fn discover() -> Result<Self, String> {
+        if let Some(root) = std::env::var_os("EGRESS_ROOT") {
+            let ws = Self::at(PathBuf::from(root));
+            return if ws.looks_right() {
+                Ok(ws)
+            } else {
+                Err(format!(
+                    "EGRESS_ROOT={} holds no scenarios/ and manifests/",
+                    ws.root.display()
+                ))
+            };
+        }
+        if let Ok(cwd) = std::env::current_dir() {
+            for dir in cwd.ancestors() {
+                let ws = Self::at(dir);
+                if ws.looks_right() {
+                    return Ok(ws);
+                }
+            }
+        }
+        let built_from = Self::at(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+        if built_from.looks_right() {
+            return Ok(built_from);
+        }
+        Err("no scenarios/ and manifests/ here or above; run inside the egress-conformance checkout or set EGRESS_ROOT".into())
+    }
+
+    fn looks_right(&self) -> bool {
+        self.scenarios_dir().is_dir() && self.manifests_dir().is_dir()
+    }
+
+    pub fn scenarios_dir(&self) -> PathBuf {
+        self.root.join("scenarios")
+    }
+
+    pub fn manifests_dir(&self) -> PathBuf {
+        self.root.join("manifests")
+    }
+
+    pub fn reports_dir(&self) -> PathBuf {
+        self.root.join("reports")
+    }
+
+    /// A path as the user should see it: relative to the workspace when inside it.
+    pub fn display(&self, path: &Path) -> String {
+        path.strip_prefix(&self.root)
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    }
+}
+
+/// Every scenario file of a workspace: the ones that loaded and the ones that did not.
+#[derive(Debug)]
+pub struct Suite {
+    pub scenarios: Vec<Scenario>,
+    pub broken: Vec<(PathBuf, Vec<LoadError>)>,
+}
+
+impl Suite {
+    pub fn load(ws: &Workspace) -> Result<Self, String> {
+        let dir = ws.scenarios_dir();
+        let entries =
+            std::fs::read_dir(&dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.is_file()
+                    && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+            })
+            .collect();
+        files.sort();
+        let mut suite = Suite {
+            scenarios: Vec::new(),
+            broken: Vec::new(),
+        };
+        for file in files {
+            let shown = PathBuf::from(ws.display(&file));
+            match scenario::load_file(&file, &ws.manifests_dir()) {
+                Ok(mut s) => {
+                    s.source = shown;
+                    suite.scenarios.push(s);
+                }
+                Err(errors) => {
+                    let errors = errors
+                        .into_iter()
+                        .map(|e| LoadError {
+                            file: shown.clone(),
+                            ..e
+                        })
+                        .collect();
+                    suite.broken.push((shown, errors));
+                }
+            }
+        }
+        Ok(suite)
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.scenarios.iter().map(Scenario::name).collect()
+    }
+
+    pub fn tags(&self) -> BTreeSet<&str> {
+        self.scenarios
+            .iter()
+            .flat_map(Scenario::tag_names)
+            .collect()
+    }
+
+    /// The scenarios named or tagged by any of `terms` (each may hold comma-separated
+    /// terms), in suite order. An empty selection selects everything.
+    pub fn select(&self, terms: &[String]) -> Result<Vec<&Scenario>, String> {
+        let terms: Vec<&str> = terms
+            .iter()
+            .flat_map(|t| t.split(','))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .collect();
+        if terms.is_empty() {
+            return Ok(self.scenarios.iter().collect());
+        }
+        let mut unknown = Vec::new();
+        for term in &terms {
+            let known = self
+                .scenarios
+                .iter()
+                .any(|s| s.name() == *term || s.has_tag(term));
+            if !known {
+                unknown.push(*term);
+            }
+        }
+        if !unknown.is_empty() {
+            return Err(self.unknown_message(&unknown));
+        }
+        Ok(self
+            .scenarios
+            .iter()
+            .filter(|s| terms.iter().any(|t| s.name() == *t || s.has_tag(t)))
+            .collect())
+    }
+
+    fn unknown_message(&self, unknown: &[&str]) -> String {
+        let candidates: Vec<&str> = self.names().into_iter().chain(self.tags()).collect();
+        let mut message = String::new();
+        for term in unknown {
+            message.push_str(&format!("error: no scenario is named or tagged `{term}`"));
+            if let Some(close) = closest(term, &candidates) {
+                message.push_str(&format!("; did you mean `{close}`?"));
+            }
+            message.push('\n');
+        }
+        message.push_str(&format!("known scenarios: {}\n", self.names().join(", ")));
+        message.push_str(&format!(
+            "known tags: {}",
+            self.tags().into_iter().collect::<Vec<_>>().join(", ")
+        ));
+        message
+    }
+}
+
+/// The candidate nearest to `word` by edit distance, if near enough to be a likely typo.
+pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (edit_distance(word, c), *c))
+        .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(2) || c.contains(word))
+        .min()
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            let next = (row[j] + 1).min(row[j + 1] + 1).min(prev + cost);
+            prev = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closest_finds_typos_only() {
+        let names = ["gateway-http", "gateway-tls-passthrough", "mtls"];
+        assert_eq!(closest("gatway-http", &names), Some("gateway-http"));
+        assert_eq!(closest("mtsl", &names), Some("mtls"));
+        assert_eq!(closest("nosuch", &names), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+}

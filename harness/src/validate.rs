@@ -1,0 +1,79 @@
+//! Offline checks of a scenario's manifests: each file parses into objects of known
+//! kinds, and the objects agree with each other and with the install.
+
+use crate::manifest::{self, MeshService, Object, Problem};
+use crate::scenario::Scenario;
+use crate::suite::Workspace;
+
+/// The objects a scenario applies, in order, or the problems reading them.
+pub fn scenario_objects(scenario: &Scenario, ws: &Workspace) -> Result<Vec<Object>, Vec<Problem>> {
+    let mut objects = Vec::new();
+    let mut problems = Vec::new();
+    for m in &scenario.manifests {
+        let path = ws.manifests_dir().join(&m.value);
+        match manifest::parse_file(&path) {
+            Ok(found) => objects.extend(found.into_iter().map(|o| Object {
+                file: ws.display(&o.file).into(),
+                ..o
+            })),
+            Err(p) => problems.push(Problem {
+                file: ws.display(&p.file).into(),
+                ..p
+            }),
+        }
+    }
+    if problems.is_empty() {
+        Ok(objects)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Kind, API version and field checks on every object, plus the install profile and the
+/// client pod the scenario names.
+pub fn check_manifests(scenario: &Scenario, ws: &Workspace) -> Vec<Problem> {
+    let mut problems = match scenario_objects(scenario, ws) {
+        Ok(objects) => objects.iter().flat_map(manifest::check_kind).collect(),
+        Err(problems) => problems,
+    };
+    let fixed = [
+        (
+            format!("install/{}.yaml", scenario.install.value),
+            "IstioOperator",
+        ),
+        (format!("client/{}.yaml", scenario.client.value), "Pod"),
+    ];
+    for (rel, kind) in fixed {
+        let path = ws.manifests_dir().join(&rel);
+        match manifest::parse_file(&path) {
+            Err(p) => problems.push(Problem {
+                file: ws.display(&p.file).into(),
+                ..p
+            }),
+            Ok(objects) => {
+                for o in &objects {
+                    problems.extend(manifest::check_kind(o));
+                }
+                if objects.len() != 1 || objects[0].kind != kind {
+                    problems.push(Problem {
+                        file: rel.into(),
+                        line: 1,
+                        object: None,
+                        message: format!("must hold exactly one {kind}"),
+                    });
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// Hosts, gateways and ports agree across the scenario's objects.
+pub fn check_consistency(scenario: &Scenario, ws: &Workspace) -> Vec<Problem> {
+    match scenario_objects(scenario, ws) {
+        Ok(objects) => {
+            manifest::check_consistency(&objects, scenario.name(), &[MeshService::egress_gateway()])
+        }
+        Err(problems) => problems,
+    }
+}
