@@ -2,8 +2,13 @@
 //! Istio shows, the judge, the plan of a live run, and the runner that turns it all into
 //! libtest trials.
 
+pub mod cli;
+pub mod conformance;
+pub mod curl;
 pub mod evidence;
 pub mod manifest;
+pub mod plan;
+pub mod prereq;
 pub mod scenario;
 pub mod suite;
 pub mod validate;

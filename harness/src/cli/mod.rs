@@ -1,0 +1,46 @@
+//! The `egress` command line.
+
+mod list;
+mod plan;
+mod validate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "egress",
+    version,
+    about = "Istio egress conformance: list, validate and plan scenarios"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List scenarios with their tags, Istio versions and install profiles.
+    List(list::Args),
+    /// Check scenario files strictly: YAML, keys, manifests, hosts and ports.
+    Validate(validate::Args),
+    /// Print the steps a live run would take, each external command with its argv.
+    Plan(plan::Args),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::List(args) => list::run(&args),
+        Command::Validate(args) => validate::run(&args),
+        Command::Plan(args) => plan::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}

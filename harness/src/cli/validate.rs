@@ -1,0 +1,67 @@
+//! `egress validate FILE...`
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::scenario;
+use crate::suite::Workspace;
+use crate::validate;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Scenario files; none means every file under scenarios/.
+    files: Vec<PathBuf>,
+}
+
+pub fn run(args: &Args) -> Result<ExitCode, String> {
+    let ws = Workspace::discover()?;
+    let files = if args.files.is_empty() {
+        all_scenario_files(&ws)?
+    } else {
+        args.files.clone()
+    };
+    let mut failed = 0;
+    for file in &files {
+        let mut problems: Vec<String> = Vec::new();
+        match scenario::load_file(file, &ws.manifests_dir()) {
+            Err(errors) => problems.extend(errors.iter().map(ToString::to_string)),
+            Ok(s) => {
+                problems.extend(
+                    validate::check_manifests(&s, &ws)
+                        .iter()
+                        .map(|p| format!("{}: {p}", file.display())),
+                );
+                problems.extend(
+                    validate::check_consistency(&s, &ws)
+                        .iter()
+                        .map(|p| format!("{}: {p}", file.display())),
+                );
+            }
+        }
+        if problems.is_empty() {
+            println!("ok: {}", file.display());
+        } else {
+            failed += 1;
+            for p in problems {
+                eprintln!("error: {p}");
+            }
+        }
+    }
+    if failed > 0 {
+        eprintln!("{failed} of {} file(s) failed validation", files.len());
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn all_scenario_files(ws: &Workspace) -> Result<Vec<PathBuf>, String> {
+    let dir = ws.scenarios_dir();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}

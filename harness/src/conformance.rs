@@ -1,0 +1,168 @@
+//! The conformance runner behind `cargo test`: libtest-mimic trials named
+//! `<scenario>::<check>`, selected with `--scenario` or `EGRESS_SCENARIO`.
+//!
+//! Offline checks run in plain `cargo test`. Live trials stand up clusters, so they
+//! are listed as ignored unless selected by `--scenario`, `EGRESS_SCENARIO` or
+//! `--include-ignored`; a selected live trial that cannot run fails, saying why.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use libtest_mimic::{Failed, Trial};
+
+use crate::plan::{self, IstioRelease, PlanOptions};
+use crate::scenario::Scenario;
+use crate::suite::{Suite, Workspace};
+use crate::validate;
+
+/// libtest's own arguments plus the harness's.
+#[derive(Parser, Debug)]
+#[command(name = "conformance", about = "Istio egress conformance trials")]
+struct Args {
+    /// Run the scenarios with these names or tags (repeatable, comma-separated).
+    #[arg(long = "scenario", value_delimiter = ',', env = "EGRESS_SCENARIO")]
+    scenarios: Vec<String>,
+    /// Istio versions for live trials (comma-separated; `latest` allowed).
+    #[arg(long, env = "EGRESS_ISTIO")]
+    istio: Option<String>,
+    #[command(flatten)]
+    libtest: libtest_mimic::Arguments,
+}
+
+/// Entry point of `tests/conformance.rs`.
+pub fn main() -> ExitCode {
+    let args = Args::parse();
+    match trials(&args) {
+        Ok(trials) => libtest_mimic::run(&args.libtest, trials).exit_code(),
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn trials(args: &Args) -> Result<Vec<Trial>, String> {
+    let ws = Workspace::discover()?;
+    let suite = Suite::load(&ws)?;
+    let selecting = !args.scenarios.is_empty();
+    let terms: Vec<String> = args
+        .scenarios
+        .iter()
+        .flat_map(|t| t.split(','))
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .collect();
+
+    // A broken file is still reachable by its file name, so `--scenario x` on a broken
+    // x.yaml reports the breakage instead of "no such scenario".
+    let mut trials = Vec::new();
+    let mut matched_broken = Vec::new();
+    for (file, errors) in &suite.broken {
+        let stem = file
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("unreadable")
+            .to_owned();
+        if !selecting || terms.contains(&stem) {
+            matched_broken.push(stem.clone());
+            let message = errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n");
+            trials.push(Trial::test(format!("{stem}::validate"), move || {
+                Err(message.into())
+            }));
+        }
+    }
+    let remaining: Vec<String> = terms
+        .iter()
+        .filter(|t| !matched_broken.contains(t))
+        .cloned()
+        .collect();
+    let selected: Vec<&Scenario> = if selecting && remaining.is_empty() {
+        Vec::new()
+    } else {
+        suite.select(&remaining)?
+    };
+
+    let istio = match &args.istio {
+        Some(list) => IstioRelease::parse_list(list)?,
+        None => PlanOptions::for_this_host().istio,
+    };
+    for s in selected {
+        trials.extend(scenario_trials(s, &ws, &istio, selecting));
+    }
+    Ok(trials)
+}
+
+fn scenario_trials(
+    s: &Scenario,
+    ws: &Workspace,
+    istio: &[IstioRelease],
+    selected: bool,
+) -> Vec<Trial> {
+    let name = s.name().to_owned();
+    let mut trials = vec![Trial::test(format!("{name}::validate"), || Ok(()))];
+
+    let (scenario, workspace) = (s.clone(), ws.clone());
+    trials.push(Trial::test(format!("{name}::manifests"), move || {
+        problems(validate::check_manifests(&scenario, &workspace))
+    }));
+
+    let (scenario, workspace) = (s.clone(), ws.clone());
+    trials.push(Trial::test(format!("{name}::consistency"), move || {
+        problems(validate::check_consistency(&scenario, &workspace))
+    }));
+
+    let (scenario, workspace) = (s.clone(), ws.clone());
+    let versions = istio.to_vec();
+    trials.push(Trial::test(format!("{name}::plan"), move || {
+        let options = PlanOptions {
+            istio: versions,
+            kind: Some("kind".into()),
+            ..PlanOptions::for_this_host()
+        };
+        let plan = plan::build(&[&scenario], &workspace, &options)?;
+        let requests = plan
+            .steps
+            .iter()
+            .filter(|p| matches!(p.step, plan::Step::Request { .. }))
+            .count();
+        let expected = scenario.requests.len() * plan.slots.len();
+        if requests != expected {
+            return Err(format!(
+                "the plan sends {requests} request(s); the scenario states {expected}"
+            )
+            .into());
+        }
+        Ok(())
+    }));
+
+    trials.push(
+        Trial::test(format!("{name}::live"), live_trial)
+            .with_kind("live")
+            .with_ignored_flag(!selected),
+    );
+    trials
+}
+
+fn problems(found: Vec<crate::manifest::Problem>) -> Result<(), Failed> {
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(found
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+            .into())
+    }
+}
+
+fn live_trial() -> Result<(), Failed> {
+    if let Err(missing) = crate::prereq::check_live() {
+        return Err(crate::prereq::describe(&missing).into());
+    }
+    Err("prerequisites are met, but this build has no live engine yet (tracked as the live-engine issue); nothing was run".into())
+}

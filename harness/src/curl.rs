@@ -1,0 +1,94 @@
+//! The curl command run in the client container, and reading what it printed.
+//!
+//! curl appends `-w` output after the body: a marker line, then `%{json}` (all of
+//! curl's write-out variables as one JSON object, curl >= 7.70), so the body and the
+//! status and timings can be told apart without a second request.
+
+use serde_json::Value;
+
+use crate::scenario::Request;
+
+/// Separates the body from curl's write-out.
+pub const MARKER: &str = "<<egress-conformance curl -w>>";
+
+/// The argv for one attempt of `request`; `url` has its template variables filled in.
+pub fn argv(request: &Request, url: &str, request_id: &str) -> Vec<String> {
+    let mut argv: Vec<String> = vec![
+        "curl".into(),
+        "-sS".into(),
+        "--max-time".into(),
+        request.max_time_seconds.to_string(),
+        "-H".into(),
+        format!("x-request-id: {request_id}"),
+        "-w".into(),
+        format!("\n{MARKER}%{{json}}"),
+    ];
+    argv.extend(request.curl_args.iter().map(|a| a.value.clone()));
+    argv.push(url.to_owned());
+    argv
+}
+
+/// What curl reported about the transfer.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WriteOut {
+    /// 0 when no HTTP response came back.
+    pub http_code: u16,
+    pub time_total: Option<f64>,
+    pub time_connect: Option<f64>,
+    pub time_appconnect: Option<f64>,
+    pub remote_ip: Option<String>,
+    pub errormsg: Option<String>,
+}
+
+/// Splits curl's stdout into the body and the write-out. `None` for the write-out when
+/// the marker is missing: the output was cut off, and the attempt proves nothing.
+pub fn split_output(stdout: &str) -> (&str, Option<WriteOut>) {
+    let Some(at) = stdout.rfind(MARKER) else {
+        return (stdout, None);
+    };
+    let body = stdout[..at].strip_suffix('\n').unwrap_or(&stdout[..at]);
+    let json: Option<Value> = serde_json::from_str(stdout[at + MARKER.len()..].trim()).ok();
+    let write_out = json.map(|v| WriteOut {
+        http_code: v["http_code"]
+            .as_u64()
+            .and_then(|c| u16::try_from(c).ok())
+            .unwrap_or(0),
+        time_total: v["time_total"].as_f64(),
+        time_connect: v["time_connect"].as_f64(),
+        time_appconnect: v["time_appconnect"].as_f64(),
+        remote_ip: v["remote_ip"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
+        errormsg: v["errormsg"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
+    });
+    (body, write_out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_body_from_write_out() {
+        let out = format!(
+            "{{\"headers\": {{}}}}\n{MARKER}{{\"http_code\":200,\"time_total\":0.05,\"remote_ip\":\"10.96.0.1\",\"errormsg\":null}}"
+        );
+        let (body, w) = split_output(&out);
+        assert_eq!(body, "{\"headers\": {}}");
+        let w = w.unwrap();
+        assert_eq!(
+            (w.http_code, w.time_total, w.remote_ip.as_deref()),
+            (200, Some(0.05), Some("10.96.0.1"))
+        );
+    }
+
+    #[test]
+    fn cut_off_output_has_no_write_out() {
+        assert_eq!(split_output("{\"headers\""), ("{\"headers\"", None));
+        assert!(split_output(&format!("x\n{MARKER}{{\"http_")).1.is_none());
+    }
+}

@@ -1,0 +1,144 @@
+//! The `egress` binary as a user runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn egress(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_egress"))
+        .args(args)
+        .env("EGRESS_ROOT", root())
+        .env_remove("EGRESS_SCENARIO")
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn scratch(name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("egress-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn validate_accepts_every_shipped_scenario() {
+    let out = egress(&["validate"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).matches("ok: ").count() >= 14);
+}
+
+#[test]
+fn validate_rejects_broken_files_naming_them() {
+    let good = std::fs::read_to_string(root().join("scenarios/gateway-http.yaml")).unwrap();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "unknown-key.yaml",
+            good.replace("name: gateway-http", "name: unknown-key\nflavour: mint")
+                .into_bytes(),
+            "unknown-key.yaml:2:1: `flavour`: unknown field",
+        ),
+        (
+            "broken-yaml.yaml",
+            b"name: broken-yaml\ndescription: [unclosed\n".to_vec(),
+            "broken-yaml.yaml:",
+        ),
+        (
+            "missing-manifest.yaml",
+            good.replace("name: gateway-http", "name: missing-manifest")
+                .replace("gateways/httpbin-http.yaml", "gateways/nope.yaml")
+                .into_bytes(),
+            "missing-manifest.yaml:8:5: `manifests[1]`: manifest `gateways/nope.yaml` not found",
+        ),
+        ("empty.yaml", Vec::new(), "empty.yaml: the file is empty"),
+        (
+            "binary.yaml",
+            vec![0x7f, b'E', b'L', b'F', 0, 0, 0xff, 0xfe],
+            "binary.yaml:1: not UTF-8 text",
+        ),
+        (
+            "not-a-map.yaml",
+            b"- just\n- a list\n".to_vec(),
+            "not-a-map.yaml:1:1",
+        ),
+    ];
+    for (name, bytes, want) in cases {
+        let path = scratch(name, &bytes);
+        let out = egress(&["validate", path.to_str().unwrap()]);
+        let said = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{name}: {said}");
+        assert!(said.contains(want), "{name}: expected `{want}` in:\n{said}");
+        assert!(!said.contains("panicked"), "{name}: {said}");
+    }
+    let out = egress(&["validate", "/nonexistent/scenario.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("/nonexistent/scenario.yaml: cannot read the file"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn plan_covers_each_version_with_its_own_kubeconfig() {
+    let out = egress(&["plan", "--istio", "1.22.1,1.30.3"]);
+    let plan = text(&out);
+    assert!(out.status.success(), "{plan}");
+    for cluster in [
+        "egc-1-22-1-registry-only",
+        "egc-1-30-3-registry-only",
+        "egc-1-22-1-allow-any",
+        "egc-1-30-3-in-mesh-headers",
+    ] {
+        assert!(
+            plan.contains(&format!("# cluster {cluster}:")),
+            "no cluster {cluster}"
+        );
+    }
+    for line in plan.lines().filter(|l| {
+        l.contains(" create cluster ")
+            || l.contains(" install -y ")
+            || l.contains(" delete cluster ")
+    }) {
+        assert!(
+            line.contains("--kubeconfig ") && line.contains("/clusters/egc-"),
+            "{line}"
+        );
+        assert!(!line.contains(".kube/config"), "{line}");
+    }
+    assert!(
+        plan.lines()
+            .any(|l| l.contains("egc-1-22-1-registry-only --kubeconfig")
+                && l.contains("kindest/node:v1.30.")),
+        "1.22 needs a 1.30 node"
+    );
+    assert!(
+        plan.lines()
+            .any(|l| l.contains("egc-1-30-3-registry-only --kubeconfig")
+                && l.contains("kindest/node:v1.32.")),
+        "1.30 needs a 1.32 node"
+    );
+}
+
+#[test]
+fn unknown_scenario_lists_the_known_ones() {
+    let out = egress(&["plan", "--scenario", "gatway-http"]);
+    assert_eq!(out.status.code(), Some(2));
+    let said = text(&out);
+    assert!(said.contains("did you mean `gateway-http`?"), "{said}");
+    assert!(
+        said.contains("known scenarios: app-tls-in-mesh-mtls"),
+        "{said}"
+    );
+}

@@ -1,0 +1,29 @@
+# Recipes for egress-conformance. `just` lists them.
+
+default:
+    @just --list
+
+# The project's own tests (no cluster needed).
+test:
+    cargo test --workspace
+
+# Live run of the scenarios with these names or tags (needs Docker and kind).
+e2e SCENARIOS="mtls" ISTIO="":
+    EGRESS_ISTIO="{{ISTIO}}" cargo test -- --scenario {{SCENARIOS}}
+
+# One scenario, live.
+scenario NAME:
+    cargo test -- --scenario {{NAME}}
+
+# The steps a live run would take.
+plan SCENARIOS="" ISTIO="1.22.1,1.30.3":
+    cargo run -q -p egress-harness -- plan --istio {{ISTIO}} {{ if SCENARIOS != "" { "--scenario " + SCENARIOS } else { "" } }}
+
+# Strict checks of every scenario file.
+validate:
+    cargo run -q -p egress-harness -- validate
+
+# Formatting and lints as CI runs them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
