@@ -139,11 +139,58 @@ fn scenario_trials(
         Ok(())
     }));
 
+    trials.extend(replay_trials(s, ws));
     trials.push(
         Trial::test(format!("{name}::live"), live_trial)
             .with_kind("live")
             .with_ignored_flag(!selected),
     );
+    trials
+}
+
+/// `<scenario>::replay` per shipped recording, and `<scenario>::mutation-<what>` for
+/// every mutation that changes it: each must turn the replay red.
+fn replay_trials(s: &Scenario, ws: &Workspace) -> Vec<Trial> {
+    let name = s.name().to_owned();
+    let files = crate::recording::shipped(&ws.scenarios_dir().join("recordings"), &name);
+    let several = files.len() > 1;
+    let mut trials = Vec::new();
+    for file in files {
+        let suffix = if several {
+            file.file_stem()
+                .and_then(|f| f.to_str())
+                .and_then(|f| f.split_once('@'))
+                .map(|(_, v)| format!("@{v}"))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let recording = match crate::recording::Recording::read(&file) {
+            Ok(r) => r,
+            Err(e) => {
+                trials.push(Trial::test(format!("{name}::replay{suffix}"), move || {
+                    Err(e.into())
+                }));
+                continue;
+            }
+        };
+        let (scenario, original) = (s.clone(), recording.clone());
+        trials.push(Trial::test(format!("{name}::replay{suffix}"), move || {
+            crate::replay::verdict(&scenario, &original)
+                .map(|_| ())
+                .map_err(Failed::from)
+        }));
+        for (mutation, changed) in crate::replay::mutations(&recording) {
+            let scenario = s.clone();
+            trials.push(Trial::test(format!("{name}::mutation-{mutation}{suffix}"), move || {
+                let result = crate::replay::replay(&scenario, &changed)?;
+                if result.passed() {
+                    return Err(format!("the mutation {mutation} left the verdict green: no expectation looks at what it changed").into());
+                }
+                Ok(())
+            }));
+        }
+    }
     trials
 }
 

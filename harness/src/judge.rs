@@ -1,0 +1,495 @@
+//! The judge: every expectation of a request, applied to what was observed, yields a
+//! verdict with what was expected, what was seen and the evidence looked at. It never
+//! knows whether the observation came from a live cluster or a recording.
+
+use std::fmt;
+
+use semver::Version;
+use serde_json::{Map, Value};
+
+use crate::evidence::access_log::{self, Entry, Field};
+use crate::evidence::headers::EchoedHeaders;
+use crate::evidence::{peer_metadata, xfcc};
+use crate::recording::{Context, Observation};
+use crate::scenario::{Expect, Matcher, Presence, Request};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Pass,
+    Fail,
+    /// The evidence was not captured (e.g. a recording without sidecar logs).
+    NotObserved,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// What was judged, e.g. `gateway_log.upstream_cluster`.
+    pub subject: String,
+    pub expected: String,
+    /// `None` when the thing was not there.
+    pub observed: Option<String>,
+    pub outcome: Outcome,
+    /// The header or log line looked at.
+    pub evidence: String,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let tag = match self.outcome {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "FAIL",
+            Outcome::NotObserved => "not observed",
+        };
+        let observed = self
+            .observed
+            .as_deref()
+            .map_or_else(|| "nothing".to_owned(), |o| format!("{o:?}"));
+        write!(
+            f,
+            "{tag} {}: expected {}, observed {observed}",
+            self.subject, self.expected
+        )?;
+        if self.outcome == Outcome::Fail && !self.evidence.is_empty() {
+            write!(f, "\n    in: {}", self.evidence)?;
+        }
+        Ok(())
+    }
+}
+
+/// The verdicts of one request as a whole.
+pub fn passed(verdicts: &[Verdict]) -> bool {
+    verdicts.iter().all(|v| v.outcome != Outcome::Fail)
+        && verdicts.iter().any(|v| v.outcome == Outcome::Pass)
+}
+
+struct Judge<'a> {
+    vars: &'a dyn Fn(&str) -> Option<String>,
+    istio: &'a Version,
+    out: Vec<Verdict>,
+}
+
+impl Judge<'_> {
+    fn push(
+        &mut self,
+        subject: String,
+        expected: String,
+        observed: Option<String>,
+        ok: bool,
+        evidence: &str,
+    ) {
+        let outcome = if ok { Outcome::Pass } else { Outcome::Fail };
+        self.out.push(Verdict {
+            subject,
+            expected,
+            observed,
+            outcome,
+            evidence: evidence.to_owned(),
+        });
+    }
+
+    fn not_observed(&mut self, subject: String, expected: String, why: &str) {
+        self.out.push(Verdict {
+            subject,
+            expected,
+            observed: None,
+            outcome: Outcome::NotObserved,
+            evidence: why.to_owned(),
+        });
+    }
+
+    fn matcher(&mut self, subject: String, m: &Matcher, observed: Option<String>, evidence: &str) {
+        if !m.applies_to(self.istio) {
+            return;
+        }
+        let result = m.check(observed.as_deref(), self.vars);
+        let expected = m.describe(self.vars);
+        self.push(subject, expected, observed, result.is_ok(), evidence);
+    }
+
+    fn presence<T>(
+        &mut self,
+        subject: &str,
+        p: &Presence<T>,
+        seen: Option<String>,
+        evidence: &str,
+    ) -> bool {
+        match p {
+            Presence::Absent => {
+                self.push(
+                    subject.into(),
+                    "absent".into(),
+                    seen.clone(),
+                    seen.is_none(),
+                    evidence,
+                );
+                false
+            }
+            Presence::Present => {
+                self.push(
+                    subject.into(),
+                    "present".into(),
+                    seen.clone(),
+                    seen.is_some(),
+                    evidence,
+                );
+                false
+            }
+            Presence::Fields(_) if seen.is_none() => {
+                self.push(subject.into(), "present".into(), None, false, evidence);
+                false
+            }
+            Presence::Fields(_) => true,
+        }
+    }
+}
+
+/// Judges one request's expectations against one observation.
+pub fn judge(
+    request: &Request,
+    obs: &Observation,
+    context: &Context,
+    istio: &Version,
+) -> Vec<Verdict> {
+    let vars = |name: &str| context.var(name);
+    let mut j = Judge {
+        vars: &vars,
+        istio,
+        out: Vec::new(),
+    };
+    let e: &Expect = &request.expect;
+
+    if let Some(codes) = &e.exit_code {
+        match obs.exit_code {
+            Some(code) => j.push(
+                "exit_code".into(),
+                codes.to_string(),
+                Some(code.to_string()),
+                codes.accepts(code),
+                obs.stderr.as_deref().unwrap_or(""),
+            ),
+            None => j.not_observed("exit_code".into(), codes.to_string(), "not captured"),
+        }
+    }
+    if let Some(status) = e.status {
+        match obs.http_code {
+            Some(code) => j.push(
+                "status".into(),
+                status.to_string(),
+                Some(code.to_string()),
+                code == status,
+                "",
+            ),
+            None => j.not_observed("status".into(), status.to_string(), "not captured"),
+        }
+    }
+    if let Some(m) = &e.stderr {
+        match &obs.stderr {
+            Some(stderr) => j.matcher(
+                "stderr".into(),
+                m,
+                Some(stderr.trim_end().to_owned()),
+                stderr.trim_end(),
+            ),
+            None => j.not_observed("stderr".into(), m.describe(&vars), "not captured"),
+        }
+    }
+    judge_headers(&mut j, e, obs);
+    let host = url_host(&request.url.value);
+    for (name, expect, lines) in [
+        ("gateway_log", &e.gateway_log, &obs.gateway_log),
+        ("sidecar_log", &e.sidecar_log, &obs.sidecar_log),
+    ] {
+        let Some(expect) = expect else { continue };
+        let Some(lines) = lines else {
+            j.not_observed(
+                name.into(),
+                "a line of this request".into(),
+                "log not captured",
+            );
+            continue;
+        };
+        let found = find_line(lines, obs.request_id.as_deref(), &host);
+        let raw = found.as_ref().map(|(raw, _)| raw.to_string());
+        if j.presence(name, expect, raw.clone(), raw.as_deref().unwrap_or(""))
+            && let (Presence::Fields(fields), Some((raw, entry))) = (expect, &found)
+        {
+            for (field, m) in fields {
+                j.matcher(
+                    format!("{name}.{}", field.name()),
+                    m,
+                    entry.get(*field).map(str::to_owned),
+                    raw,
+                );
+            }
+        }
+    }
+    j.out
+}
+
+fn judge_headers(j: &mut Judge<'_>, e: &Expect, obs: &Observation) {
+    let wants_headers = !e.headers.is_empty()
+        || e.xfcc.is_some()
+        || e.peer_metadata_id.is_some()
+        || e.peer_metadata.is_some();
+    if !wants_headers {
+        return;
+    }
+    let Some(body) = &obs.body else {
+        j.not_observed(
+            "headers".into(),
+            "an echoed body".into(),
+            "body not captured",
+        );
+        return;
+    };
+    let headers = match EchoedHeaders::parse(body) {
+        Ok(h) => h,
+        Err(why) => {
+            let excerpt: String = body.chars().take(200).collect();
+            j.push(
+                "headers".into(),
+                "a body echoing the request headers".into(),
+                Some(why),
+                false,
+                &excerpt,
+            );
+            return;
+        }
+    };
+    for (name, m) in &e.headers {
+        let seen = headers.get(name);
+        let evidence = seen
+            .as_ref()
+            .map(|v| format!("{name}: {v}"))
+            .unwrap_or_default();
+        j.matcher(format!("headers.{name}"), m, seen, &evidence);
+    }
+    if let Some(p) = &e.xfcc {
+        let raw = headers.get("X-Forwarded-Client-Cert");
+        let evidence = raw.clone().unwrap_or_default();
+        if j.presence("xfcc", p, raw.clone(), &evidence)
+            && let (Presence::Fields(x), Some(raw)) = (p, raw)
+        {
+            match xfcc::parse(&raw) {
+                Err(why) => j.push(
+                    "xfcc".into(),
+                    "a well-formed header".into(),
+                    Some(why),
+                    false,
+                    &raw,
+                ),
+                Ok(elements) => judge_xfcc(j, x, &elements, &raw),
+            }
+        }
+    }
+    if let Some(p) = &e.peer_metadata_id {
+        let raw = headers.get("X-Envoy-Peer-Metadata-Id");
+        let evidence = raw.clone().unwrap_or_default();
+        if j.presence("peer_metadata_id", p, raw.clone(), &evidence)
+            && let (Presence::Fields(want), Some(raw)) = (p, raw)
+        {
+            match peer_metadata::PeerId::parse(&raw) {
+                Err(why) => j.push(
+                    "peer_metadata_id".into(),
+                    "a node id".into(),
+                    Some(why),
+                    false,
+                    &raw,
+                ),
+                Ok(id) => {
+                    let parts = [
+                        ("proxy_type", &want.proxy_type, &id.proxy_type),
+                        ("ip", &want.ip, &id.ip),
+                        ("pod", &want.pod, &id.pod),
+                        ("namespace", &want.namespace, &id.namespace),
+                        ("domain", &want.domain, &id.domain),
+                    ];
+                    for (part, m, seen) in parts {
+                        if let Some(m) = m {
+                            j.matcher(
+                                format!("peer_metadata_id.{part}"),
+                                m,
+                                Some(seen.clone()),
+                                &raw,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(p) = &e.peer_metadata {
+        let raw = headers.get("X-Envoy-Peer-Metadata");
+        let excerpt = raw
+            .as_deref()
+            .map(|r| r.chars().take(80).collect::<String>())
+            .unwrap_or_default();
+        if j.presence("peer_metadata", p, raw.clone(), &excerpt)
+            && let (Presence::Fields(keys), Some(raw)) = (p, raw)
+        {
+            match peer_metadata::decode(&raw) {
+                Err(why) => j.push(
+                    "peer_metadata".into(),
+                    "a base64 protobuf Struct".into(),
+                    Some(why),
+                    false,
+                    &excerpt,
+                ),
+                Ok(decoded) => {
+                    let shown = Value::Object(decoded.clone()).to_string();
+                    for (key, m) in keys {
+                        j.matcher(
+                            format!("peer_metadata.{key}"),
+                            m,
+                            peer_metadata::lookup(&decoded, key),
+                            &shown,
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn judge_xfcc(
+    j: &mut Judge<'_>,
+    x: &crate::scenario::XfccExpect,
+    elements: &[xfcc::Element],
+    raw: &str,
+) {
+    if let Some(n) = x.elements {
+        j.push(
+            "xfcc.elements".into(),
+            n.to_string(),
+            Some(elements.len().to_string()),
+            elements.len() == n,
+            raw,
+        );
+    }
+    let Some(last) = elements.last() else { return };
+    let joined = |v: &[String]| (!v.is_empty()).then(|| v.join(","));
+    let cert = last.cert();
+    let cert_ok = cert.as_ref().and_then(|c| c.as_ref().ok());
+    let parts = [
+        ("by", &x.by, joined(&last.by)),
+        ("hash", &x.hash, last.hash.clone()),
+        ("uri", &x.uri, joined(&last.uri)),
+        ("subject", &x.subject, last.subject.clone()),
+        ("dns", &x.dns, joined(&last.dns)),
+        (
+            "cert_san_uris",
+            &x.cert_san_uris,
+            cert_ok.and_then(|c| joined(&c.san_uris)),
+        ),
+        (
+            "cert_issuer",
+            &x.cert_issuer,
+            cert_ok.map(|c| c.issuer.clone()),
+        ),
+    ];
+    for (part, m, seen) in parts {
+        if let Some(m) = m {
+            j.matcher(format!("xfcc.{part}"), m, seen, raw);
+        }
+    }
+    if let Some(Err(why)) = &cert
+        && (x.cert_san_uris.is_some()
+            || x.cert_issuer.is_some()
+            || x.hash_matches_cert == Some(true))
+    {
+        j.push(
+            "xfcc.cert".into(),
+            "a parseable certificate".into(),
+            Some(why.clone()),
+            false,
+            raw,
+        );
+    }
+    if let Some(want) = x.hash_matches_cert {
+        let seen = last.hash_matches();
+        let described = |b: Option<bool>| match b {
+            Some(true) => "Hash = sha256(Cert)".to_owned(),
+            Some(false) => "Hash != sha256(Cert)".to_owned(),
+            None => "no Hash or no Cert".to_owned(),
+        };
+        j.push(
+            "xfcc.hash_matches_cert".into(),
+            described(Some(want)),
+            Some(described(seen)),
+            seen == Some(want),
+            raw,
+        );
+    }
+}
+
+/// The log line a request left: the one carrying its request id, or for TCP/TLS
+/// passthrough (no request id) the last connection line whose SNI is the request's host.
+pub fn find_line<'a>(
+    lines: &'a [String],
+    request_id: Option<&str>,
+    host: &str,
+) -> Option<(&'a str, Entry<'a>)> {
+    let parsed: Vec<(&str, Entry<'a>)> = lines
+        .iter()
+        .filter_map(|l| access_log::parse_line(l).ok().map(|e| (l.as_str(), e)))
+        .collect();
+    if let Some(id) = request_id
+        && let Some(hit) = parsed
+            .iter()
+            .rev()
+            .find(|(_, e)| e.get(Field::RequestId) == Some(id))
+    {
+        return Some(hit.clone());
+    }
+    parsed
+        .into_iter()
+        .rev()
+        .find(|(_, e)| e.is_tcp() && e.get(Field::RequestedServerName) == Some(host))
+}
+
+/// The host of an `http(s)://host[:port]/path` URL.
+pub fn url_host(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    host.split(':').next().unwrap_or(host).to_owned()
+}
+
+/// Everything `egress explain --headers` reports about an echoed body.
+pub fn explain_headers(headers: &EchoedHeaders) -> Value {
+    let peer_id = headers
+        .get("X-Envoy-Peer-Metadata-Id")
+        .and_then(|id| peer_metadata::PeerId::parse(&id).ok())
+        .map(|p| p.to_json());
+    let peer = headers
+        .get("X-Envoy-Peer-Metadata")
+        .and_then(|m| peer_metadata::decode(&m).ok())
+        .map(Value::Object);
+    let xfcc_list: Option<Vec<Value>> = headers.get("X-Forwarded-Client-Cert").and_then(|h| xfcc::parse(&h).ok()).map(|elements| {
+        elements
+            .iter()
+            .map(|e| {
+                let cert = e.cert().and_then(Result::ok).map(|c| {
+                    serde_json::json!({"subject": c.subject, "issuer": c.issuer, "san_uris": c.san_uris, "not_before": c.not_before, "not_after": c.not_after})
+                });
+                let one = |v: &[String]| if v.is_empty() { Value::Null } else { Value::String(v.join(",")) };
+                serde_json::json!({
+                    "by": one(&e.by), "hash": e.hash, "uri": one(&e.uri), "subject": e.subject, "dns": one(&e.dns),
+                    "cert": cert, "hash_matches": e.hash_matches(),
+                })
+            })
+            .collect()
+    });
+    let mut out = Map::new();
+    out.insert("peer_metadata_id".into(), peer_id.unwrap_or(Value::Null));
+    out.insert("peer_metadata".into(), peer.unwrap_or(Value::Null));
+    out.insert(
+        "decorator_operation".into(),
+        headers
+            .get("X-Envoy-Decorator-Operation")
+            .map_or(Value::Null, Value::String),
+    );
+    out.insert("xfcc".into(), xfcc_list.map_or(Value::Null, Value::Array));
+    out.insert("headers".into(), Value::Object(headers.normalised()));
+    Value::Object(out)
+}
