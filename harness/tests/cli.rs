@@ -142,3 +142,65 @@ fn unknown_scenario_lists_the_known_ones() {
         "{said}"
     );
 }
+
+#[test]
+fn explain_reads_pasted_evidence_exactly() {
+    let recording: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            root().join("scenarios/recordings/gateway-mtls-tls-origination@1.22.1.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let observed = &recording["requests"][0];
+    let body = scratch("body.json", observed["body"].as_str().unwrap().as_bytes());
+    let out = egress(&[
+        "explain",
+        "--headers",
+        body.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let x: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(x["peer_metadata_id"]["proxy_type"], "router");
+    assert_eq!(
+        x["peer_metadata_id"]["pod"],
+        "istio-egressgateway-75c5457c56-htpvz"
+    );
+    assert_eq!(x["peer_metadata"]["ISTIO_VERSION"], "1.22.1");
+    assert_eq!(x["peer_metadata"]["LABELS"]["istio"], "egressgateway");
+    assert_eq!(x["decorator_operation"], "httpbin.org:443/*");
+    assert_eq!(
+        x["xfcc"][0]["uri"],
+        "spiffe://cluster.local/ns/default/sa/default"
+    );
+    assert_eq!(
+        x["xfcc"][0]["cert"]["san_uris"][0],
+        "spiffe://cluster.local/ns/default/sa/default"
+    );
+    assert_eq!(x["xfcc"][0]["hash_matches"], true);
+
+    let log = format!(
+        "# pasted\n\n{}\nnot a log line\n",
+        observed["gateway_log"][0].as_str().unwrap()
+    );
+    let log = scratch("gw.log", log.as_bytes());
+    let out = egress(&[
+        "explain",
+        "--access-log",
+        log.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["response_code"], 200);
+    assert_eq!(lines[0]["upstream_cluster"], "outbound|443||httpbin.org");
+    assert_eq!(lines[0]["requested_server_name"], "httpbin.org");
+    assert_eq!(lines[0]["route_name"], serde_json::Value::Null);
+    assert!(lines[1]["error"].is_string());
+}

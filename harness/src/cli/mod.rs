@@ -1,5 +1,6 @@
 //! The `egress` command line.
 
+mod explain;
 mod list;
 mod plan;
 mod validate;
@@ -27,6 +28,8 @@ enum Command {
     Validate(validate::Args),
     /// Print the steps a live run would take, each external command with its argv.
     Plan(plan::Args),
+    /// Read access-log lines or an echoed-headers body pasted from a bug report.
+    Explain(explain::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -35,6 +38,7 @@ pub fn main() -> ExitCode {
         Command::List(args) => list::run(&args),
         Command::Validate(args) => validate::run(&args),
         Command::Plan(args) => plan::run(&args),
+        Command::Explain(args) => explain::run(&args),
     };
     match result {
         Ok(code) => code,

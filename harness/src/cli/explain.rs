@@ -1,0 +1,191 @@
+//! `egress explain`: read evidence pasted from a bug report.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use serde_json::Value;
+
+use crate::evidence::access_log::{self, Entry, Field};
+use crate::evidence::headers::EchoedHeaders;
+use crate::judge;
+
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["access_log", "headers"])))]
+pub struct Args {
+    /// Access-log lines (`-` for standard input).
+    #[arg(long, value_name = "FILE")]
+    access_log: Option<PathBuf>,
+    /// An echoed-headers JSON body (`-` for standard input).
+    #[arg(long, value_name = "FILE")]
+    headers: Option<PathBuf>,
+    /// `text` (a short reading) or `json`.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    format: String,
+}
+
+fn read(path: &PathBuf) -> Result<String, String> {
+    if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| format!("standard input: {e}"))?;
+        return Ok(text);
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8 text", path.display()))
+}
+
+pub fn run(args: &Args) -> Result<ExitCode, String> {
+    let json = args.format == "json";
+    let mut out = String::new();
+    let mut println = |line: String| {
+        out.push_str(&line);
+        out.push('\n');
+    };
+    if let Some(path) = &args.access_log {
+        let text = read(path)?;
+        for line in text
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        {
+            let parsed = access_log::parse_line(line);
+            if json {
+                let value = match &parsed {
+                    Ok(e) => e.to_json(),
+                    Err(u) => serde_json::json!({"error": u.reason}),
+                };
+                println(value.to_string());
+            } else {
+                match &parsed {
+                    Ok(e) => println(describe_line(e)),
+                    Err(u) => println(format!("unrecognised: {u}")),
+                }
+            }
+        }
+    }
+    if let Some(path) = &args.headers {
+        let headers =
+            EchoedHeaders::parse(&read(path)?).map_err(|e| format!("{}: {e}", path.display()))?;
+        let explained = judge::explain_headers(&headers);
+        if json {
+            println(serde_json::to_string_pretty(&explained).map_err(|e| e.to_string())?);
+        } else {
+            println(describe_headers(&explained));
+        }
+    }
+    // A closed pipe (`| head`) is the reader's choice, not an error.
+    match std::io::stdout().write_all(out.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("writing the output: {e}"))
+        }
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+fn port(address: Option<&str>) -> Option<&str> {
+    address.and_then(|a| a.rsplit_once(':')).map(|(_, p)| p)
+}
+
+/// One access-log line in words, with the hops it implies.
+fn describe_line(e: &Entry<'_>) -> String {
+    let get = |f| e.get(f).unwrap_or("-");
+    let sni = e.get(Field::RequestedServerName);
+    let cluster = get(Field::UpstreamCluster);
+    let upstream_port = cluster.split('|').nth(1).unwrap_or("");
+    let mut hops = vec!["client"];
+    let into = match (port(e.get(Field::DownstreamLocalAddress)), sni, e.is_tcp()) {
+        (_, Some(_), true) => "[TLS passthrough]",
+        (Some("8443"), Some(_), false) => "[mTLS]",
+        (_, Some(_), false) => "[TLS]",
+        _ => "[plain]",
+    };
+    hops.push(into);
+    hops.push("this proxy");
+    let out = if e.is_tcp() {
+        "[TLS passthrough]"
+    } else if upstream_port == "443" {
+        "[TLS origination]"
+    } else {
+        "[plain]"
+    };
+    hops.extend([out, "upstream"]);
+    let what = if e.is_tcp() {
+        format!("TCP/TLS connection, SNI {}", sni.unwrap_or("-"))
+    } else {
+        format!(
+            "{} {} {}",
+            get(Field::Method),
+            get(Field::Path),
+            get(Field::Protocol)
+        )
+    };
+    format!(
+        "{what} -> {} {} via {cluster} to {} (listener {}, from {}, flags {}, request id {})\n  hops: {}",
+        get(Field::ResponseCode),
+        get(Field::ResponseCodeDetails),
+        get(Field::UpstreamHost),
+        get(Field::DownstreamLocalAddress),
+        get(Field::DownstreamRemoteAddress),
+        get(Field::ResponseFlags),
+        get(Field::RequestId),
+        hops.join(" -> ")
+    )
+}
+
+/// An echoed body in words, with the hop path it implies.
+fn describe_headers(x: &Value) -> String {
+    let mut out = Vec::new();
+    let proxy = x["peer_metadata_id"]["proxy_type"].as_str();
+    match proxy {
+        Some(kind) => out.push(format!(
+            "last Istio proxy: {kind} {} in {}",
+            x["peer_metadata_id"]["pod"].as_str().unwrap_or("?"),
+            x["peer_metadata_id"]["namespace"].as_str().unwrap_or("?")
+        )),
+        None => out.push("no X-Envoy-Peer-Metadata-Id: no Istio proxy added headers (passthrough, no sidecar, or IN_MESH headers)".into()),
+    }
+    if let Some(version) = x["peer_metadata"]["ISTIO_VERSION"].as_str() {
+        out.push(format!("proxy Istio version: {version}"));
+    }
+    let decorator = x["decorator_operation"].as_str();
+    if let Some(d) = decorator {
+        out.push(format!("route: {d}"));
+    }
+    let mtls = x["xfcc"].as_array().and_then(|a| a.last()).cloned();
+    if let Some(e) = &mtls {
+        out.push(format!(
+            "mTLS into the gateway: client {} , gateway {}, hash matches cert: {}",
+            e["uri"].as_str().unwrap_or("?"),
+            e["by"].as_str().unwrap_or("?"),
+            e["hash_matches"]
+        ));
+    }
+    let originated = decorator.is_some_and(|d| d.contains(":443/"));
+    let path = match proxy {
+        Some("router") => format!(
+            "client -> sidecar -> {} egress gateway -> {} upstream",
+            if mtls.is_some() {
+                "[mTLS] ->"
+            } else {
+                "[plain] ->"
+            },
+            if originated {
+                "[TLS origination] ->"
+            } else {
+                "[plain] ->"
+            }
+        ),
+        Some(_) => format!(
+            "client -> sidecar -> {} upstream",
+            if originated {
+                "[TLS origination] ->"
+            } else {
+                "[plain] ->"
+            }
+        ),
+        None => "client -> ? -> upstream (no proxy left its headers)".into(),
+    };
+    out.push(format!("hops: {path}"));
+    out.join("\n")
+}
