@@ -45,12 +45,9 @@ fn trials(args: &Args) -> Result<Vec<Trial>, String> {
     let ws = Workspace::discover()?;
     let suite = Suite::load(&ws)?;
     let selecting = !args.scenarios.is_empty();
-    let terms: Vec<String> = args
-        .scenarios
-        .iter()
-        .flat_map(|t| t.split(','))
-        .map(|t| t.trim().to_owned())
-        .filter(|t| !t.is_empty())
+    let terms: Vec<String> = crate::suite::split_terms(&args.scenarios)
+        .into_iter()
+        .map(str::to_owned)
         .collect();
 
     // A broken file is still reachable by its file name, so `--scenario x` on a broken

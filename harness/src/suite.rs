@@ -58,6 +58,23 @@ impl Workspace {
         self.root.join("manifests")
     }
 
+    /// The scenario files (`*.yaml`, `*.yml` directly under `scenarios/`), sorted.
+    pub fn scenario_files(&self) -> Result<Vec<PathBuf>, String> {
+        let dir = self.scenarios_dir();
+        let entries =
+            std::fs::read_dir(&dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.is_file()
+                    && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+            })
+            .collect();
+        files.sort();
+        Ok(files)
+    }
+
     pub fn reports_dir(&self) -> PathBuf {
         self.root.join("reports")
     }
@@ -80,18 +97,7 @@ pub struct Suite {
 
 impl Suite {
     pub fn load(ws: &Workspace) -> Result<Self, String> {
-        let dir = ws.scenarios_dir();
-        let entries =
-            std::fs::read_dir(&dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| {
-                p.is_file()
-                    && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
-            })
-            .collect();
-        files.sort();
+        let files = ws.scenario_files()?;
         let mut suite = Suite {
             scenarios: Vec::new(),
             broken: Vec::new(),
@@ -132,12 +138,7 @@ impl Suite {
     /// The scenarios named or tagged by any of `terms` (each may hold comma-separated
     /// terms), in suite order. An empty selection selects everything.
     pub fn select(&self, terms: &[String]) -> Result<Vec<&Scenario>, String> {
-        let terms: Vec<&str> = terms
-            .iter()
-            .flat_map(|t| t.split(','))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .collect();
+        let terms = split_terms(terms);
         if terms.is_empty() {
             return Ok(self.scenarios.iter().collect());
         }
@@ -178,6 +179,16 @@ impl Suite {
         ));
         message
     }
+}
+
+/// `--scenario` values as single names or tags: comma-separated, trimmed, none empty.
+pub fn split_terms(terms: &[String]) -> Vec<&str> {
+    terms
+        .iter()
+        .flat_map(|t| t.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect()
 }
 
 /// The candidate nearest to `word` by edit distance, if near enough to be a likely typo.

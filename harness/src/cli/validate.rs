@@ -16,7 +16,7 @@ pub struct Args {
 pub fn run(args: &Args) -> Result<ExitCode, String> {
     let ws = Workspace::discover()?;
     let files = if args.files.is_empty() {
-        all_scenario_files(&ws)?
+        ws.scenario_files()?
     } else {
         args.files.clone()
     };
@@ -52,16 +52,4 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn all_scenario_files(ws: &Workspace) -> Result<Vec<PathBuf>, String> {
-    let dir = ws.scenarios_dir();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
-        .collect();
-    files.sort();
-    Ok(files)
 }

@@ -484,12 +484,12 @@ pub fn scenario_steps(s: &Scenario, ws: &Workspace, options: &PlanOptions) -> Ve
             namespace: ns.clone(),
         });
     }
-    let vars = |name: &str| match name {
-        "namespace" => Some(ns.clone()),
-        "client_pod" => Some("curl".to_owned()),
-        "service_account" => Some("default".to_owned()),
-        _ => None,
+    let context = crate::recording::Context {
+        namespace: ns.clone(),
+        client_pod: "curl".into(),
+        service_account: "default".into(),
     };
+    let vars = |name: &str| context.var(name);
     for r in &s.requests {
         let url = crate::scenario::Template::parse(&r.url.value)
             .map(|t| t.render(&vars))
