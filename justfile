@@ -7,7 +7,7 @@ default:
 test:
     cargo test --workspace
 
-# Live run of the scenarios with these names or tags (needs Docker and kind).
+# Live run of the scenarios with these names or tags (needs Docker).
 e2e SCENARIOS="mtls" ISTIO="":
     EGRESS_ISTIO="{{ISTIO}}" cargo test -- --scenario {{SCENARIOS}}
 
@@ -18,6 +18,10 @@ scenario NAME:
 # The steps a live run would take.
 plan SCENARIOS="" ISTIO="1.22.1,1.30.3":
     cargo run -q -p egress-harness -- plan --istio {{ISTIO}} {{ if SCENARIOS != "" { "--scenario " + SCENARIOS } else { "" } }}
+
+# Remove the kind clusters the harness left behind (egc-*).
+prune:
+    cargo run -q -p egress-harness -- prune
 
 # Strict checks of every scenario file.
 validate:

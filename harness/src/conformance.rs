@@ -6,11 +6,14 @@
 //! `--include-ignored`; a selected live trial that cannot run fails, saying why.
 
 use std::process::ExitCode;
+use std::sync::{Arc, OnceLock};
 
 use clap::Parser;
 use libtest_mimic::{Failed, Trial};
 
+use crate::live::session::Session;
 use crate::plan::{self, IstioRelease, PlanOptions};
+use crate::run_args::RunArgs;
 use crate::scenario::Scenario;
 use crate::suite::{Suite, Workspace};
 use crate::validate;
@@ -22,9 +25,8 @@ struct Args {
     /// Run the scenarios with these names or tags (repeatable, comma-separated).
     #[arg(long = "scenario", value_delimiter = ',', env = "EGRESS_SCENARIO")]
     scenarios: Vec<String>,
-    /// Istio versions for live trials (comma-separated; `latest` allowed).
-    #[arg(long, env = "EGRESS_ISTIO")]
-    istio: Option<String>,
+    #[command(flatten)]
+    run: RunArgs,
     #[command(flatten)]
     libtest: libtest_mimic::Arguments,
 }
@@ -32,8 +34,15 @@ struct Args {
 /// Entry point of `tests/conformance.rs`.
 pub fn main() -> ExitCode {
     let args = Args::parse();
-    match trials(&args) {
-        Ok(trials) => libtest_mimic::run(&args.libtest, trials).exit_code(),
+    let seed = Arc::new(LiveSeed::default());
+    match trials(&args, &seed) {
+        Ok(trials) => {
+            let conclusion = libtest_mimic::run(&args.libtest, trials);
+            if let Some(Ok(session)) = seed.session.get() {
+                session.finish();
+            }
+            conclusion.exit_code()
+        }
         Err(message) => {
             eprintln!("{message}");
             ExitCode::from(2)
@@ -41,7 +50,33 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn trials(args: &Args) -> Result<Vec<Trial>, String> {
+/// What the live trials of this process share: the session, made by the first
+/// live trial that runs (so listing and offline runs never start one).
+#[derive(Default)]
+struct LiveSeed {
+    make: OnceLock<(Workspace, Vec<Scenario>, RunArgs)>,
+    session: OnceLock<Result<Session, String>>,
+}
+
+impl LiveSeed {
+    fn session(&self) -> Result<&Session, String> {
+        self.session
+            .get_or_init(|| {
+                let (ws, scenarios, args) = self.make.get().ok_or("no live run was prepared")?;
+                if let Err(missing) = crate::prereq::check_live() {
+                    return Err(crate::prereq::describe(&missing));
+                }
+                if std::env::var_os("NEXTEST_RUN_ID").is_some() && !args.reuse {
+                    return Err("live trials share clusters inside one process; cargo-nextest runs each test in its own. Run live trials with `cargo test -- --scenario NAME` (or pass --reuse / EGRESS_REUSE=1 with clusters kept by an earlier run)".into());
+                }
+                Session::new(ws.clone(), scenarios.clone(), args.live_options(ws)?)
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+fn trials(args: &Args, seed: &Arc<LiveSeed>) -> Result<Vec<Trial>, String> {
     let ws = Workspace::discover()?;
     let suite = Suite::load(&ws)?;
     let selecting = !args.scenarios.is_empty();
@@ -83,22 +118,20 @@ fn trials(args: &Args) -> Result<Vec<Trial>, String> {
         suite.select(&remaining)?
     };
 
-    let istio = match &args.istio {
-        Some(list) => IstioRelease::parse_list(list)?,
-        None => PlanOptions::for_this_host().istio,
-    };
+    let istio = args.run.plan_options()?.istio;
+    let _ = seed.make.set((
+        ws.clone(),
+        selected.iter().map(|s| (*s).clone()).collect(),
+        args.run.clone(),
+    ));
     for s in selected {
-        trials.extend(scenario_trials(s, &ws, &istio, selecting));
+        trials.extend(scenario_trials(s, &ws, &istio));
+        trials.extend(live_trials(s, &istio, selecting, seed));
     }
     Ok(trials)
 }
 
-fn scenario_trials(
-    s: &Scenario,
-    ws: &Workspace,
-    istio: &[IstioRelease],
-    selected: bool,
-) -> Vec<Trial> {
+fn scenario_trials(s: &Scenario, ws: &Workspace, istio: &[IstioRelease]) -> Vec<Trial> {
     let name = s.name().to_owned();
     let mut trials = vec![Trial::test(format!("{name}::validate"), || Ok(()))];
 
@@ -137,11 +170,39 @@ fn scenario_trials(
     }));
 
     trials.extend(replay_trials(s, ws));
-    trials.push(
-        Trial::test(format!("{name}::live"), live_trial)
+    trials
+}
+
+/// `<scenario>::live` (or `::live@<version>` with several versions): the scenario on
+/// a real mesh. Listed as ignored unless selected; versions outside the scenario's
+/// range get no trial.
+fn live_trials(
+    s: &Scenario,
+    istio: &[IstioRelease],
+    selected: bool,
+    seed: &Arc<LiveSeed>,
+) -> Vec<Trial> {
+    let mut trials = Vec::new();
+    for version in istio {
+        if let IstioRelease::Exact(v) = version
+            && !s.applies_to(v)
+        {
+            continue;
+        }
+        let suffix = if istio.len() > 1 {
+            format!("@{version}")
+        } else {
+            String::new()
+        };
+        let (seed, scenario, version) = (Arc::clone(seed), s.clone(), version.clone());
+        trials.push(
+            Trial::test(format!("{}::live{suffix}", s.name()), move || {
+                live_trial(&seed, &scenario, &version)
+            })
             .with_kind("live")
             .with_ignored_flag(!selected),
-    );
+        );
+    }
     trials
 }
 
@@ -204,9 +265,10 @@ fn problems(found: Vec<crate::manifest::Problem>) -> Result<(), Failed> {
     }
 }
 
-fn live_trial() -> Result<(), Failed> {
-    if let Err(missing) = crate::prereq::check_live() {
-        return Err(crate::prereq::describe(&missing).into());
-    }
-    Err("prerequisites are met, but this build has no live engine yet (tracked as the live-engine issue); nothing was run".into())
+fn live_trial(seed: &LiveSeed, scenario: &Scenario, istio: &IstioRelease) -> Result<(), Failed> {
+    let session = seed.session()?;
+    let run = session.run(scenario.name(), istio)?;
+    let summary = crate::live::verdict(scenario, &run)?;
+    eprintln!("egress: {}: {summary}", scenario.name());
+    Ok(())
 }

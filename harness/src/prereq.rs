@@ -95,31 +95,11 @@ fn exchange(stream: &mut (impl Read + Write)) -> std::io::Result<String> {
     Ok(String::from_utf8_lossy(&reply).into_owned())
 }
 
-/// kind on PATH.
-pub fn check_kind() -> Result<PathBuf, Missing> {
-    crate::plan::find_on_path("kind").ok_or_else(|| Missing {
-        what: "kind is not on PATH".into(),
-        fix: format!(
-            "install it: go install sigs.k8s.io/kind@{} (or see https://kind.sigs.k8s.io/docs/user/quick-start/#installation)",
-            crate::versions::KIND_VERSION
-        ),
-    })
-}
-
-/// Every prerequisite of a live run on kind; all that are missing, not just the first.
+/// What a live run needs from the host before anything else: a Docker daemon. kind
+/// comes from PATH or is downloaded (its version is printed when the run starts);
+/// istioctl is downloaded per version; kubectl is never needed.
 pub fn check_live() -> Result<(), Vec<Missing>> {
-    let mut missing = Vec::new();
-    if let Err(m) = check_docker(&DockerEndpoint::from_env()) {
-        missing.push(m);
-    }
-    if let Err(m) = check_kind() {
-        missing.push(m);
-    }
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(missing)
-    }
+    check_docker(&DockerEndpoint::from_env()).map_err(|m| vec![m])
 }
 
 /// One line naming everything missing.

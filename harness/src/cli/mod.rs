@@ -3,6 +3,7 @@
 mod explain;
 mod list;
 mod plan;
+mod prune;
 mod validate;
 
 use std::process::ExitCode;
@@ -13,7 +14,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "egress",
     version,
-    about = "Istio egress conformance: list, validate and plan scenarios"
+    about = "Istio egress conformance: list, validate, plan and explain scenarios; prune clusters"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -30,6 +31,8 @@ enum Command {
     Plan(plan::Args),
     /// Read access-log lines or an echoed-headers body pasted from a bug report.
     Explain(explain::Args),
+    /// Remove the kind clusters the harness left behind (egc-*).
+    Prune(prune::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -39,6 +42,7 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate::run(&args),
         Command::Plan(args) => plan::run(&args),
         Command::Explain(args) => explain::run(&args),
+        Command::Prune(args) => prune::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -478,6 +478,32 @@ pub fn scenario_steps(s: &Scenario, ws: &Workspace, options: &PlanOptions) -> Ve
         name: "curl".into(),
         timeout_secs: 180,
     });
+    let objects: Vec<crate::manifest::Object> = s
+        .manifests
+        .iter()
+        .filter_map(|m| crate::manifest::parse_file(&manifests.join(&m.value)).ok())
+        .flatten()
+        .collect();
+    let hosts = crate::live::config_dump::scenario_hosts(&objects);
+    let gateway = format!(
+        "{}/{} pods",
+        crate::live::scenario_run::GATEWAY_NAMESPACE,
+        crate::live::scenario_run::GATEWAY_SELECTOR
+    );
+    let client_objects = crate::manifest::parse_file(
+        &manifests
+            .join("client")
+            .join(format!("{}.yaml", s.client.value)),
+    )
+    .unwrap_or_default();
+    let mut clean_slate = vec![gateway.clone()];
+    if crate::live::scenario_run::wants_sidecar(&client_objects) {
+        clean_slate.push(format!("{ns}/curl"));
+    }
+    steps.push(Step::AwaitConfigGone {
+        hosts: hosts.clone(),
+        proxies: clean_slate,
+    });
     for m in &s.manifests {
         steps.push(Step::Apply {
             file: manifests.join(&m.value),
@@ -512,8 +538,8 @@ pub fn scenario_steps(s: &Scenario, ws: &Workspace, options: &PlanOptions) -> Ve
     }
     steps.push(Step::DeleteNamespace { name: ns.clone() });
     steps.push(Step::AwaitConfigGone {
-        scenario: ns,
-        proxies: vec!["istio-system/istio-egressgateway".into()],
+        hosts,
+        proxies: vec![gateway],
     });
     steps
 }
@@ -719,6 +745,52 @@ mod tests {
             pulls, 5,
             "two Istio images per version plus one client image, each pulled once"
         );
+    }
+
+    #[test]
+    fn every_cluster_command_uses_the_harness_kubeconfig_and_a_supported_node() {
+        let ws = ws();
+        let suite = Suite::load(&ws).unwrap();
+        let all = suite.select(&[]).unwrap();
+        let plan = build(&all, &ws, &options("1.22.1,1.30.3")).unwrap();
+        for p in &plan.steps {
+            let (Some(cluster), Step::Command { argv, .. }) = (&p.cluster, &p.step) else {
+                continue;
+            };
+            if argv[1] == "load" {
+                // `kind load` reaches nodes through docker, not the API server.
+                continue;
+            }
+            let at = argv
+                .iter()
+                .position(|a| a == "--kubeconfig")
+                .expect("--kubeconfig");
+            assert_eq!(
+                argv[at + 1],
+                format!("/cache/clusters/{cluster}/kubeconfig"),
+                "{argv:?}"
+            );
+        }
+        for slot in &plan.slots {
+            let IstioRelease::Exact(v) = &slot.istio else {
+                unreachable!()
+            };
+            let (low, high, _) = versions::kubernetes_range(v).unwrap();
+            let image = slot.node_image.as_deref().unwrap();
+            let minor: u64 = image
+                .split("kindest/node:v1.")
+                .nth(1)
+                .unwrap()
+                .split('.')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(
+                (low..=high).contains(&minor),
+                "Istio {v} on Kubernetes 1.{minor}"
+            );
+        }
     }
 
     #[test]

@@ -77,9 +77,10 @@ pub enum Step {
     DeleteNamespace {
         name: String,
     },
-    /// Watch the proxies' config dumps until nothing of the scenario is left.
+    /// Watch the proxies' config dumps until they no longer mention the hosts the
+    /// scenario's ServiceEntries bring (before applying: a clean slate; after: gone).
     AwaitConfigGone {
-        scenario: String,
+        hosts: Vec<String>,
         proxies: Vec<String>,
     },
 }
@@ -198,11 +199,16 @@ impl fmt::Display for Step {
             Step::DeleteNamespace { name } => {
                 write!(f, "delete: Namespace {name}, watch until gone")
             }
-            Step::AwaitConfigGone { scenario, proxies } => {
+            Step::AwaitConfigGone { hosts, proxies } => {
                 write!(
                     f,
-                    "watch: no config of {scenario} left in the config dumps of {}",
-                    proxies.join(", ")
+                    "watch: config dumps of {} (Envoy admin :15000 via port-forward) free of {}",
+                    proxies.join(", "),
+                    if hosts.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        hosts.join(", ")
+                    }
                 )
             }
         }

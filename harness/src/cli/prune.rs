@@ -1,0 +1,33 @@
+//! `egress prune`: removes every kind cluster the harness left behind (names starting
+//! with `egc-`), e.g. after `--keep` or a killed run. Other clusters are not touched.
+
+use std::process::ExitCode;
+
+use crate::live::session;
+use crate::plan::PlanOptions;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {}
+
+pub fn run(_args: &Args) -> Result<ExitCode, String> {
+    let options = PlanOptions::for_this_host();
+    let Some(kind) = session::kind_for_prune(&options) else {
+        println!(
+            "kind is neither on PATH nor in {}: the harness cannot have created clusters here",
+            options.cache_dir.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))?;
+    let removed = runtime.block_on(session::prune(&kind, &options.cache_dir))?;
+    if removed.is_empty() {
+        println!("no harness clusters (egc-*) found");
+    }
+    for name in removed {
+        println!("removed {name}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,88 @@
+//! Reading Envoy config dumps for what scenarios leave behind: the hosts of a
+//! scenario's ServiceEntries must be gone from the proxies before the next scenario
+//! starts, or one scenario's routes could make another pass.
+
+use serde_json::Value;
+
+use crate::manifest::Object;
+
+/// The hosts a scenario brings into the mesh: its ServiceEntries' `spec.hosts`
+/// (wildcards left out: they cannot be looked for literally).
+pub fn scenario_hosts(objects: &[Object]) -> Vec<String> {
+    let mut hosts: Vec<String> = objects
+        .iter()
+        .filter(|o| o.kind == "ServiceEntry")
+        .flat_map(|o| o.spec()["hosts"].as_array().cloned().unwrap_or_default())
+        .filter_map(|h| h.as_str().map(str::to_owned))
+        .filter(|h| !h.contains('*'))
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    hosts
+}
+
+/// The hosts of `hosts` that the dump still mentions outside its bootstrap section
+/// (clusters `outbound|443||httpbin.org`, listeners, route domains, secrets).
+/// The bootstrap is left out: it is fixed at proxy start and names no scenario host.
+pub fn leftover_hosts(dump: &str, hosts: &[String]) -> Result<Vec<String>, String> {
+    let value: Value =
+        serde_json::from_str(dump).map_err(|e| format!("config dump is not JSON: {e}"))?;
+    let configs = value["configs"]
+        .as_array()
+        .ok_or("config dump has no `configs` list")?;
+    let dynamic: Vec<&Value> = configs
+        .iter()
+        .filter(|c| {
+            !c["@type"]
+                .as_str()
+                .is_some_and(|t| t.ends_with(".BootstrapConfigDump"))
+        })
+        .collect();
+    let text = serde_json::to_string(&dynamic).map_err(|e| e.to_string())?;
+    Ok(hosts
+        .iter()
+        .filter(|h| text.contains(h.as_str()))
+        .cloned()
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dump(cluster: &str) -> String {
+        serde_json::json!({"configs": [
+            {"@type": "type.googleapis.com/envoy.admin.v3.BootstrapConfigDump",
+             "bootstrap": {"node": {"id": "router~10.244.0.6~gw.istio-system~istio-system.svc.cluster.local",
+                                    "metadata": {"NOTE": "httpbin.org in the bootstrap is not scenario config"}}}},
+            {"@type": "type.googleapis.com/envoy.admin.v3.ClustersConfigDump",
+             "dynamic_active_clusters": [{"cluster": {"name": cluster}}]}
+        ]})
+        .to_string()
+    }
+
+    #[test]
+    fn a_cluster_left_for_a_host_is_found_and_the_bootstrap_ignored() {
+        let hosts = vec!["httpbin.org".to_owned()];
+        assert_eq!(
+            leftover_hosts(&dump("outbound|443||httpbin.org"), &hosts).unwrap(),
+            hosts
+        );
+        assert!(
+            leftover_hosts(
+                &dump("outbound|80||kubernetes.default.svc.cluster.local"),
+                &hosts
+            )
+            .unwrap()
+            .is_empty()
+        );
+        assert!(leftover_hosts("<html>", &hosts).is_err());
+    }
+
+    #[test]
+    fn hosts_come_from_service_entries_only() {
+        let text = "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: a}\nspec: {hosts: [httpbin.org, \"*.example.com\"]}\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: b}\nspec: {hosts: [other.org]}\n";
+        let objects = crate::manifest::parse_str(text, std::path::Path::new("x.yaml")).unwrap();
+        assert_eq!(scenario_hosts(&objects), vec!["httpbin.org"]);
+    }
+}

@@ -1,0 +1,189 @@
+//! Convergence: a request is sent again and again, and all its expectations judged
+//! together each time, until they hold on [`CONSISTENT_PASSES`] consecutive attempts or
+//! the deadline passes. Istio pushes configuration asynchronously, so one green
+//! attempt right after an apply proves little, and one red attempt proves less.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+pub use crate::plan::CONSISTENT_PASSES;
+
+/// The pause between attempts grows from the first to the last value, so fast
+/// convergence is seen quickly without hammering a slow one.
+const BACKOFF: &[Duration] = &[
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+];
+
+/// One attempt as the loop sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attempt<T> {
+    /// Judged: whether every expectation held, and what was observed.
+    Judged { passed: bool, observed: T },
+    /// The result was lost (exec cut off, no write-out): proves nothing, not judged.
+    Inconclusive { why: String },
+}
+
+/// One attempt as the result keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tried<T> {
+    /// Since the first attempt started.
+    pub at: Duration,
+    pub attempt: Attempt<T>,
+}
+
+/// How a request ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Converged<T> {
+    pub attempts: Vec<Tried<T>>,
+    /// When the final run of consecutive passes began, if it reached the goal.
+    pub consistent_after: Option<Duration>,
+    pub elapsed: Duration,
+}
+
+impl<T> Converged<T> {
+    pub fn consistent(&self) -> bool {
+        self.consistent_after.is_some()
+    }
+
+    /// The last judged observation.
+    pub fn last_observed(&self) -> Option<&T> {
+        self.attempts.iter().rev().find_map(|t| match &t.attempt {
+            Attempt::Judged { observed, .. } => Some(observed),
+            Attempt::Inconclusive { .. } => None,
+        })
+    }
+
+    /// The first failing observation: what a flaky pass is reported with.
+    pub fn first_failure(&self) -> Option<&T> {
+        self.attempts.iter().find_map(|t| match &t.attempt {
+            Attempt::Judged {
+                passed: false,
+                observed,
+            } => Some(observed),
+            _ => None,
+        })
+    }
+
+    pub fn inconclusive(&self) -> usize {
+        self.attempts
+            .iter()
+            .filter(|t| matches!(t.attempt, Attempt::Inconclusive { .. }))
+            .count()
+    }
+}
+
+/// Runs `attempt` until `goal` consecutive judged passes or `deadline` from now.
+/// Inconclusive attempts neither count nor break a run of passes.
+pub async fn converge<T, F, Fut>(deadline: Duration, goal: u32, mut attempt: F) -> Converged<T>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = Attempt<T>>,
+{
+    let started = Instant::now();
+    let mut attempts = Vec::new();
+    let mut streak = 0u32;
+    let mut streak_began = Duration::ZERO;
+    let mut number = 0u32;
+    loop {
+        let at = started.elapsed();
+        number += 1;
+        let result = attempt(number).await;
+        match &result {
+            Attempt::Judged { passed: true, .. } => {
+                if streak == 0 {
+                    streak_began = at;
+                }
+                streak += 1;
+            }
+            Attempt::Judged { passed: false, .. } => streak = 0,
+            Attempt::Inconclusive { .. } => {}
+        }
+        attempts.push(Tried {
+            at,
+            attempt: result,
+        });
+        if streak >= goal {
+            return Converged {
+                attempts,
+                consistent_after: Some(streak_began),
+                elapsed: started.elapsed(),
+            };
+        }
+        let pause = BACKOFF[(number as usize - 1).min(BACKOFF.len() - 1)];
+        if started.elapsed() + pause >= deadline {
+            return Converged {
+                attempts,
+                consistent_after: None,
+                elapsed: started.elapsed(),
+            };
+        }
+        tokio::time::sleep(pause).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn script(outcomes: &'static str) -> impl FnMut(u32) -> std::future::Ready<Attempt<u32>> {
+        move |n| {
+            let c = outcomes
+                .as_bytes()
+                .get(n as usize - 1)
+                .copied()
+                .unwrap_or(b'.');
+            std::future::ready(match c {
+                b'P' => Attempt::Judged {
+                    passed: true,
+                    observed: n,
+                },
+                b'?' => Attempt::Inconclusive {
+                    why: "exec lost".into(),
+                },
+                _ => Attempt::Judged {
+                    passed: false,
+                    observed: n,
+                },
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn three_consecutive_passes_make_it_consistent() {
+        let r = converge(Duration::from_secs(60), 3, script("FFPFPPP")).await;
+        assert!(r.consistent());
+        assert_eq!(r.attempts.len(), 7);
+        assert_eq!(r.first_failure(), Some(&1));
+        assert_eq!(r.last_observed(), Some(&7));
+        // The streak began at the fifth attempt, after the pauses 250+500+1000+2000 ms.
+        assert_eq!(r.consistent_after, Some(Duration::from_millis(3750)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn inconclusive_attempts_are_never_judged() {
+        let r = converge(Duration::from_secs(60), 3, script("P?P?P")).await;
+        assert!(r.consistent());
+        assert_eq!(r.inconclusive(), 2);
+        assert_eq!(r.first_failure(), None);
+        let r = converge(Duration::from_secs(5), 3, script("??????????????")).await;
+        assert!(!r.consistent());
+        assert_eq!(
+            r.last_observed(),
+            None,
+            "nothing judged, nothing to report as observed"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failure_that_persists_ends_at_the_deadline() {
+        let r = converge(Duration::from_secs(10), 3, script("PPFPPFPPFPPFPPFPPF")).await;
+        assert!(!r.consistent(), "never three in a row");
+        assert!(r.elapsed <= Duration::from_secs(10), "{:?}", r.elapsed);
+        assert!(r.attempts.len() >= 5);
+    }
+}

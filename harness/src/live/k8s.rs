@@ -1,0 +1,596 @@
+//! What the live engine asks of Kubernetes, through kube (never kubectl): clients
+//! from the harness's own kubeconfig, readiness by watching, server-side apply,
+//! exec, logs and the Envoy config dump.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Event, Namespace, Pod};
+use kube::api::{
+    Api, AttachParams, DeleteParams, DynamicObject, ListParams, LogParams, Patch, PatchParams,
+};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::GroupVersionKind;
+use kube::runtime::wait::{Condition, await_condition, conditions};
+use kube::{Client, Config, ResourceExt};
+use tokio::io::AsyncReadExt;
+
+use crate::manifest::Object;
+
+/// Field manager of every server-side apply.
+pub const FIELD_MANAGER: &str = "egress-conformance";
+
+/// A client for the cluster behind `kubeconfig`, or for the current context when
+/// `None` (only with `--cluster existing`, where the user asked for it).
+pub async fn client(kubeconfig: Option<&Path>) -> Result<Client, String> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let kc = Kubeconfig::read_from(path)
+                .map_err(|e| format!("kubeconfig {}: {e}", path.display()))?;
+            Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+                .await
+                .map_err(|e| format!("kubeconfig {}: {e}", path.display()))?
+        }
+        None => Config::infer()
+            .await
+            .map_err(|e| format!("current kube context: {e}"))?,
+    };
+    Client::try_from(config).map_err(|e| format!("kube client: {e}"))
+}
+
+/// A Deployment whose current generation is fully rolled out and ready.
+pub fn deployment_ready(d: Option<&Deployment>) -> bool {
+    let Some(d) = d else { return false };
+    let (Some(spec), Some(status)) = (&d.spec, &d.status) else {
+        return false;
+    };
+    let wanted = spec.replicas.unwrap_or(1).max(1);
+    let observed = status.observed_generation.unwrap_or(0) >= d.metadata.generation.unwrap_or(0);
+    observed
+        && status.updated_replicas.unwrap_or(0) >= wanted
+        && status.ready_replicas.unwrap_or(0) >= wanted
+        && status.unavailable_replicas.unwrap_or(0) == 0
+}
+
+/// A Pod that is Ready and, when `sidecar` is asked for, has an `istio-proxy`
+/// container (as a container, or as a native sidecar among the init containers).
+pub fn pod_ready(pod: Option<&Pod>, sidecar: bool) -> bool {
+    let Some(pod) = pod else { return false };
+    let ready = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    ready && (!sidecar || has_sidecar(pod))
+}
+
+pub fn has_sidecar(pod: &Pod) -> bool {
+    pod.spec.as_ref().is_some_and(|s| {
+        s.containers.iter().any(|c| c.name == "istio-proxy")
+            || s.init_containers
+                .iter()
+                .flatten()
+                .any(|c| c.name == "istio-proxy")
+    })
+}
+
+/// Watches `name` until `condition` holds or `timeout` passes; returns how long it took.
+pub async fn wait_for<K>(
+    api: Api<K>,
+    name: &str,
+    what: &str,
+    timeout: Duration,
+    condition: impl Condition<K>,
+) -> Result<Duration, String>
+where
+    K: Clone + std::fmt::Debug + Send + serde::de::DeserializeOwned + kube::Resource + 'static,
+{
+    let started = Instant::now();
+    match tokio::time::timeout(timeout, await_condition(api, name, condition)).await {
+        Ok(Ok(_)) => Ok(started.elapsed()),
+        Ok(Err(e)) => Err(format!("watching {what}: {e}")),
+        Err(_) => Err(format!("{what} not ready after {}s", timeout.as_secs())),
+    }
+}
+
+pub async fn wait_deployment(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    timeout: Duration,
+) -> Result<Duration, String> {
+    let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    wait_for(
+        api,
+        name,
+        &format!("Deployment {namespace}/{name}"),
+        timeout,
+        deployment_ready,
+    )
+    .await
+}
+
+pub async fn wait_pod(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    sidecar: bool,
+    timeout: Duration,
+) -> Result<Duration, String> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    wait_for(
+        api,
+        name,
+        &format!("Pod {namespace}/{name}"),
+        timeout,
+        move |p: Option<&Pod>| pod_ready(p, sidecar),
+    )
+    .await
+}
+
+/// A namespace of the harness's, with sidecar injection and the scenario's label.
+pub async fn create_namespace(
+    client: &Client,
+    name: &str,
+    labels: &[(String, String)],
+) -> Result<(), String> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let labels: serde_json::Map<String, serde_json::Value> = labels
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    let body = serde_json::json!({
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": { "name": name, "labels": labels },
+    });
+    api.patch(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| format!("creating Namespace {name}: {e}"))
+}
+
+/// Deletes a namespace and watches until it is gone.
+pub async fn delete_namespace(
+    client: &Client,
+    name: &str,
+    timeout: Duration,
+) -> Result<Duration, String> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let uid = match api.get_opt(name).await {
+        Ok(Some(ns)) => ns.uid().unwrap_or_default(),
+        Ok(None) => return Ok(Duration::ZERO),
+        Err(e) => return Err(format!("reading Namespace {name}: {e}")),
+    };
+    api.delete(name, &DeleteParams::foreground())
+        .await
+        .map_err(|e| format!("deleting Namespace {name}: {e}"))?;
+    wait_for(
+        api,
+        name,
+        &format!("deletion of Namespace {name}"),
+        timeout,
+        conditions::is_deleted(&uid),
+    )
+    .await
+}
+
+/// An object as applied, so that it can be deleted again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub gvk: GroupVersionKind,
+    pub name: String,
+    pub namespace: Option<String>,
+}
+
+impl Applied {
+    pub fn id(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{}/{ns}/{}", self.gvk.kind, self.name),
+            None => format!("{}/{}", self.gvk.kind, self.name),
+        }
+    }
+}
+
+fn gvk_of(object: &Object) -> GroupVersionKind {
+    let (group, version) = object
+        .api_version
+        .split_once('/')
+        .unwrap_or(("", object.api_version.as_str()));
+    GroupVersionKind::gvk(group, version, &object.kind)
+}
+
+async fn dynamic_api(
+    client: &Client,
+    gvk: &GroupVersionKind,
+    namespace: Option<&str>,
+) -> Result<(Api<DynamicObject>, bool), String> {
+    let (resource, caps) = kube::discovery::pinned_kind(client, gvk)
+        .await
+        .map_err(|e| {
+            format!(
+                "the cluster does not serve {}/{} {}: {e}",
+                gvk.group, gvk.version, gvk.kind
+            )
+        })?;
+    let namespaced = caps.scope == kube::discovery::Scope::Namespaced;
+    let api = match (namespaced, namespace) {
+        (true, Some(ns)) => Api::namespaced_with(client.clone(), ns, &resource),
+        _ => Api::all_with(client.clone(), &resource),
+    };
+    Ok((api, namespaced))
+}
+
+/// Server-side applies each object; objects without a namespace go into `namespace`.
+pub async fn apply(
+    client: &Client,
+    objects: &[Object],
+    namespace: &str,
+) -> Result<Vec<Applied>, String> {
+    let mut applied = Vec::new();
+    for object in objects {
+        let gvk = gvk_of(object);
+        let wanted_ns = object
+            .namespace
+            .clone()
+            .unwrap_or_else(|| namespace.to_owned());
+        let (api, namespaced) = dynamic_api(client, &gvk, Some(&wanted_ns)).await?;
+        let mut body = object.body.clone();
+        if namespaced {
+            body["metadata"]["namespace"] = serde_json::Value::String(wanted_ns.clone());
+        }
+        api.patch(
+            &object.name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await
+        .map_err(|e| {
+            format!(
+                "{}:{}: applying {}: {e}",
+                object.file.display(),
+                object.line,
+                object.id()
+            )
+        })?;
+        applied.push(Applied {
+            gvk,
+            name: object.name.clone(),
+            namespace: namespaced.then_some(wanted_ns),
+        });
+    }
+    Ok(applied)
+}
+
+/// Deletes what [`apply`] applied, newest first; already-gone objects are fine.
+pub async fn delete(client: &Client, applied: &[Applied]) -> Result<(), String> {
+    let mut problems = Vec::new();
+    for a in applied.iter().rev() {
+        let (api, _) = dynamic_api(client, &a.gvk, a.namespace.as_deref()).await?;
+        match api.delete(&a.name, &DeleteParams::background()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => problems.push(format!("deleting {}: {e}", a.id())),
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+/// What an exec left. `exit_code` is `None` when the status was lost.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Exec {
+    pub stdout: String,
+    pub stderr: String,
+    pub exit_code: Option<i32>,
+}
+
+/// The exit code in an exec's final Status: `Success` is 0, otherwise the
+/// `ExitCode` cause (kubelet's remotecommand protocol, as kube-rs documents for
+/// `AttachedProcess::take_status`).
+pub fn exit_code(status: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Status) -> Option<i32> {
+    if status.status.as_deref() == Some("Success") {
+        return Some(0);
+    }
+    status
+        .details
+        .as_ref()?
+        .causes
+        .as_ref()?
+        .iter()
+        .find(|c| c.reason.as_deref() == Some("ExitCode"))?
+        .message
+        .as_deref()?
+        .parse()
+        .ok()
+}
+
+/// Runs `argv` in a container and waits at most `timeout` for it.
+pub async fn exec(
+    client: &Client,
+    namespace: &str,
+    pod: &str,
+    container: &str,
+    argv: &[String],
+    timeout: Duration,
+) -> Result<Exec, String> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let run = async {
+        let params = AttachParams::default().container(container).stderr(true);
+        let mut process = api
+            .exec(pod, argv.to_vec(), &params)
+            .await
+            .map_err(|e| format!("exec in {namespace}/{pod}: {e}"))?;
+        let status = process.take_status();
+        let mut stdout = process.stdout();
+        let mut stderr = process.stderr();
+        let read_out = async {
+            let mut buf = Vec::new();
+            if let Some(s) = stdout.as_mut() {
+                let _ = s.read_to_end(&mut buf).await;
+            }
+            buf
+        };
+        let read_err = async {
+            let mut buf = Vec::new();
+            if let Some(s) = stderr.as_mut() {
+                let _ = s.read_to_end(&mut buf).await;
+            }
+            buf
+        };
+        let (out, err) = tokio::join!(read_out, read_err);
+        let status = match status {
+            Some(s) => s.await,
+            None => None,
+        };
+        let _ = process.join().await;
+        Ok::<_, String>(Exec {
+            stdout: String::from_utf8_lossy(&out).into_owned(),
+            stderr: String::from_utf8_lossy(&err).into_owned(),
+            exit_code: status.as_ref().and_then(exit_code),
+        })
+    };
+    tokio::time::timeout(timeout, run).await.map_err(|_| {
+        format!(
+            "exec in {namespace}/{pod} took longer than {}s",
+            timeout.as_secs()
+        )
+    })?
+}
+
+/// Pod names matching a label selector.
+pub async fn pods(client: &Client, namespace: &str, selector: &str) -> Result<Vec<String>, String> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let list = api
+        .list(&ListParams::default().labels(selector))
+        .await
+        .map_err(|e| format!("listing pods {selector} in {namespace}: {e}"))?;
+    Ok(list.items.iter().map(ResourceExt::name_any).collect())
+}
+
+/// A container's log lines since `since` (whole seconds, as the API takes them).
+pub async fn logs(
+    client: &Client,
+    namespace: &str,
+    pod: &str,
+    container: &str,
+    since: Option<k8s_openapi::jiff::Timestamp>,
+    limit_bytes: Option<i64>,
+) -> Result<Vec<String>, String> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let params = LogParams {
+        container: Some(container.to_owned()),
+        since_time: since,
+        limit_bytes,
+        ..LogParams::default()
+    };
+    api.logs(pod, &params)
+        .await
+        .map(|text| text.lines().map(str::to_owned).collect())
+        .map_err(|e| format!("logs of {namespace}/{pod}/{container}: {e}"))
+}
+
+/// The Envoy config dump of a proxy, read as istioctl does: a port-forward to the
+/// Envoy admin port 15000 and `GET /config_dump` (istio/istio pkg/kube/client.go,
+/// `EnvoyDo` → `portForwardRequest(..., 15000)`).
+pub async fn config_dump(
+    client: &Client,
+    namespace: &str,
+    pod: &str,
+    timeout: Duration,
+) -> Result<String, String> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let fetch = async {
+        let mut forward = api
+            .portforward(pod, &[15000])
+            .await
+            .map_err(|e| format!("port-forward to {namespace}/{pod}:15000: {e}"))?;
+        let mut stream = forward
+            .take_stream(15000)
+            .ok_or_else(|| format!("port-forward to {namespace}/{pod}:15000 gave no stream"))?;
+        use tokio::io::AsyncWriteExt;
+        stream
+            .write_all(b"GET /config_dump HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .await
+            .map_err(|e| format!("config dump of {namespace}/{pod}: {e}"))?;
+        let mut response = Vec::new();
+        stream
+            .read_to_end(&mut response)
+            .await
+            .map_err(|e| format!("config dump of {namespace}/{pod}: {e}"))?;
+        drop(stream);
+        forward.abort();
+        http_body(&response).map_err(|e| format!("config dump of {namespace}/{pod}: {e}"))
+    };
+    tokio::time::timeout(timeout, fetch).await.map_err(|_| {
+        format!(
+            "config dump of {namespace}/{pod} took longer than {}s",
+            timeout.as_secs()
+        )
+    })?
+}
+
+/// The body of an HTTP/1.0 response, if its status is 200.
+pub fn http_body(response: &[u8]) -> Result<String, String> {
+    let text = String::from_utf8_lossy(response);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or("the answer is not HTTP")?;
+    let status = head.split_whitespace().nth(1).unwrap_or_default();
+    if status != "200" {
+        return Err(format!(
+            "Envoy admin answered {}",
+            head.lines().next().unwrap_or_default()
+        ));
+    }
+    Ok(body.to_owned())
+}
+
+/// Events of a namespace, oldest first, one line each.
+pub async fn events(client: &Client, namespace: &str) -> Result<Vec<String>, String> {
+    let api: Api<Event> = Api::namespaced(client.clone(), namespace);
+    let list = api
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| format!("events in {namespace}: {e}"))?;
+    let mut lines: Vec<(String, String)> = list
+        .items
+        .iter()
+        .map(|e| {
+            let when = e
+                .last_timestamp
+                .as_ref()
+                .map(|t| t.0.to_string())
+                .unwrap_or_default();
+            let object = format!(
+                "{}/{}",
+                e.involved_object.kind.clone().unwrap_or_default(),
+                e.involved_object.name.clone().unwrap_or_default()
+            );
+            let line = format!(
+                "{when} {} {object} {}: {}",
+                e.type_.clone().unwrap_or_default(),
+                e.reason.clone().unwrap_or_default(),
+                e.message.clone().unwrap_or_default()
+            );
+            (when, line)
+        })
+        .collect();
+    lines.sort();
+    Ok(lines.into_iter().map(|(_, l)| l).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Status, StatusCause, StatusDetails};
+
+    fn deployment(
+        generation: i64,
+        observed: i64,
+        replicas: i32,
+        ready: i32,
+        updated: i32,
+    ) -> Deployment {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "istiod", "generation": generation},
+            "spec": {"replicas": replicas, "selector": {}, "template": {}},
+            "status": {"observedGeneration": observed, "readyReplicas": ready, "updatedReplicas": updated}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_deployment_is_ready_only_when_its_generation_is_rolled_out() {
+        assert!(deployment_ready(Some(&deployment(2, 2, 1, 1, 1))));
+        assert!(
+            !deployment_ready(Some(&deployment(2, 1, 1, 1, 1))),
+            "old generation"
+        );
+        assert!(
+            !deployment_ready(Some(&deployment(1, 1, 2, 1, 2))),
+            "one of two ready"
+        );
+        assert!(
+            !deployment_ready(Some(&deployment(1, 1, 1, 1, 0))),
+            "not updated"
+        );
+        assert!(!deployment_ready(None));
+    }
+
+    fn pod(ready: &str, sidecar_in: &str) -> Pod {
+        let mut spec = serde_json::json!({"containers": [{"name": "curl"}]});
+        spec[sidecar_in] = match sidecar_in {
+            "containers" => serde_json::json!([{"name": "curl"}, {"name": "istio-proxy"}]),
+            _ => serde_json::json!([{"name": "istio-proxy", "restartPolicy": "Always"}]),
+        };
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "curl"},
+            "spec": spec,
+            "status": {"conditions": [{"type": "Ready", "status": ready}]}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_client_pod_needs_readiness_and_a_sidecar() {
+        assert!(pod_ready(Some(&pod("True", "containers")), true));
+        assert!(
+            pod_ready(Some(&pod("True", "initContainers")), true),
+            "native sidecar"
+        );
+        assert!(!pod_ready(Some(&pod("False", "containers")), true));
+        let mut no_sidecar = pod("True", "containers");
+        if let Some(spec) = no_sidecar.spec.as_mut() {
+            spec.containers.retain(|c| c.name != "istio-proxy");
+        }
+        assert!(!pod_ready(Some(&no_sidecar), true));
+        assert!(pod_ready(Some(&no_sidecar), false));
+    }
+
+    #[test]
+    fn exit_codes_come_from_the_exec_status() {
+        let ok = Status {
+            status: Some("Success".into()),
+            ..Status::default()
+        };
+        assert_eq!(exit_code(&ok), Some(0));
+        let failed = Status {
+            status: Some("Failure".into()),
+            reason: Some("NonZeroExitCode".into()),
+            details: Some(StatusDetails {
+                causes: Some(vec![StatusCause {
+                    reason: Some("ExitCode".into()),
+                    message: Some("28".into()),
+                    ..StatusCause::default()
+                }]),
+                ..StatusDetails::default()
+            }),
+            ..Status::default()
+        };
+        assert_eq!(exit_code(&failed), Some(28));
+        assert_eq!(
+            exit_code(&Status::default()),
+            None,
+            "a lost status is not an exit code"
+        );
+    }
+
+    #[test]
+    fn the_admin_answer_is_read_only_when_it_is_200() {
+        assert_eq!(
+            http_body(b"HTTP/1.0 200 OK\r\ncontent-type: application/json\r\n\r\n{\"configs\":[]}")
+                .unwrap(),
+            "{\"configs\":[]}"
+        );
+        assert!(http_body(b"HTTP/1.0 503 Service Unavailable\r\n\r\n").is_err());
+        assert!(http_body(b"garbage").is_err());
+    }
+}
