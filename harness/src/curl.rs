@@ -11,8 +11,9 @@ use crate::scenario::Request;
 /// Separates the body from curl's write-out.
 pub const MARKER: &str = "<<egress-conformance curl -w>>";
 
-/// The argv for one attempt of `request`; `url` has its template variables filled in.
-pub fn argv(request: &Request, url: &str, request_id: &str) -> Vec<String> {
+/// The argv for one attempt of `request`; `url` has its template variables filled in;
+/// `extra` are the scenario's arguments for the upstream mode in use.
+pub fn argv(request: &Request, url: &str, request_id: &str, extra: &[String]) -> Vec<String> {
     let mut argv: Vec<String> = vec![
         "curl".into(),
         "-sS".into(),
@@ -24,6 +25,7 @@ pub fn argv(request: &Request, url: &str, request_id: &str) -> Vec<String> {
         format!("\n{MARKER}%{{json}}"),
     ];
     argv.extend(request.curl_args.iter().map(|a| a.value.clone()));
+    argv.extend(extra.iter().cloned());
     argv.push(url.to_owned());
     argv
 }

@@ -194,6 +194,7 @@ pub fn judge(
         }
     }
     judge_headers(&mut j, e, obs);
+    judge_upstream_tls(&mut j, e, obs, context);
     let host = url_host(&request.url.value);
     for (name, expect, lines) in [
         ("gateway_log", &e.gateway_log, &obs.gateway_log),
@@ -224,6 +225,81 @@ pub fn judge(
         }
     }
     j.out
+}
+
+/// What echo-basic reports under `tls` (kubernetes-sigs/gateway-api
+/// conformance/echo-basic/echo-basic.go, TLSAssertions): `None` when the request did
+/// not arrive over TLS.
+fn upstream_tls(body: &str) -> Result<Option<Value>, String> {
+    let json: Value =
+        serde_json::from_str(body.trim()).map_err(|e| format!("the body is not JSON: {e}"))?;
+    Ok(json.get("tls").filter(|t| !t.is_null()).cloned())
+}
+
+fn judge_upstream_tls(j: &mut Judge<'_>, e: &Expect, obs: &Observation, context: &Context) {
+    let Some(p) = &e.upstream_tls else { return };
+    if context.upstream.as_deref() != Some("local") {
+        j.not_observed(
+            "upstream_tls".into(),
+            "the TLS the upstream saw".into(),
+            "only the harness's echo server reports it (--upstream local)",
+        );
+        return;
+    }
+    let Some(body) = &obs.body else {
+        j.not_observed(
+            "upstream_tls".into(),
+            "an echoed body".into(),
+            "body not captured",
+        );
+        return;
+    };
+    let excerpt: String = body.chars().take(200).collect();
+    let tls = match upstream_tls(body) {
+        Ok(tls) => tls,
+        Err(why) => {
+            j.push(
+                "upstream_tls".into(),
+                "an echo-basic body".into(),
+                Some(why),
+                false,
+                &excerpt,
+            );
+            return;
+        }
+    };
+    let seen = tls
+        .as_ref()
+        .map(|t| t["version"].as_str().unwrap_or("TLS").to_owned());
+    let evidence = tls.as_ref().map(Value::to_string).unwrap_or_default();
+    if !j.presence("upstream_tls", p, seen, &evidence) {
+        return;
+    }
+    let (Presence::Fields(want), Some(tls)) = (p, tls) else {
+        return;
+    };
+    let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+    let client = tls["peerCertificates"]
+        .as_array()
+        .and_then(|certs| certs.first())
+        .and_then(Value::as_str)
+        .map(xfcc::cert_info);
+    let (subject, uris) = match client {
+        Some(Ok(info)) => (Some(info.subject), Some(info.san_uris.join(","))),
+        Some(Err(why)) => (Some(format!("unreadable certificate: {why}")), None),
+        None => (None, None),
+    };
+    let parts = [
+        ("version", &want.version, text(&tls["version"])),
+        ("sni", &want.sni, text(&tls["serverName"])),
+        ("client_cert_subject", &want.client_cert_subject, subject),
+        ("client_cert_uri", &want.client_cert_uri, uris),
+    ];
+    for (part, m, seen) in parts {
+        if let Some(m) = m {
+            j.matcher(format!("upstream_tls.{part}"), m, seen, &evidence);
+        }
+    }
 }
 
 fn judge_headers(j: &mut Judge<'_>, e: &Expect, obs: &Observation) {
@@ -492,4 +568,99 @@ pub fn explain_headers(headers: &EchoedHeaders) -> Value {
     out.insert("xfcc".into(), xfcc_list.map_or(Value::Null, Value::Array));
     out.insert("headers".into(), Value::Object(headers.normalised()));
     Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upstream::Certs;
+
+    const SCENARIO: &str = r#"
+name: t
+description: upstream TLS
+requests:
+  - name: r
+    url: http://httpbin.org/headers
+    expect:
+      upstream_tls:
+        version: {equals: TLSv1.3}
+        sni: {equals: httpbin.org}
+        client_cert_subject: {contains: "CN=egress-conformance client"}
+        client_cert_uri: {equals: "spiffe://egress-conformance.test/egress-gateway"}
+"#;
+
+    /// An echo-basic answer as kubernetes-sigs/gateway-api's echo-basic.go writes it.
+    fn body(tls: Option<Value>) -> String {
+        let mut b = serde_json::json!({
+            "path": "/headers", "host": "httpbin.org", "method": "GET", "proto": "HTTP/1.1",
+            "headers": {"User-Agent": ["curl/8.11.1"]},
+            "namespace": "", "ingress": "", "service": "", "pod": "", "sni": ""
+        });
+        if let Some(tls) = tls {
+            b["tls"] = tls;
+        }
+        b.to_string()
+    }
+
+    fn verdicts(tls: Option<Value>, upstream: Option<&str>) -> Vec<Verdict> {
+        let s = crate::scenario::load_str(SCENARIO, std::path::Path::new("t.yaml")).unwrap();
+        let obs = Observation {
+            name: "r".into(),
+            body: Some(body(tls)),
+            ..Observation::default()
+        };
+        let context = Context {
+            namespace: "t".into(),
+            client_pod: "curl".into(),
+            service_account: "default".into(),
+            upstream: upstream.map(str::to_owned),
+        };
+        judge(&s.requests[0], &obs, &context, &Version::new(1, 30, 3))
+    }
+
+    fn failed(v: &[Verdict]) -> Vec<&str> {
+        v.iter()
+            .filter(|v| v.outcome == Outcome::Fail)
+            .map(|v| v.subject.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn what_the_upstream_saw_is_judged_and_each_part_can_fail() {
+        let certs = Certs::generate("httpbin.org").unwrap();
+        let tls = |sni: &str, peers: Vec<&str>| {
+            Some(
+                serde_json::json!({"version": "TLSv1.3", "serverName": sni, "cipherSuite": "TLS_AES_128_GCM_SHA256", "peerCertificates": peers}),
+            )
+        };
+        let good = verdicts(tls("httpbin.org", vec![&certs.client_cert]), Some("local"));
+        assert!(passed(&good), "{good:#?}");
+        assert_eq!(good.len(), 4, "four parts judged: {good:#?}");
+
+        let wrong_sni = verdicts(tls("evil.example", vec![&certs.client_cert]), Some("local"));
+        assert_eq!(failed(&wrong_sni), vec!["upstream_tls.sni"]);
+
+        let no_cert = verdicts(tls("httpbin.org", vec![]), Some("local"));
+        assert_eq!(
+            failed(&no_cert),
+            vec![
+                "upstream_tls.client_cert_subject",
+                "upstream_tls.client_cert_uri"
+            ]
+        );
+
+        let other = Certs::generate("httpbin.org").unwrap();
+        let stranger = verdicts(tls("httpbin.org", vec![&other.server_cert]), Some("local"));
+        assert!(failed(&stranger).contains(&"upstream_tls.client_cert_subject"));
+
+        let plain = verdicts(None, Some("local"));
+        assert_eq!(failed(&plain), vec!["upstream_tls"]);
+    }
+
+    #[test]
+    fn httpbin_org_cannot_tell_so_nothing_is_judged() {
+        let v = verdicts(None, None);
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].outcome, Outcome::NotObserved);
+    }
 }

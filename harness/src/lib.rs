@@ -16,5 +16,6 @@ pub mod replay;
 pub mod run_args;
 pub mod scenario;
 pub mod suite;
+pub mod upstream;
 pub mod validate;
 pub mod versions;

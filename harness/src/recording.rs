@@ -30,6 +30,10 @@ pub struct Context {
     pub namespace: String,
     pub client_pod: String,
     pub service_account: String,
+    /// `local` when the harness's echo server answered (it reports the TLS it saw);
+    /// absent for httpbin.org.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
 }
 
 impl Context {

@@ -35,6 +35,10 @@ pub struct RunArgs {
     /// Seconds a request may take to become consistent.
     #[arg(long, env = "EGRESS_DEADLINE", default_value_t = 60)]
     pub deadline: u64,
+    /// The upstream: `local` (the harness's echo server, answering as httpbin.org) or
+    /// `internet` (the real httpbin.org, as the article ran it).
+    #[arg(long, env = "EGRESS_UPSTREAM", default_value = "local", value_parser = ["local", "internet"])]
+    pub upstream: String,
     /// When to collect evidence: `on-failure` or `always`.
     #[arg(long, env = "EGRESS_EVIDENCE", default_value = "on-failure", value_parser = ["on-failure", "always"])]
     pub evidence: String,
@@ -62,6 +66,7 @@ impl RunArgs {
         options.node_image.clone_from(&self.node_image);
         options.istioctl.clone_from(&self.istioctl);
         options.deadline_secs = self.deadline;
+        options.upstream = crate::upstream::UpstreamMode::parse(&self.upstream)?;
         Ok(options)
     }
 

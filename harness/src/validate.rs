@@ -4,12 +4,19 @@
 use crate::manifest::{self, MeshService, Object, Problem};
 use crate::scenario::Scenario;
 use crate::suite::Workspace;
+use crate::upstream::UpstreamMode;
 
-/// The objects a scenario applies, in order, or the problems reading them.
-pub fn scenario_objects(scenario: &Scenario, ws: &Workspace) -> Result<Vec<Object>, Vec<Problem>> {
+const MODES: [UpstreamMode; 2] = [UpstreamMode::Local, UpstreamMode::Internet];
+
+/// The objects a scenario applies with upstream `mode`, in order, or the problems reading them.
+pub fn scenario_objects(
+    scenario: &Scenario,
+    ws: &Workspace,
+    mode: UpstreamMode,
+) -> Result<Vec<Object>, Vec<Problem>> {
     let mut objects = Vec::new();
     let mut problems = Vec::new();
-    for m in &scenario.manifests {
+    for m in &scenario.manifests_for(mode) {
         let path = ws.manifests_dir().join(&m.value);
         match manifest::parse_file(&path) {
             Ok(found) => objects.extend(found.into_iter().map(|o| Object {
@@ -32,10 +39,18 @@ pub fn scenario_objects(scenario: &Scenario, ws: &Workspace) -> Result<Vec<Objec
 /// Kind, API version and field checks on every object, plus the install profile and the
 /// client pod the scenario names.
 pub fn check_manifests(scenario: &Scenario, ws: &Workspace) -> Vec<Problem> {
-    let mut problems = match scenario_objects(scenario, ws) {
-        Ok(objects) => objects.iter().flat_map(manifest::check_kind).collect(),
-        Err(problems) => problems,
-    };
+    let mut problems = replacements(scenario);
+    for mode in MODES {
+        let found = match scenario_objects(scenario, ws, mode) {
+            Ok(objects) => objects.iter().flat_map(manifest::check_kind).collect(),
+            Err(problems) => problems,
+        };
+        for p in found {
+            if !problems.contains(&p) {
+                problems.push(p);
+            }
+        }
+    }
     let fixed = [
         (
             format!("install/{}.yaml", scenario.install.value),
@@ -70,10 +85,45 @@ pub fn check_manifests(scenario: &Scenario, ws: &Workspace) -> Vec<Problem> {
 
 /// Hosts, gateways and ports agree across the scenario's objects.
 pub fn check_consistency(scenario: &Scenario, ws: &Workspace) -> Vec<Problem> {
-    match scenario_objects(scenario, ws) {
-        Ok(objects) => {
-            manifest::check_consistency(&objects, scenario.name(), &[MeshService::egress_gateway()])
+    let mut problems = Vec::new();
+    for mode in MODES {
+        let found = match scenario_objects(scenario, ws, mode) {
+            Ok(objects) => manifest::check_consistency(
+                &objects,
+                scenario.name(),
+                &[MeshService::egress_gateway()],
+            ),
+            Err(problems) => problems,
+        };
+        for p in found {
+            if !problems.contains(&p) {
+                problems.push(p);
+            }
         }
-        Err(problems) => problems,
     }
+    problems
+}
+
+/// Every `upstream.<mode>.replace` key names a manifest the scenario lists.
+fn replacements(scenario: &Scenario) -> Vec<Problem> {
+    let variants = [
+        ("local", scenario.upstream.local.as_ref()),
+        ("internet", scenario.upstream.internet.as_ref()),
+    ];
+    let mut problems = Vec::new();
+    for (mode, variant) in variants {
+        for key in variant.iter().flat_map(|v| v.replace.keys()) {
+            if !scenario.manifests.iter().any(|m| &m.value == key) {
+                problems.push(Problem {
+                    file: scenario.source.clone(),
+                    line: 1,
+                    object: None,
+                    message: format!(
+                        "`upstream.{mode}.replace`: {key} is not among the scenario's manifests"
+                    ),
+                });
+            }
+        }
+    }
+    problems
 }

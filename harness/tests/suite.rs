@@ -52,3 +52,28 @@ fn tags_select_what_they_say() {
     assert!(err.contains("did you mean `gateway-http`"), "{err}");
     assert!(err.contains("known scenarios: "), "{err}");
 }
+
+/// The annotated example in scenarios/README.md is a scenario that loads.
+#[test]
+fn the_documented_example_loads() {
+    let readme = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/README.md"
+    ))
+    .unwrap();
+    let block = readme
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a yaml block");
+    let name = block
+        .lines()
+        .find_map(|l| l.strip_prefix("name: "))
+        .map(|n| n.split_whitespace().next().unwrap().to_owned())
+        .unwrap();
+    let s =
+        egress_harness::scenario::load_str(block, std::path::Path::new(&format!("{name}.yaml")))
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert!(s.upstream.local.is_some());
+    assert!(s.requests[0].expect.upstream_tls.is_some());
+}

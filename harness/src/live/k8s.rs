@@ -266,6 +266,30 @@ pub async fn apply(
     Ok(applied)
 }
 
+/// Server-side applies objects built in code (e.g. Secrets of the run's certificates).
+pub async fn apply_json(
+    client: &Client,
+    bodies: &[serde_json::Value],
+    namespace: &str,
+) -> Result<Vec<Applied>, String> {
+    let objects: Vec<Object> = bodies
+        .iter()
+        .map(|body| Object {
+            api_version: body["apiVersion"].as_str().unwrap_or_default().to_owned(),
+            kind: body["kind"].as_str().unwrap_or_default().to_owned(),
+            name: body["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            namespace: body["metadata"]["namespace"].as_str().map(str::to_owned),
+            body: body.clone(),
+            file: "<made by the harness>".into(),
+            line: 0,
+        })
+        .collect();
+    apply(client, &objects, namespace).await
+}
+
 /// Deletes what [`apply`] applied, newest first; already-gone objects are fine.
 pub async fn delete(client: &Client, applied: &[Applied]) -> Result<(), String> {
     let mut problems = Vec::new();

@@ -18,6 +18,7 @@ use crate::manifest::Object;
 use crate::recording::{self, Context, Observation, Recording};
 use crate::scenario::{Presence, Request, Scenario, Template};
 use crate::suite::Workspace;
+use crate::upstream::{self, Certs, UpstreamMode};
 
 /// The egress gateway's pods, as istio's istio-egress chart labels them.
 pub const GATEWAY_NAMESPACE: &str = "istio-system";
@@ -50,6 +51,9 @@ pub struct RunSettings {
     /// `reports/<run-id>`.
     pub run_dir: PathBuf,
     pub run_id: String,
+    pub upstream: UpstreamMode,
+    /// The run's certificates, handed to Istio as Secrets (local upstream only).
+    pub certs: Option<Certs>,
 }
 
 /// A step and how long it took.
@@ -225,6 +229,14 @@ async fn body(
     timer
         .time("namespace", k8s::create_namespace(client, ns, &labels))
         .await?;
+    if let Some(certs) = &settings.certs {
+        timer
+            .time(
+                "secrets",
+                k8s::apply_json(client, &upstream::secrets(certs, ns), ns),
+            )
+            .await?;
+    }
 
     let client_objects = objects(ws, &format!("client/{}.yaml", scenario.client.value))?;
     let sidecar = wants_sidecar(&client_objects);
@@ -241,7 +253,7 @@ async fn body(
         .await?;
 
     let mut scenario_objects = Vec::new();
-    for m in &scenario.manifests {
+    for m in &scenario.manifests_for(settings.upstream) {
         scenario_objects.extend(objects(ws, &m.value)?);
     }
     *hosts = config_dump::scenario_hosts(&scenario_objects);
@@ -266,12 +278,14 @@ async fn body(
         namespace: ns.to_owned(),
         client_pod: CLIENT_POD.to_owned(),
         service_account: "default".to_owned(),
+        upstream: Some(settings.upstream.as_str().to_owned()),
     };
+    let extra_args = scenario.curl_args_for(settings.upstream);
     for request in &scenario.requests {
         let result = timer
             .time(
                 &format!("request {}", request.name.value),
-                converge_request(mesh, request, &context, settings.deadline),
+                converge_request(mesh, request, &context, &extra_args, settings.deadline),
             )
             .await;
         requests.push(result);
@@ -283,6 +297,7 @@ async fn converge_request(
     mesh: &Mesh,
     request: &Request,
     context: &Context,
+    extra_args: &[String],
     deadline: Duration,
 ) -> RequestRun {
     let vars = |name: &str| context.var(name);
@@ -292,7 +307,7 @@ async fn converge_request(
     let started = Instant::now();
     let converged = converge::converge(deadline, converge::CONSISTENT_PASSES, |_| {
         let remaining = deadline.saturating_sub(started.elapsed());
-        attempt(mesh, request, &url, context, remaining)
+        attempt(mesh, request, &url, context, extra_args, remaining)
     })
     .await;
     let verdicts = converged
@@ -312,10 +327,11 @@ async fn attempt(
     request: &Request,
     url: &str,
     context: &Context,
+    extra_args: &[String],
     remaining: Duration,
 ) -> Attempt<Observation> {
     let request_id = uuid::Uuid::new_v4().to_string();
-    let argv = crate::curl::argv(request, url, &request_id);
+    let argv = crate::curl::argv(request, url, &request_id, extra_args);
     // The log API counts in whole seconds: start a second early, the request id or the
     // SNI picks the line.
     let since = Timestamp::now() - SignedDuration::from_secs(1);
@@ -570,6 +586,7 @@ fn write_recording(
             namespace: scenario.name().into(),
             client_pod: CLIENT_POD.into(),
             service_account: "default".into(),
+            upstream: Some(settings.upstream.as_str().into()),
         },
         requests: observed,
         notes: vec![format!("install profile {}", mesh.install)],
@@ -596,8 +613,12 @@ async fn collect_evidence(
         .join(format!("{}@{}", ns, mesh.istio));
     let mut bundle = Bundle::new(dir.clone());
     let client = &mesh.client;
-    let files = std::iter::once(format!("client/{}.yaml", scenario.client.value))
-        .chain(scenario.manifests.iter().map(|m| m.value.clone()));
+    let files = std::iter::once(format!("client/{}.yaml", scenario.client.value)).chain(
+        scenario
+            .manifests_for(settings.upstream)
+            .into_iter()
+            .map(|m| m.value),
+    );
     for file in files {
         match std::fs::read(ws.manifests_dir().join(&file)) {
             Ok(bytes) => bundle.write(&format!("manifests/{file}"), &bytes),

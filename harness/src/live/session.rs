@@ -17,6 +17,7 @@ use super::scenario_run::{self, Mesh, RunSettings, ScenarioRun};
 use crate::plan::{self, IstioRelease, Keep, Plan, PlanOptions, Slot, Step};
 use crate::scenario::Scenario;
 use crate::suite::Workspace;
+use crate::upstream::{self, Certs, UpstreamMode};
 
 /// Everything a live run needs besides the scenarios.
 #[derive(Debug, Clone)]
@@ -50,6 +51,11 @@ pub struct Session {
     host_steps: Vec<Step>,
     host: tokio::sync::OnceCell<Result<(), String>>,
     slots: Vec<Arc<SlotState>>,
+    /// The run's certificates (local upstream only).
+    certs: Option<Certs>,
+    /// Started with the first cluster (kind's network exists from then on).
+    upstream: tokio::sync::OnceCell<Result<(), String>>,
+    running_upstream: tokio::sync::Mutex<Option<upstream::Running>>,
 }
 
 static KIND: OnceLock<Kind> = OnceLock::new();
@@ -98,7 +104,16 @@ impl Session {
         let host_steps = plan
             .steps
             .iter()
-            .filter(|p| p.cluster.is_none() && !matches!(p.step, Step::ResolveLatestIstio))
+            .filter(|p| {
+                p.cluster.is_none()
+                    && !matches!(
+                        p.step,
+                        Step::ResolveLatestIstio
+                            | Step::StopUpstream { .. }
+                            | Step::StartUpstream { .. }
+                            | Step::CreateSecrets { .. }
+                    )
+            })
             .map(|p| p.step.clone())
             .collect();
         let slots = plan
@@ -117,12 +132,22 @@ impl Session {
                 })
             })
             .collect();
+        let certs = match options.plan.upstream {
+            UpstreamMode::Local => {
+                let certs = Certs::generate(upstream::UPSTREAM_HOST)?;
+                certs.write(&options.run_dir.join("upstream"))?;
+                Some(certs)
+            }
+            UpstreamMode::Internet => None,
+        };
+        let upstream_name = upstream::definition(&options.run_id).container_name;
         let keep = options.plan.keep;
         runtime.spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 INTERRUPTED.store(true, Ordering::SeqCst);
                 eprintln!("egress: interrupted; stopping commands and removing clusters");
                 command::kill_all();
+                remove_container(&upstream_name).await;
                 if keep != Keep::Always {
                     remove_created().await;
                 }
@@ -138,6 +163,9 @@ impl Session {
             host_steps,
             host: tokio::sync::OnceCell::new(),
             slots,
+            certs,
+            upstream: tokio::sync::OnceCell::new(),
+            running_upstream: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -181,12 +209,26 @@ impl Session {
                 .await
                 .clone()
                 .inspect_err(|_| state.failed.store(true, Ordering::SeqCst))?;
+            if let Some(certs) = &self.certs {
+                self.upstream
+                    .get_or_init(|| self.start_upstream(certs))
+                    .await
+                    .clone()?;
+                k8s::apply_json(
+                    &mesh.client,
+                    &upstream::secrets(certs, "istio-system"),
+                    "istio-system",
+                )
+                .await?;
+            }
             let _turn = state.serial.lock().await;
             let settings = RunSettings {
                 deadline: Duration::from_secs(self.options.plan.deadline_secs),
                 evidence: self.options.evidence,
                 run_dir: self.options.run_dir.clone(),
                 run_id: self.options.run_id.clone(),
+                upstream: self.options.plan.upstream,
+                certs: self.certs.clone(),
             };
             let run = scenario_run::run(&mesh, s, &self.ws, &settings).await;
             if !run.passed() || run.cleanup_error.is_some() {
@@ -196,9 +238,24 @@ impl Session {
         })
     }
 
+    async fn start_upstream(&self, certs: &Certs) -> Result<(), String> {
+        let definition = upstream::definition(&self.options.run_id);
+        eprintln!("egress: start upstream {definition}");
+        let running = upstream::start(&definition, certs).await?;
+        *self.running_upstream.lock().await = Some(running);
+        Ok(())
+    }
+
     /// Removes or keeps each cluster this session created, as `--keep` says, and
-    /// says how to reach the kept ones.
+    /// says how to reach the kept ones. The upstream container is always removed.
     pub fn finish(&self) {
+        self.runtime.block_on(async {
+            if let Some(running) = self.running_upstream.lock().await.take()
+                && let Err(e) = running.stop().await
+            {
+                eprintln!("egress: {e}");
+            }
+        });
         for state in &self.slots {
             if !state.created.load(Ordering::SeqCst) {
                 continue;
@@ -305,6 +362,13 @@ async fn set_up(state: &SlotState, options: &LiveOptions) -> Result<Mesh, String
     }
     let mut client = None;
     for step in &state.setup {
+        // The session starts the upstream and applies its Secrets itself, once clusters exist.
+        if matches!(
+            step,
+            Step::StartUpstream { .. } | Step::CreateSecrets { .. }
+        ) {
+            continue;
+        }
         let skip_on_reuse = matches!(step, Step::Command { argv, .. }
             if argv.get(1).is_some_and(|a| a == "create" || a == "load"));
         if reusing && skip_on_reuse {
@@ -459,6 +523,16 @@ fn flag(argv: &[String], name: &str) -> Option<String> {
         .cloned()
 }
 
+/// `docker rm -f` of a container this run started (Ctrl-C: the runtime is going away).
+async fn remove_container(name: &str) {
+    let _ = command::run_async(Command {
+        argv: vec!["docker".into(), "rm".into(), "-f".into(), name.into()],
+        timeout: Duration::from_secs(60),
+        what: format!("removing container {name}"),
+    })
+    .await;
+}
+
 /// Removes every cluster this process created (Ctrl-C).
 async fn remove_created() {
     let Some(kind) = kind_binary() else { return };
@@ -519,6 +593,7 @@ mod tests {
                 arch: "amd64",
             },
             deadline_secs: 60,
+            upstream: UpstreamMode::Local,
         }
     }
 

@@ -119,6 +119,7 @@ pub struct PlanOptions {
     pub platform: Platform,
     /// How long one request may take to become consistent.
     pub deadline_secs: u64,
+    pub upstream: crate::upstream::UpstreamMode,
 }
 
 impl PlanOptions {
@@ -136,6 +137,7 @@ impl PlanOptions {
             cache_dir: cache_dir(),
             platform: Platform::current(),
             deadline_secs: 60,
+            upstream: crate::upstream::UpstreamMode::Local,
         }
     }
 }
@@ -422,6 +424,15 @@ fn steps(
                 install: slot.install.clone(),
             })),
         }
+        if options.upstream == crate::upstream::UpstreamMode::Local {
+            // kind makes its Docker network with the first cluster: the upstream joins it then.
+            if std::ptr::eq(slot, &slots[0]) {
+                out.push(at(Step::StartUpstream {
+                    server: crate::upstream::definition("<run-id>"),
+                }));
+            }
+            out.push(at(upstream_secrets("istio-system")));
+        }
         for name in &slot.scenarios {
             let Some(s) = scenarios.iter().find(|s| s.name() == name) else {
                 continue;
@@ -452,7 +463,23 @@ fn steps(
             });
         }
     }
+    if options.upstream == crate::upstream::UpstreamMode::Local && !slots.is_empty() {
+        out.push(PlannedStep {
+            cluster: None,
+            condition: Some("always"),
+            step: Step::StopUpstream {
+                container: crate::upstream::definition("<run-id>").container_name,
+            },
+        });
+    }
     Ok(out)
+}
+
+fn upstream_secrets(namespace: &str) -> Step {
+    Step::CreateSecrets {
+        namespace: namespace.into(),
+        names: vec!["client-credential".into(), "upstream-ca".into()],
+    }
 }
 
 /// The steps of one scenario inside its cluster.
@@ -466,6 +493,9 @@ pub fn scenario_steps(s: &Scenario, ws: &Workspace, options: &PlanOptions) -> Ve
             ("egress-conformance/scenario".into(), ns.clone()),
         ],
     }];
+    if options.upstream == crate::upstream::UpstreamMode::Local {
+        steps.push(upstream_secrets(&ns));
+    }
     steps.push(Step::Apply {
         file: manifests
             .join("client")
@@ -478,8 +508,8 @@ pub fn scenario_steps(s: &Scenario, ws: &Workspace, options: &PlanOptions) -> Ve
         name: "curl".into(),
         timeout_secs: 180,
     });
-    let objects: Vec<crate::manifest::Object> = s
-        .manifests
+    let manifest_list = s.manifests_for(options.upstream);
+    let objects: Vec<crate::manifest::Object> = manifest_list
         .iter()
         .filter_map(|m| crate::manifest::parse_file(&manifests.join(&m.value)).ok())
         .flatten()
@@ -504,7 +534,7 @@ pub fn scenario_steps(s: &Scenario, ws: &Workspace, options: &PlanOptions) -> Ve
         hosts: hosts.clone(),
         proxies: clean_slate,
     });
-    for m in &s.manifests {
+    for m in &manifest_list {
         steps.push(Step::Apply {
             file: manifests.join(&m.value),
             namespace: ns.clone(),
@@ -514,6 +544,7 @@ pub fn scenario_steps(s: &Scenario, ws: &Workspace, options: &PlanOptions) -> Ve
         namespace: ns.clone(),
         client_pod: "curl".into(),
         service_account: "default".into(),
+        upstream: Some(options.upstream.as_str().into()),
     };
     let vars = |name: &str| context.var(name);
     for r in &s.requests {
@@ -526,11 +557,16 @@ pub fn scenario_steps(s: &Scenario, ws: &Workspace, options: &PlanOptions) -> Ve
             namespace: ns.clone(),
             pod: "curl".into(),
             container: "curl".into(),
-            argv: crate::curl::argv(r, &url, "<uuid per attempt>"),
+            argv: crate::curl::argv(
+                r,
+                &url,
+                "<uuid per attempt>",
+                &s.curl_args_for(options.upstream),
+            ),
             deadline_secs: options.deadline_secs,
         });
     }
-    for m in s.manifests.iter().rev() {
+    for m in manifest_list.iter().rev() {
         steps.push(Step::Delete {
             file: manifests.join(&m.value),
             namespace: ns.clone(),
@@ -678,6 +714,7 @@ mod tests {
                 arch: "amd64",
             },
             deadline_secs: 60,
+            upstream: crate::upstream::UpstreamMode::Local,
         }
     }
 
@@ -791,6 +828,65 @@ mod tests {
                 "Istio {v} on Kubernetes 1.{minor}"
             );
         }
+    }
+
+    #[test]
+    fn the_local_upstream_joins_the_kind_network_as_httpbin_once_per_run() {
+        let ws = ws();
+        let suite = Suite::load(&ws).unwrap();
+        let all = suite.select(&[]).unwrap();
+        let plan = build(&all, &ws, &options("1.22.1,1.30.3")).unwrap();
+        let starts: Vec<&crate::upstream::EchoServer> = plan
+            .steps
+            .iter()
+            .filter_map(|p| match &p.step {
+                Step::StartUpstream { server } => Some(server),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(starts.len(), 1, "one upstream for the whole run");
+        assert_eq!(
+            (starts[0].network.as_str(), starts[0].aliases.as_slice()),
+            ("kind", &["httpbin.org".to_owned()][..])
+        );
+        let first_create = plan
+            .steps
+            .iter()
+            .position(|p| matches!(&p.step, Step::Command { argv, .. } if argv[1] == "create"));
+        let start = plan
+            .steps
+            .iter()
+            .position(|p| matches!(p.step, Step::StartUpstream { .. }));
+        assert!(
+            first_create < start,
+            "kind's network exists only after the first cluster"
+        );
+        assert!(matches!(
+            plan.steps.last().map(|p| &p.step),
+            Some(Step::StopUpstream { .. })
+        ));
+
+        let internet = build(
+            &all,
+            &ws,
+            &PlanOptions {
+                upstream: crate::upstream::UpstreamMode::Internet,
+                ..options("1.22.1")
+            },
+        )
+        .unwrap();
+        assert!(!internet.steps.iter().any(|p| matches!(
+            p.step,
+            Step::StartUpstream { .. } | Step::CreateSecrets { .. }
+        )));
+        // The explicit local variant: the private-CA DestinationRule only with the local upstream.
+        let applies = |plan: &Plan, file: &str| {
+            plan.steps
+                .iter()
+                .any(|p| matches!(&p.step, Step::Apply { file: f, .. } if f.ends_with(file)))
+        };
+        assert!(applies(&plan, "originate-tls-httpbin-private-ca.yaml"));
+        assert!(!applies(&internet, "originate-tls-httpbin-private-ca.yaml"));
     }
 
     #[test]

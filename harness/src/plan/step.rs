@@ -77,6 +77,18 @@ pub enum Step {
     DeleteNamespace {
         name: String,
     },
+    /// The harness's echo server, on kind's network as the scenarios' upstream host.
+    StartUpstream {
+        server: crate::upstream::EchoServer,
+    },
+    StopUpstream {
+        container: String,
+    },
+    /// Secrets holding the run's certificates (server-side apply).
+    CreateSecrets {
+        namespace: String,
+        names: Vec<String>,
+    },
     /// Watch the proxies' config dumps until they no longer mention the hosts the
     /// scenario's ServiceEntries bring (before applying: a clean slate; after: gone).
     AwaitConfigGone {
@@ -199,6 +211,19 @@ impl fmt::Display for Step {
             Step::DeleteNamespace { name } => {
                 write!(f, "delete: Namespace {name}, watch until gone")
             }
+            Step::StartUpstream { server } => write!(
+                f,
+                "start (testcontainers): {server}; serving HTTP on 80, HTTPS on 443 with a certificate for {} from the run's CA, client certificates verified against it",
+                server.aliases.join(",")
+            ),
+            Step::StopUpstream { container } => {
+                write!(f, "remove: container {container}")
+            }
+            Step::CreateSecrets { namespace, names } => write!(
+                f,
+                "apply: Secrets {} in namespace {namespace} (the run's CA and client certificate)",
+                names.join(", ")
+            ),
             Step::AwaitConfigGone { hosts, proxies } => {
                 write!(
                     f,

@@ -42,6 +42,28 @@ pub struct Expect {
     /// The line this request left in the client sidecar's access log.
     #[serde(default)]
     pub sidecar_log: Option<Presence<LogExpect>>,
+    /// The TLS the upstream saw, as the harness's echo server reports it (`--upstream
+    /// local` only; httpbin.org does not tell, so there it is not observed).
+    #[serde(default)]
+    pub upstream_tls: Option<Presence<UpstreamTlsExpect>>,
+}
+
+/// What the hermetic upstream saw of the TLS connection that reached it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTlsExpect {
+    /// `TLSv1.2`, `TLSv1.3`.
+    #[serde(default)]
+    pub version: Option<Matcher>,
+    /// The SNI the connection carried.
+    #[serde(default)]
+    pub sni: Option<Matcher>,
+    /// Subject of the client certificate presented (`absent` when none was).
+    #[serde(default)]
+    pub client_cert_subject: Option<Matcher>,
+    /// SAN URIs of the client certificate, joined with `,`.
+    #[serde(default)]
+    pub client_cert_uri: Option<Matcher>,
 }
 
 /// Accepted exit codes of curl.

@@ -15,7 +15,9 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
-pub use expect::{ExitCodes, Expect, LogExpect, PeerIdExpect, Presence, XfccExpect};
+pub use expect::{
+    ExitCodes, Expect, LogExpect, PeerIdExpect, Presence, UpstreamTlsExpect, XfccExpect,
+};
 pub use load::{LoadError, load_file, load_str};
 pub use matcher::{Matcher, Mismatch, Rule};
 pub use template::{Template, VARIABLES};
@@ -49,12 +51,37 @@ pub struct Scenario {
     /// Manifests applied in the scenario's namespace, relative to `manifests/`.
     #[serde(default)]
     pub manifests: Vec<Spanned<String>>,
+    /// Where the manifests differ between the harness's echo server and httpbin.org
+    /// (the upstream's trust), stated here rather than patched in behind the scenes.
+    #[serde(default)]
+    pub upstream: UpstreamSpec,
     #[serde(default)]
     pub known_issue: Option<KnownIssue>,
     pub requests: Vec<Request>,
     /// Where the scenario was read from (set by the loader).
     #[serde(skip)]
     pub source: PathBuf,
+}
+
+/// Per upstream mode, manifests swapped for others.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSpec {
+    #[serde(default)]
+    pub local: Option<UpstreamVariant>,
+    #[serde(default)]
+    pub internet: Option<UpstreamVariant>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamVariant {
+    /// `manifest in the list: manifest used instead`, both relative to `manifests/`.
+    #[serde(default)]
+    pub replace: std::collections::BTreeMap<String, String>,
+    /// Added to every request's curl arguments in this mode (e.g. trusting the run's CA).
+    #[serde(default)]
+    pub curl_args: Vec<String>,
 }
 
 /// A known Istio bug or limitation the scenario demonstrates.
@@ -123,6 +150,32 @@ fn unspanned(value: &str) -> Spanned<String> {
 impl Scenario {
     pub fn name(&self) -> &str {
         &self.name.value
+    }
+
+    /// The manifests applied with upstream `mode`, replacements made.
+    pub fn manifests_for(&self, mode: crate::upstream::UpstreamMode) -> Vec<Spanned<String>> {
+        let variant = self.upstream_variant(mode);
+        self.manifests
+            .iter()
+            .map(|m| match variant.and_then(|v| v.replace.get(&m.value)) {
+                Some(other) => Spanned::new(other.clone(), m.referenced, m.defined),
+                None => m.clone(),
+            })
+            .collect()
+    }
+
+    /// curl arguments every request gets with upstream `mode`.
+    pub fn curl_args_for(&self, mode: crate::upstream::UpstreamMode) -> Vec<String> {
+        self.upstream_variant(mode)
+            .map(|v| v.curl_args.clone())
+            .unwrap_or_default()
+    }
+
+    fn upstream_variant(&self, mode: crate::upstream::UpstreamMode) -> Option<&UpstreamVariant> {
+        match mode {
+            crate::upstream::UpstreamMode::Local => self.upstream.local.as_ref(),
+            crate::upstream::UpstreamMode::Internet => self.upstream.internet.as_ref(),
+        }
     }
 
     pub fn has_tag(&self, tag: &str) -> bool {
