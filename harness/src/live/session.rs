@@ -549,6 +549,29 @@ pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
 }
 
+/// Upstream containers a killed run left (labelled by the harness), removed.
+pub async fn prune_upstreams() -> Result<Vec<String>, String> {
+    let label = format!("label={}={}", upstream::LABEL.0, upstream::LABEL.1);
+    let listed = command::run_async(Command {
+        argv: ["docker", "ps", "-aq", "--filter", &label]
+            .map(String::from)
+            .to_vec(),
+        timeout: Duration::from_secs(60),
+        what: "listing upstream containers".into(),
+    })
+    .await?
+    .checked()?;
+    let ids: Vec<String> = listed
+        .stdout
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    for id in &ids {
+        remove_container(id).await;
+    }
+    Ok(ids)
+}
+
 /// `egress prune`: every harness cluster kind knows, removed, with a throwaway
 /// kubeconfig under the cache so the user's is not touched.
 pub async fn prune(kind: &Kind, cache_dir: &std::path::Path) -> Result<Vec<String>, String> {
