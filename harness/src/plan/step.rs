@@ -168,7 +168,7 @@ impl fmt::Display for Step {
             }
             Step::CheckExistingIstio { install } => write!(
                 f,
-                "check: istiod and istio-egressgateway ready in istio-system; mesh config matches install profile {install}"
+                "check: istiod and istio-egressgateway ready in istio-system (install profile {install} assumed; its mesh config is not compared)"
             ),
             Step::WaitReady {
                 namespace,
