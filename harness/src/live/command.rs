@@ -216,12 +216,20 @@ mod tests {
         assert!(ran.elapsed < Duration::from_secs(10), "{:?}", ran.elapsed);
         let pid = std::fs::read_to_string(&pidfile).unwrap();
         let _ = std::fs::remove_file(&pidfile);
-        // Gone, or a zombie waiting for a reaper: either way no longer running.
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
-        let alive = stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'));
+        // Gone, or a zombie waiting for a reaper: either way no longer running. SIGKILL
+        // takes effect when the process is next scheduled, so look until a deadline.
+        let running = || {
+            std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()))
+                .unwrap_or_default()
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut alive = running();
+        while alive && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            alive = running();
+        }
         assert!(!alive, "the grandchild {pid} outlived the timeout");
         assert!(ran.failure().contains("timed out"));
     }
