@@ -577,7 +577,7 @@ pub async fn prune_upstreams() -> Result<Vec<String>, String> {
 pub async fn prune(kind: &Kind, cache_dir: &std::path::Path) -> Result<Vec<String>, String> {
     let names = kind.harness_clusters().await?;
     for name in &names {
-        let kubeconfig = cache_dir.join("clusters").join(name).join("kubeconfig");
+        let kubeconfig = plan::kubeconfig_path(cache_dir, name);
         kind.delete(name, &kubeconfig).await?;
         let _ = kubeconfig.parent().map(std::fs::remove_dir_all);
     }
@@ -587,11 +587,7 @@ pub async fn prune(kind: &Kind, cache_dir: &std::path::Path) -> Result<Vec<Strin
 /// The kind to prune with: on PATH, or the one the harness downloaded.
 pub fn kind_for_prune(options: &PlanOptions) -> Option<Kind> {
     options.kind.clone().map(|path| Kind { path }).or_else(|| {
-        let cached = options
-            .cache_dir
-            .join("kind")
-            .join(crate::versions::KIND_VERSION)
-            .join("kind");
+        let cached = plan::cached_kind_path(&options.cache_dir);
         cached.is_file().then_some(Kind { path: cached })
     })
 }

@@ -235,11 +235,7 @@ pub fn build(
                         ClusterMode::Existing => (None, None, None),
                         ClusterMode::Kind => {
                             let name = cluster_name(istio, &install);
-                            let kubeconfig = options
-                                .cache_dir
-                                .join("clusters")
-                                .join(&name)
-                                .join("kubeconfig");
+                            let kubeconfig = kubeconfig_path(&options.cache_dir, &name);
                             let image = match (&options.node_image, istio) {
                                 (Some(image), _) => Some(image.clone()),
                                 (None, IstioRelease::Exact(v)) => {
@@ -594,12 +590,24 @@ fn kind_download(options: &PlanOptions) -> (String, String, PathBuf) {
         "https://github.com/kubernetes-sigs/kind/releases/download/{}/{asset}",
         versions::KIND_VERSION
     );
-    let dest = options
-        .cache_dir
+    (
+        url.clone(),
+        format!("{url}.sha256sum"),
+        cached_kind_path(&options.cache_dir),
+    )
+}
+
+/// The harness's own kubeconfig of a kind cluster it made.
+pub fn kubeconfig_path(cache_dir: &std::path::Path, cluster: &str) -> PathBuf {
+    cache_dir.join("clusters").join(cluster).join("kubeconfig")
+}
+
+/// Where the pinned kind release is kept once downloaded.
+pub fn cached_kind_path(cache_dir: &std::path::Path) -> PathBuf {
+    cache_dir
         .join("kind")
         .join(versions::KIND_VERSION)
-        .join("kind");
-    (url.clone(), format!("{url}.sha256sum"), dest)
+        .join("kind")
 }
 
 /// Release asset `istioctl-<ver>-<os>-<arch>.tar.gz` and its `.sha256`
