@@ -19,6 +19,10 @@ scenario NAME:
 plan SCENARIOS="" ISTIO="1.22.1,1.30.3":
     cargo run -q -p egress-harness -- plan --istio {{ISTIO}} {{ if SCENARIOS != "" { "--scenario " + SCENARIOS } else { "" } }}
 
+# One report from several report folders (shards, versions).
+report +DIRS:
+    cargo run -q -p egress-harness -- report merge {{DIRS}}
+
 # Remove the kind clusters the harness left behind (egc-*).
 prune:
     cargo run -q -p egress-harness -- prune

@@ -13,7 +13,11 @@ use libtest_mimic::{Failed, Trial};
 
 use crate::live::session::Session;
 use crate::plan::{self, IstioRelease, PlanOptions};
+use crate::report::case;
+use crate::report::collect::Reporter;
+use crate::report::results::{Environment, Source, Status};
 use crate::run_args::RunArgs;
+use crate::scenario::KnownIssueMode;
 use crate::scenario::Scenario;
 use crate::suite::{Suite, Workspace};
 use crate::validate;
@@ -34,27 +38,56 @@ struct Args {
 /// Entry point of `tests/conformance.rs`.
 pub fn main() -> ExitCode {
     let args = Args::parse();
+    let reporter = match reporter(&args) {
+        Ok(r) => Arc::new(r),
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    reporter.write_on_interrupt();
     let seed = Arc::new(LiveSeed::default());
-    match trials(&args, &seed) {
+    match trials(&args, &seed, &reporter) {
         Ok(trials) => {
             let conclusion = libtest_mimic::run(&args.libtest, trials);
+            reporter.write();
             if let Some(Ok(session)) = seed.session.get() {
                 session.finish();
             }
             conclusion.exit_code()
         }
         Err(message) => {
+            reporter.problem(message.clone());
+            reporter.write();
             eprintln!("{message}");
             ExitCode::from(2)
         }
     }
 }
 
+/// The run's reporter. Listing trials writes nothing, nor does one test process of
+/// cargo-nextest (each test runs in its own; `cargo test` writes the run's report).
+fn reporter(args: &Args) -> Result<Reporter, String> {
+    let run_id = crate::run_args::explicit_run_id()?;
+    if args.libtest.list || std::env::var_os("NEXTEST_RUN_ID").is_some() {
+        return Ok(Reporter::off(
+            run_id.unwrap_or_else(crate::run_args::run_id),
+        ));
+    }
+    let ws = Workspace::discover()?;
+    Reporter::new(
+        &ws.reports_dir(),
+        run_id,
+        args.run.shard.map(|s| s.to_string()),
+        args.run.baseline.as_deref(),
+    )
+}
+
 /// What the live trials of this process share: the session, made by the first
 /// live trial that runs (so listing and offline runs never start one).
 #[derive(Default)]
 struct LiveSeed {
-    make: OnceLock<(Workspace, Vec<Scenario>, RunArgs)>,
+    make: OnceLock<(Workspace, Vec<Scenario>, RunArgs, String)>,
     session: OnceLock<Result<Session, String>>,
 }
 
@@ -62,21 +95,30 @@ impl LiveSeed {
     fn session(&self) -> Result<&Session, String> {
         self.session
             .get_or_init(|| {
-                let (ws, scenarios, args) = self.make.get().ok_or("no live run was prepared")?;
+                let (ws, scenarios, args, run_id) =
+                    self.make.get().ok_or("no live run was prepared")?;
                 if let Err(missing) = crate::prereq::check_live() {
                     return Err(crate::prereq::describe(&missing));
                 }
                 if std::env::var_os("NEXTEST_RUN_ID").is_some() && !args.reuse {
                     return Err("live trials share clusters inside one process; cargo-nextest runs each test in its own. Run live trials with `cargo test -- --scenario NAME` (or pass --reuse / EGRESS_REUSE=1 with clusters kept by an earlier run)".into());
                 }
-                Session::new(ws.clone(), scenarios.clone(), args.live_options(ws)?)
+                Session::new(
+                    ws.clone(),
+                    scenarios.clone(),
+                    args.live_options(ws, run_id)?,
+                )
             })
             .as_ref()
             .map_err(Clone::clone)
     }
 }
 
-fn trials(args: &Args, seed: &Arc<LiveSeed>) -> Result<Vec<Trial>, String> {
+fn trials(
+    args: &Args,
+    seed: &Arc<LiveSeed>,
+    reporter: &Arc<Reporter>,
+) -> Result<Vec<Trial>, String> {
     let ws = Workspace::discover()?;
     let suite = Suite::load(&ws)?;
     let selecting = !args.scenarios.is_empty();
@@ -102,6 +144,7 @@ fn trials(args: &Args, seed: &Arc<LiveSeed>) -> Result<Vec<Trial>, String> {
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join("\n");
+            reporter.record(case::broken(&stem, &message));
             trials.push(Trial::test(format!("{stem}::validate"), move || {
                 Err(message.into())
             }));
@@ -112,26 +155,42 @@ fn trials(args: &Args, seed: &Arc<LiveSeed>) -> Result<Vec<Trial>, String> {
         .filter(|t| !matched_broken.contains(t))
         .cloned()
         .collect();
-    let selected: Vec<&Scenario> = if selecting && remaining.is_empty() {
+    let mut selected: Vec<&Scenario> = if selecting && remaining.is_empty() {
         Vec::new()
     } else {
         suite.select(&remaining)?
     };
+    if let Some(shard) = args.run.shard {
+        selected = shard.take(selected, Scenario::name);
+    }
+    // Every scenario shows in a report: one never recorded says so, unless libtest's
+    // own filters narrowed the run.
+    let unfiltered = args.libtest.filter.is_none() && args.libtest.skip.is_empty();
 
     let istio = args.run.plan_options()?.istio;
     let _ = seed.make.set((
         ws.clone(),
         selected.iter().map(|s| (*s).clone()).collect(),
         args.run.clone(),
+        reporter.run_id().to_owned(),
     ));
     for s in selected {
-        trials.extend(scenario_trials(s, &ws, &istio));
-        trials.extend(live_trials(s, &istio, selecting, seed));
+        trials.extend(scenario_trials(s, &ws, &istio, reporter, unfiltered));
+        trials.extend(live_trials(s, &istio, selecting, seed, reporter));
+    }
+    if !selecting {
+        trials.push(browser_trial(&ws, &suite, reporter));
     }
     Ok(trials)
 }
 
-fn scenario_trials(s: &Scenario, ws: &Workspace, istio: &[IstioRelease]) -> Vec<Trial> {
+fn scenario_trials(
+    s: &Scenario,
+    ws: &Workspace,
+    istio: &[IstioRelease],
+    reporter: &Arc<Reporter>,
+    unfiltered: bool,
+) -> Vec<Trial> {
     let name = s.name().to_owned();
     let mut trials = vec![Trial::test(format!("{name}::validate"), || Ok(()))];
 
@@ -169,7 +228,7 @@ fn scenario_trials(s: &Scenario, ws: &Workspace, istio: &[IstioRelease]) -> Vec<
         Ok(())
     }));
 
-    trials.extend(replay_trials(s, ws));
+    trials.extend(replay_trials(s, ws, reporter, unfiltered));
     trials
 }
 
@@ -181,23 +240,46 @@ fn live_trials(
     istio: &[IstioRelease],
     selected: bool,
     seed: &Arc<LiveSeed>,
+    reporter: &Arc<Reporter>,
 ) -> Vec<Trial> {
     let mut trials = Vec::new();
     for version in istio {
-        if let IstioRelease::Exact(v) = version
-            && !s.applies_to(v)
-        {
-            continue;
+        if let IstioRelease::Exact(v) = version {
+            if !s.applies_to(v) {
+                continue;
+            }
+            // A known issue in `skip` mode: reported as skipped, never run.
+            if let Some(k) = s
+                .known_issue_for(v)
+                .filter(|k| k.mode == KnownIssueMode::Skip)
+            {
+                if selected {
+                    reporter.record(case::base(
+                        s,
+                        Some(&v.to_string()),
+                        Source::Live,
+                        Default::default(),
+                        Status::Skipped,
+                        Some(format!("known issue {} (skip)", k.url.value)),
+                    ));
+                }
+                continue;
+            }
         }
         let suffix = if istio.len() > 1 {
             format!("@{version}")
         } else {
             String::new()
         };
-        let (seed, scenario, version) = (Arc::clone(seed), s.clone(), version.clone());
+        let (seed, scenario, version, reporter) = (
+            Arc::clone(seed),
+            s.clone(),
+            version.clone(),
+            Arc::clone(reporter),
+        );
         trials.push(
             Trial::test(format!("{}::live{suffix}", s.name()), move || {
-                live_trial(&seed, &scenario, &version)
+                live_trial(&seed, &reporter, &scenario, &version)
             })
             .with_kind("live")
             .with_ignored_flag(!selected),
@@ -208,9 +290,27 @@ fn live_trials(
 
 /// `<scenario>::replay` per shipped recording, and `<scenario>::mutation-<what>` for
 /// every mutation that changes it: each must turn the replay red.
-fn replay_trials(s: &Scenario, ws: &Workspace) -> Vec<Trial> {
+fn replay_trials(
+    s: &Scenario,
+    ws: &Workspace,
+    reporter: &Arc<Reporter>,
+    unfiltered: bool,
+) -> Vec<Trial> {
     let name = s.name().to_owned();
     let files = crate::recording::shipped(&ws.scenarios_dir().join("recordings"), &name);
+    if files.is_empty() && unfiltered {
+        reporter.record(case::base(
+            s,
+            None,
+            Source::Recording,
+            Default::default(),
+            Status::Skipped,
+            Some(format!(
+                "no recording shipped; run it live: cargo test -- --scenario {name}"
+            )),
+        ));
+    }
+    let sidecar = case::client_has_sidecar(s, ws);
     let several = files.len() > 1;
     let mut trials = Vec::new();
     for file in files {
@@ -226,17 +326,38 @@ fn replay_trials(s: &Scenario, ws: &Workspace) -> Vec<Trial> {
         let recording = match crate::recording::Recording::read(&file) {
             Ok(r) => r,
             Err(e) => {
+                reporter.record(case::base(
+                    s,
+                    None,
+                    Source::Recording,
+                    Default::default(),
+                    Status::Error,
+                    Some(e.clone()),
+                ));
                 trials.push(Trial::test(format!("{name}::replay{suffix}"), move || {
                     Err(e.into())
                 }));
                 continue;
             }
         };
-        let (scenario, original) = (s.clone(), recording.clone());
+        let (scenario, original, reporter) = (s.clone(), recording.clone(), Arc::clone(reporter));
+        let shipped_name = file
+            .strip_prefix(&ws.root)
+            .unwrap_or(&file)
+            .to_string_lossy()
+            .into_owned();
         trials.push(Trial::test(format!("{name}::replay{suffix}"), move || {
-            crate::replay::verdict(&scenario, &original)
-                .map(|_| ())
-                .map_err(Failed::from)
+            let mut case = case::from_replay(&scenario, &original, &shipped_name, sidecar);
+            if let Ok(text) = serde_json::to_vec_pretty(&original) {
+                let kept = format!(
+                    "evidence/{}@{}/recording.json",
+                    original.scenario, original.istio
+                );
+                reporter.keep(&mut case, &kept, &text);
+            }
+            let outcome = case::trial_outcome(&case);
+            reporter.record(case);
+            outcome.map(|_| ()).map_err(Failed::from)
         }));
         for (mutation, changed) in crate::replay::mutations(&recording) {
             let scenario = s.clone();
@@ -252,6 +373,98 @@ fn replay_trials(s: &Scenario, ws: &Workspace) -> Vec<Trial> {
     trials
 }
 
+/// `report::html-in-chromium`: a report of every shipped recording, rendered by
+/// headless Chromium. Ignored where no Chromium is found, unless
+/// `EGRESS_REQUIRE_CHROMIUM=1` (CI) makes a missing browser a failure.
+fn browser_trial(ws: &Workspace, suite: &Suite, reporter: &Arc<Reporter>) -> Trial {
+    let chromium = crate::report::browser::find_chromium();
+    let required = std::env::var("EGRESS_REQUIRE_CHROMIUM").is_ok_and(|v| v == "1");
+    let results = recordings_report(ws, suite);
+    let out = reporter
+        .dir()
+        .map_or_else(std::env::temp_dir, std::path::Path::to_path_buf);
+    let ignored = chromium.is_none() && !required;
+    Trial::test("report::html-in-chromium", move || {
+        let chromium = chromium
+            .ok_or_else(|| format!("no Chromium: {}", crate::report::browser::INSTALL_HINT))?;
+        check_in_chromium(&chromium, &results, &out)
+    })
+    .with_ignored_flag(ignored)
+}
+
+/// The cases of every shipped recording: what an offline run reports.
+fn recordings_report(ws: &Workspace, suite: &Suite) -> crate::report::results::Results {
+    let mut cases = Vec::new();
+    for s in &suite.scenarios {
+        let sidecar = case::client_has_sidecar(s, ws);
+        let files = crate::recording::shipped(&ws.scenarios_dir().join("recordings"), s.name());
+        for file in files {
+            if let Ok(recording) = crate::recording::Recording::read(&file) {
+                let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                cases.push(case::from_replay(s, &recording, name, sidecar));
+            }
+        }
+    }
+    crate::report::results::Results {
+        format: crate::report::results::FORMAT.into(),
+        run_id: "recordings".into(),
+        started: crate::report::now(),
+        finished: crate::report::now(),
+        harness: env!("CARGO_PKG_VERSION").into(),
+        shard: None,
+        merged_from: Vec::new(),
+        problems: Vec::new(),
+        interrupted: false,
+        cases,
+    }
+}
+
+fn check_in_chromium(
+    chromium: &std::path::Path,
+    results: &crate::report::results::Results,
+    out: &std::path::Path,
+) -> Result<(), Failed> {
+    let dir = std::env::temp_dir().join(format!("egress-chromium-{}", std::process::id()));
+    let page = crate::report::write::write(&dir, results, None)?;
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let png = out.join("report-in-chromium.png");
+    let rendered = crate::report::browser::render(chromium, &page, &png, 1280, 2400)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    let diagrams = rendered.dom.matches("<svg class=\"hops\"").count();
+    let requests: usize = results
+        .cases
+        .iter()
+        .flat_map(|c| &c.requests)
+        .filter(|r| !r.hops.is_empty())
+        .count();
+    if diagrams != requests || requests == 0 {
+        return Err(format!("Chromium's DOM holds {diagrams} hop diagram(s); the report has {requests} request(s) with a path").into());
+    }
+    let rows = rendered.dom.matches("<tr><th><a href=\"#scenario-").count();
+    if rows != results.scenarios().len() {
+        return Err(format!(
+            "the matrix shows {rows} scenario row(s) in Chromium; the report has {}",
+            results.scenarios().len()
+        )
+        .into());
+    }
+    for outside in ["<script", "<link", "src=\"http", "url(http"] {
+        if rendered.dom.contains(outside) {
+            return Err(format!("the page is not self-contained: it holds `{outside}`").into());
+        }
+    }
+    let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
+    if (rendered.width, rendered.height) != (1280, 2400) || size < 20_000 {
+        return Err(format!(
+            "the screenshot is {}x{}, {size} bytes: expected 1280x2400 with content",
+            rendered.width, rendered.height
+        )
+        .into());
+    }
+    eprintln!("egress: the report as Chromium draws it: {}", png.display());
+    Ok(())
+}
+
 fn problems(found: Vec<crate::manifest::Problem>) -> Result<(), Failed> {
     if found.is_empty() {
         Ok(())
@@ -265,10 +478,44 @@ fn problems(found: Vec<crate::manifest::Problem>) -> Result<(), Failed> {
     }
 }
 
-fn live_trial(seed: &LiveSeed, scenario: &Scenario, istio: &IstioRelease) -> Result<(), Failed> {
-    let session = seed.session()?;
-    let run = session.run(scenario.name(), istio)?;
-    let summary = crate::live::verdict(scenario, &run)?;
+fn live_trial(
+    seed: &LiveSeed,
+    reporter: &Reporter,
+    scenario: &Scenario,
+    istio: &IstioRelease,
+) -> Result<(), Failed> {
+    let placeholder = |message: String, environment: Environment, version: &IstioRelease| {
+        case::base(
+            scenario,
+            Some(&version.to_string()),
+            Source::Live,
+            environment,
+            Status::Error,
+            Some(message),
+        )
+    };
+    let token = reporter.begin(placeholder(
+        "the live trial did not finish".into(),
+        Environment::default(),
+        istio,
+    ));
+    let case = match seed.session() {
+        Err(e) => placeholder(e, Environment::default(), istio),
+        Ok(session) => {
+            let version = session.resolve(istio).unwrap_or_else(|| istio.clone());
+            match session.run(scenario.name(), istio) {
+                Ok(run) => case::from_live(
+                    scenario,
+                    &run,
+                    reporter.dir().unwrap_or(std::path::Path::new("")),
+                ),
+                Err(e) => placeholder(e, session.environment(scenario.name(), istio), &version),
+            }
+        }
+    };
+    let outcome = case::trial_outcome(&case);
+    reporter.finish(token, case);
+    let summary = outcome?;
     eprintln!("egress: {}: {summary}", scenario.name());
     Ok(())
 }

@@ -13,6 +13,7 @@ pub mod plan;
 pub mod prereq;
 pub mod recording;
 pub mod replay;
+pub mod report;
 pub mod run_args;
 pub mod scenario;
 pub mod suite;

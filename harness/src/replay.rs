@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::judge::{self, Outcome, Verdict};
 use crate::recording::Recording;
-use crate::scenario::{KnownIssueMode, Scenario};
+use crate::scenario::Scenario;
 use crate::versions;
 
 /// The verdicts of every request of a scenario on one recording.
@@ -54,40 +54,6 @@ pub fn replay(scenario: &Scenario, recording: &Recording) -> Result<Replay, Stri
         ));
     }
     Ok(Replay { requests })
-}
-
-/// The verdict of a replay, as the runner reports it, known issues applied.
-pub fn verdict(scenario: &Scenario, recording: &Recording) -> Result<String, String> {
-    let result = replay(scenario, recording)?;
-    let istio = versions::parse_version(&recording.istio)?;
-    let known = scenario
-        .known_issue_for(&istio)
-        .filter(|k| k.mode != KnownIssueMode::Skip);
-    match (result.passed(), known) {
-        (true, None) => Ok(format!(
-            "{} verdict(s) pass on Istio {}",
-            count(&result, Outcome::Pass),
-            recording.istio
-        )),
-        (false, None) => Err(result.failures().join("\n")),
-        (false, Some(k)) => Ok(format!(
-            "fails as known ({}): {}",
-            k.url.value,
-            result.failures().join("; ")
-        )),
-        (true, Some(k)) => Err(format!(
-            "unexpectedly passing: the known issue {} may be fixed on Istio {}",
-            k.url.value, recording.istio
-        )),
-    }
-}
-
-fn count(r: &Replay, outcome: Outcome) -> usize {
-    r.requests
-        .iter()
-        .flat_map(|(_, v)| v)
-        .filter(|v| v.outcome == outcome)
-        .count()
 }
 
 /// A named change to a recording.

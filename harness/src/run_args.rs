@@ -42,6 +42,53 @@ pub struct RunArgs {
     /// When to collect evidence: `on-failure` or `always`.
     #[arg(long, env = "EGRESS_EVIDENCE", default_value = "on-failure", value_parser = ["on-failure", "always"])]
     pub evidence: String,
+    /// Run only shard K of N (`2/4`): scenarios sorted by name, every Nth from the Kth.
+    #[arg(long, env = "EGRESS_SHARD", value_parser = Shard::parse)]
+    pub shard: Option<Shard>,
+    /// An earlier run's results.json: the summary lists the verdicts that changed.
+    #[arg(long, env = "EGRESS_BASELINE")]
+    pub baseline: Option<PathBuf>,
+}
+
+/// `--shard K/N`: the Kth of N disjoint, deterministic parts of the suite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// 1-based.
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let bad = || format!("--shard {text}: expected K/N with 1 <= K <= N, e.g. 2/4");
+        let (k, n) = text.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (
+            k.trim().parse::<usize>().map_err(|_| bad())?,
+            n.trim().parse::<usize>().map_err(|_| bad())?,
+        );
+        if index == 0 || count == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Self { index, count })
+    }
+
+    /// This shard's part of `names`: sorted by name, every `count`th from the `index`th.
+    pub fn take<'a, T>(&self, items: Vec<&'a T>, name: impl Fn(&T) -> &str) -> Vec<&'a T> {
+        let mut sorted = items;
+        sorted.sort_by(|a, b| name(a).cmp(name(b)));
+        sorted
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % self.count == self.index - 1)
+            .map(|(_, item)| item)
+            .collect()
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
 }
 
 impl RunArgs {
@@ -70,31 +117,72 @@ impl RunArgs {
         Ok(options)
     }
 
-    pub fn live_options(&self, ws: &Workspace) -> Result<LiveOptions, String> {
-        let run_id = run_id();
+    /// The options of a live run whose report goes to `reports/<run_id>`.
+    pub fn live_options(&self, ws: &Workspace, run_id: &str) -> Result<LiveOptions, String> {
         Ok(LiveOptions {
             plan: self.plan_options()?,
             reuse: self.reuse,
             evidence: EvidenceMode::parse(&self.evidence)?,
-            run_dir: ws.reports_dir().join(&run_id),
-            run_id,
+            run_dir: ws.reports_dir().join(run_id),
+            run_id: run_id.to_owned(),
         })
     }
 }
 
-/// `EGRESS_RUN_ID`, or the UTC time the run started (sorts by time).
+/// `EGRESS_RUN_ID` if set (a folder name: letters, digits, `-_.`), else `None`.
+pub fn explicit_run_id() -> Result<Option<String>, String> {
+    match std::env::var("EGRESS_RUN_ID") {
+        Ok(id) if id.is_empty() => Ok(None),
+        Ok(id)
+            if id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                && !id.starts_with('.') =>
+        {
+            Ok(Some(id))
+        }
+        Ok(id) => Err(format!(
+            "EGRESS_RUN_ID={id:?}: use letters, digits, `-`, `_` and `.` only (it names a folder under reports/)"
+        )),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The UTC time now as a run id (sorts by time).
 pub fn run_id() -> String {
-    std::env::var("EGRESS_RUN_ID")
-        .ok()
-        .filter(|id| {
-            !id.is_empty()
-                && id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        })
-        .unwrap_or_else(|| {
-            k8s_openapi::jiff::Timestamp::now()
-                .strftime("%Y%m%dT%H%M%SZ")
-                .to_string()
-        })
+    k8s_openapi::jiff::Timestamp::now()
+        .strftime("%Y%m%dT%H%M%SZ")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Shard;
+
+    #[test]
+    fn shards_split_the_suite_disjointly_and_completely() {
+        let names = ["e", "a", "d", "c", "b"];
+        let mut seen = Vec::new();
+        for k in 1..=2 {
+            let shard = Shard::parse(&format!("{k}/2")).expect("shard");
+            let part = shard.take(names.iter().collect(), |n| n);
+            seen.extend(part.iter().map(|n| **n));
+            assert_eq!(
+                part,
+                shard.take(names.iter().rev().collect(), |n| n),
+                "input order does not matter"
+            );
+        }
+        seen.sort();
+        assert_eq!(seen, ["a", "b", "c", "d", "e"]);
+        assert_eq!(
+            Shard::parse("1/2")
+                .expect("shard")
+                .take(names.iter().collect(), |n| n),
+            vec![&"a", &"c", &"e"]
+        );
+        for bad in ["0/2", "3/2", "2", "a/b", "1/0"] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
+        }
+    }
 }

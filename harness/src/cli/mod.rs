@@ -4,6 +4,8 @@ mod explain;
 mod list;
 mod plan;
 mod prune;
+mod releases;
+mod report;
 mod validate;
 
 use std::process::ExitCode;
@@ -14,7 +16,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "egress",
     version,
-    about = "Istio egress conformance: list, validate, plan and explain scenarios; prune clusters"
+    about = "Istio egress conformance: list, validate, plan and explain scenarios; merge reports; prune clusters"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -33,6 +35,10 @@ enum Command {
     Explain(explain::Args),
     /// Remove the kind clusters the harness left behind (egc-*).
     Prune(prune::Args),
+    /// The Istio versions a nightly covers: the newest patch of the last minors.
+    Releases(releases::Args),
+    /// Combine reports: `egress report merge reports/a reports/b --out reports/nightly`.
+    Report(report::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -43,6 +49,8 @@ pub fn main() -> ExitCode {
         Command::Plan(args) => plan::run(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Prune(args) => prune::run(&args),
+        Command::Report(args) => report::run(&args),
+        Command::Releases(args) => releases::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -18,7 +18,10 @@ pub struct Args {
 pub fn run(args: &Args) -> Result<ExitCode, String> {
     let ws = Workspace::discover()?;
     let suite = Suite::load(&ws)?;
-    let selected = suite.select(&args.scenarios)?;
+    let mut selected = suite.select(&args.scenarios)?;
+    if let Some(shard) = args.run.shard {
+        selected = shard.take(selected, crate::scenario::Scenario::name);
+    }
     let options = args.run.plan_options()?;
     let plan = plan::build(&selected, &ws, &options)?;
     print!("{}", plan.render());

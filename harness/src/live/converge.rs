@@ -69,6 +69,21 @@ impl<T> Converged<T> {
         })
     }
 
+    /// Judged failures after the first judged pass: the configuration had worked and
+    /// then did not. Failures before any pass are Istio still converging.
+    pub fn relapses(&self) -> Vec<&T> {
+        self.attempts
+            .iter()
+            .filter_map(|t| match &t.attempt {
+                Attempt::Judged { passed, observed } => Some((*passed, observed)),
+                Attempt::Inconclusive { .. } => None,
+            })
+            .skip_while(|(passed, _)| !passed)
+            .filter(|(passed, _)| !passed)
+            .map(|(_, observed)| observed)
+            .collect()
+    }
+
     pub fn inconclusive(&self) -> usize {
         self.attempts
             .iter()
@@ -162,6 +177,18 @@ mod tests {
         assert_eq!(r.last_observed(), Some(&7));
         // The streak began at the fifth attempt, after the pauses 250+500+1000+2000 ms.
         assert_eq!(r.consistent_after, Some(Duration::from_millis(3750)));
+        assert_eq!(
+            r.relapses(),
+            vec![&4],
+            "the failure after a pass, not the warm-up"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failures_before_the_first_pass_are_not_relapses() {
+        let r = converge(Duration::from_secs(60), 3, script("FF?FPPP")).await;
+        assert!(r.consistent());
+        assert!(r.relapses().is_empty());
     }
 
     #[tokio::test(start_paused = true)]

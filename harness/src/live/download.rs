@@ -143,45 +143,102 @@ pub async fn fetch_verified(
     Ok(dest.to_owned())
 }
 
-/// The newest stable release among GitHub's `releases` API answer: no drafts, no
+/// The stable releases in GitHub's `releases` API answer: no drafts, no
 /// pre-releases, and no `-rc`/`-beta`/`-alpha` tags (the same rule as istio's
-/// release/downloadIstioCandidate.sh, which only accepts `x.y.z`).
-pub fn newest_stable(releases_json: &str) -> Result<semver::Version, String> {
+/// release/downloadIstioCandidate.sh, which only accepts `x.y.z`). Newest first.
+pub fn stable_releases(releases_json: &str) -> Result<Vec<semver::Version>, String> {
     let releases: Vec<serde_json::Value> =
         serde_json::from_str(releases_json).map_err(|e| format!("GitHub releases answer: {e}"))?;
-    releases
+    let mut versions: Vec<semver::Version> = releases
         .iter()
         .filter(|r| r["draft"] != true && r["prerelease"] != true)
         .filter_map(|r| r["tag_name"].as_str())
         .filter_map(|t| semver::Version::parse(t.trim_start_matches('v')).ok())
         .filter(|v| v.pre.is_empty() && v.build.is_empty())
-        .max()
+        .collect();
+    versions.sort_by(|a, b| b.cmp(a));
+    versions.dedup();
+    Ok(versions)
+}
+
+/// The newest stable release among GitHub's `releases` API answer.
+pub fn newest_stable(releases_json: &str) -> Result<semver::Version, String> {
+    stable_releases(releases_json)?
+        .into_iter()
+        .next()
         .ok_or_else(|| "no stable release in GitHub's answer".into())
 }
 
-/// Asks GitHub for istio/istio's releases (with `GITHUB_TOKEN` when set, for the rate limit).
+/// The newest patch of each of the `minors` newest minor versions, newest first.
+pub fn newest_patches(releases: &[semver::Version], minors: usize) -> Vec<semver::Version> {
+    let mut out: Vec<semver::Version> = Vec::new();
+    let mut sorted = releases.to_vec();
+    sorted.sort_by(|a, b| b.cmp(a));
+    for v in sorted {
+        if out.len() == minors {
+            break;
+        }
+        if !out.iter().any(|o| o.major == v.major && o.minor == v.minor) {
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// istio/istio's stable releases, newest first, reaching back to `oldest` (or the
+/// newest page only). `GITHUB_TOKEN` is used when set, for the rate limit.
+pub async fn istio_releases(
+    oldest: Option<&semver::Version>,
+) -> Result<Vec<semver::Version>, String> {
+    const PAGES: u32 = 10;
+    let mut all = Vec::new();
+    for page in 1..=PAGES {
+        let url =
+            format!("https://api.github.com/repos/istio/istio/releases?per_page=100&page={page}");
+        let mut request = client()?
+            .get(&url)
+            .header("accept", "application/vnd.github+json");
+        if let Ok(token) = std::env::var("GITHUB_TOKEN") {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.map_err(|e| {
+            format!(
+                "listing Istio releases: GET {url}: {e}; name versions instead (--istio 1.30.3)"
+            )
+        })?;
+        let status = response.status();
+        let body = response
+            .text()
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))?;
+        if !status.is_success() {
+            return Err(format!(
+                "listing Istio releases: GET {url}: HTTP {status}; set GITHUB_TOKEN or name versions"
+            ));
+        }
+        let raw: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap_or_default();
+        let found = stable_releases(&body)?;
+        let reached = match oldest {
+            Some(oldest) => found.iter().any(|v| v <= oldest),
+            None => true,
+        };
+        all.extend(found);
+        if reached || raw.len() < 100 {
+            break;
+        }
+    }
+    all.sort_by(|a, b| b.cmp(a));
+    all.dedup();
+    Ok(all)
+}
+
+/// The newest stable Istio release.
 pub async fn latest_istio() -> Result<semver::Version, String> {
-    let url = "https://api.github.com/repos/istio/istio/releases?per_page=100";
-    let mut request = client()?
-        .get(url)
-        .header("accept", "application/vnd.github+json");
-    if let Ok(token) = std::env::var("GITHUB_TOKEN") {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.map_err(|e| {
-        format!("resolving `latest`: GET {url}: {e}; name a version instead (--istio 1.30.3)")
-    })?;
-    let status = response.status();
-    let body = response
-        .text()
-        .await
-        .map_err(|e| format!("GET {url}: {e}"))?;
-    if !status.is_success() {
-        return Err(format!(
-            "resolving `latest`: GET {url}: HTTP {status}; set GITHUB_TOKEN or name a version"
-        ));
-    }
-    newest_stable(&body)
+    istio_releases(None)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| "resolving `latest`: no stable Istio release on GitHub".into())
 }
 
 #[cfg(test)]
@@ -205,6 +262,22 @@ mod tests {
             hex
         );
         assert!(parse_checksum("<html>Not Found</html>").is_err());
+    }
+
+    #[test]
+    fn newest_patches_takes_the_last_patch_of_each_recent_minor() {
+        let v = |s: &str| semver::Version::parse(s).expect("version");
+        let releases: Vec<_> = [
+            "1.28.1", "1.30.3", "1.29.6", "1.30.2", "1.29.7", "1.27.9", "1.28.4",
+        ]
+        .iter()
+        .map(|s| v(s))
+        .collect();
+        assert_eq!(
+            newest_patches(&releases, 3),
+            vec![v("1.30.3"), v("1.29.7"), v("1.28.4")]
+        );
+        assert_eq!(newest_patches(&releases, 1), vec![v("1.30.3")]);
     }
 
     #[test]

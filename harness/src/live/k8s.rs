@@ -39,6 +39,15 @@ pub async fn client(kubeconfig: Option<&Path>) -> Result<Client, String> {
     Client::try_from(config).map_err(|e| format!("kube client: {e}"))
 }
 
+/// The API server's version (`v1.33.1`), for reports; `None` if it does not answer in time.
+pub async fn server_version(client: &Client) -> Option<String> {
+    tokio::time::timeout(Duration::from_secs(10), client.apiserver_version())
+        .await
+        .ok()?
+        .ok()
+        .map(|info| info.git_version)
+}
+
 /// A Deployment whose current generation is fully rolled out and ready.
 pub fn deployment_ready(d: Option<&Deployment>) -> bool {
     let Some(d) = d else { return false };

@@ -16,6 +16,7 @@ use super::k8s::{self, Applied};
 use crate::judge::{self, Verdict};
 use crate::manifest::Object;
 use crate::recording::{self, Context, Observation, Recording};
+use crate::report::results::Environment;
 use crate::scenario::{Presence, Request, Scenario, Template};
 use crate::suite::Workspace;
 use crate::upstream::{self, Certs, UpstreamMode};
@@ -41,6 +42,23 @@ pub struct Mesh {
     /// The kind cluster, if the harness made it.
     pub cluster: Option<String>,
     pub kubeconfig: Option<PathBuf>,
+    pub node_image: Option<String>,
+    /// The API server's version, as it reports it.
+    pub kubernetes: Option<String>,
+}
+
+impl Mesh {
+    /// Where scenarios on this mesh run, as reports state it.
+    pub fn environment(&self, upstream: UpstreamMode) -> Environment {
+        Environment {
+            install: self.install.clone(),
+            upstream: Some(upstream.as_str().to_owned()),
+            kubernetes: self.kubernetes.clone(),
+            node_image: self.node_image.clone(),
+            cluster: self.cluster.clone(),
+            recording: None,
+        }
+    }
 }
 
 /// How the engine runs scenarios.
@@ -70,6 +88,8 @@ pub struct RequestRun {
     /// The verdicts of the last judged attempt.
     pub verdicts: Vec<Verdict>,
     pub converged: Converged<Observation>,
+    /// The verdicts of the first failure after a pass (see `Converged::relapses`).
+    pub first_relapse: Vec<Verdict>,
 }
 
 impl RequestRun {
@@ -91,6 +111,9 @@ pub struct ScenarioRun {
     pub timings: Vec<Timing>,
     pub evidence: Option<Bundle>,
     pub recording: Option<PathBuf>,
+    pub environment: Environment,
+    /// Whether the client pod has a sidecar; `None` if the run stopped before knowing.
+    pub sidecar: Option<bool>,
 }
 
 impl ScenarioRun {
@@ -172,6 +195,8 @@ pub async fn run(
         timings: Vec::new(),
         evidence: None,
         recording: None,
+        environment: mesh.environment(settings.upstream),
+        sidecar: None,
     };
     let mut hosts = Vec::new();
     let outcome = body(
@@ -183,6 +208,7 @@ pub async fn run(
         &mut applied,
         &mut hosts,
         &mut run.requests,
+        &mut run.sidecar,
     )
     .await;
     if let Err(e) = outcome {
@@ -218,6 +244,7 @@ async fn body(
     applied: &mut Vec<Applied>,
     hosts: &mut Vec<String>,
     requests: &mut Vec<RequestRun>,
+    has_sidecar: &mut Option<bool>,
 ) -> Result<(), String> {
     let ns = scenario.name();
     let client = &mesh.client;
@@ -240,6 +267,7 @@ async fn body(
 
     let client_objects = objects(ws, &format!("client/{}.yaml", scenario.client.value))?;
     let sidecar = wants_sidecar(&client_objects);
+    *has_sidecar = Some(sidecar);
     applied.extend(
         timer
             .time("client", k8s::apply(client, &client_objects, ns))
@@ -314,10 +342,16 @@ async fn converge_request(
         .last_observed()
         .map(|obs| judge::judge(request, obs, context, &mesh.istio))
         .unwrap_or_default();
+    let first_relapse = converged
+        .relapses()
+        .first()
+        .map(|obs| judge::judge(request, obs, context, &mesh.istio))
+        .unwrap_or_default();
     RequestRun {
         name: request.name.value.clone(),
         verdicts,
         converged,
+        first_relapse,
     }
 }
 

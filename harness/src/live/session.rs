@@ -15,6 +15,7 @@ use super::evidence::EvidenceMode;
 use super::k8s;
 use super::scenario_run::{self, Mesh, RunSettings, ScenarioRun};
 use crate::plan::{self, IstioRelease, Keep, Plan, PlanOptions, Slot, Step};
+use crate::report::results::Environment;
 use crate::scenario::Scenario;
 use crate::suite::Workspace;
 use crate::upstream::{self, Certs, UpstreamMode};
@@ -147,6 +148,7 @@ impl Session {
                 INTERRUPTED.store(true, Ordering::SeqCst);
                 eprintln!("egress: interrupted; stopping commands and removing clusters");
                 command::kill_all();
+                crate::report::collect::interrupted();
                 remove_container(&upstream_name).await;
                 if keep != Keep::Always {
                     remove_created().await;
@@ -178,6 +180,22 @@ impl Session {
         match istio {
             IstioRelease::Latest => self.plan.slots.iter().map(|s| s.istio.clone()).max(),
             exact => Some(exact.clone()),
+        }
+    }
+
+    /// Where `scenario` runs on `istio`, as far as the plan knows before a cluster answers.
+    pub fn environment(&self, scenario: &str, istio: &IstioRelease) -> Environment {
+        let istio = self.resolve(istio);
+        let slot = self.slots.iter().map(|st| &st.slot).find(|slot| {
+            Some(&slot.istio) == istio.as_ref() && slot.scenarios.iter().any(|n| n == scenario)
+        });
+        Environment {
+            install: slot.map(|s| s.install.clone()).unwrap_or_default(),
+            upstream: Some(self.options.plan.upstream.as_str().to_owned()),
+            kubernetes: None,
+            node_image: slot.and_then(|s| s.node_image.clone()),
+            cluster: slot.and_then(|s| s.cluster.clone()),
+            recording: None,
         }
     }
 
@@ -398,12 +416,15 @@ async fn set_up(state: &SlotState, options: &LiveOptions) -> Result<Mesh, String
         Some(c) => c,
         None => k8s::client(slot.kubeconfig.as_deref()).await?,
     };
+    let kubernetes = k8s::server_version(&client).await;
     Ok(Mesh {
         client,
         istio,
         install: slot.install.clone(),
         cluster: slot.cluster.clone(),
         kubeconfig: slot.kubeconfig.clone(),
+        node_image: slot.node_image.clone(),
+        kubernetes,
     })
 }
 

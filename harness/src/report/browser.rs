@@ -1,0 +1,123 @@
+//! The HTML report in a real browser: headless Chromium parses and lays the page out,
+//! its DOM is read back, and a screenshot is taken. Proves the page is well-formed
+//! and self-contained as browsers see it, which string checks cannot.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::live::command::{self, Command};
+
+/// Chromium: `EGRESS_CHROMIUM`, else `chromium`, `chromium-browser` or `google-chrome` on PATH.
+pub fn find_chromium() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("EGRESS_CHROMIUM") {
+        return Some(PathBuf::from(path));
+    }
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|name| crate::plan::find_on_path(name))
+}
+
+pub const INSTALL_HINT: &str =
+    "install Chromium (Debian/Ubuntu: `apt-get install chromium`) or set EGRESS_CHROMIUM";
+
+/// What Chromium made of a page.
+#[derive(Debug)]
+pub struct Rendered {
+    /// The DOM after parsing, serialised.
+    pub dom: String,
+    pub screenshot: PathBuf,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Flags for a headless run on a machine without a display, sandbox or network:
+/// no background connections, no first-run work, a throwaway profile.
+fn argv(chromium: &Path, profile: &Path, extra: &[String], page: &Path) -> Vec<String> {
+    let mut argv = vec![
+        chromium.display().to_string(),
+        "--headless".into(),
+        "--no-sandbox".into(),
+        "--disable-gpu".into(),
+        "--disable-quic".into(),
+        "--no-first-run".into(),
+        "--disable-background-networking".into(),
+        "--disable-component-update".into(),
+        "--disable-sync".into(),
+        "--hide-scrollbars".into(),
+        format!("--user-data-dir={}", profile.display()),
+    ];
+    argv.extend(extra.iter().cloned());
+    argv.push(format!("file://{}", page.display()));
+    argv
+}
+
+/// Renders `page` (an absolute path) at `width` × `height`; the screenshot goes to `png`.
+pub fn render(
+    chromium: &Path,
+    page: &Path,
+    png: &Path,
+    width: u32,
+    height: u32,
+) -> Result<Rendered, String> {
+    let profile = png.with_extension("profile");
+    std::fs::create_dir_all(&profile).map_err(|e| format!("{}: {e}", profile.display()))?;
+    let dom = command::run(&Command {
+        argv: argv(chromium, &profile, &["--dump-dom".into()], page),
+        timeout: Duration::from_secs(60),
+        what: "reading the report's DOM in Chromium".into(),
+    })?
+    .checked()?
+    .stdout;
+    command::run(&Command {
+        argv: argv(
+            chromium,
+            &profile,
+            &[
+                format!("--window-size={width},{height}"),
+                format!("--screenshot={}", png.display()),
+            ],
+            page,
+        ),
+        timeout: Duration::from_secs(60),
+        what: "taking a screenshot of the report in Chromium".into(),
+    })?
+    .checked()?;
+    let _ = std::fs::remove_dir_all(&profile);
+    let (w, h) = png_size(png)?;
+    Ok(Rendered {
+        dom,
+        screenshot: png.to_path_buf(),
+        width: w,
+        height: h,
+    })
+}
+
+/// Width and height from a PNG's IHDR chunk.
+pub fn png_size(path: &Path) -> Result<(u32, u32), String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if bytes.len() < 24 || &bytes[..8] != b"\x89PNG\r\n\x1a\n" || &bytes[12..16] != b"IHDR" {
+        return Err(format!("{}: not a PNG", path.display()));
+    }
+    let be =
+        |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    Ok((be(16), be(20)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn png_size_reads_ihdr_and_refuses_other_files() {
+        let dir = std::env::temp_dir().join(format!("egress-png-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+        png.extend(1280u32.to_be_bytes());
+        png.extend(2400u32.to_be_bytes());
+        std::fs::write(dir.join("a.png"), &png).expect("write");
+        assert_eq!(png_size(&dir.join("a.png")), Ok((1280, 2400)));
+        std::fs::write(dir.join("b.png"), b"<html>").expect("write");
+        assert!(png_size(&dir.join("b.png")).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

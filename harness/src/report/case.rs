@@ -1,0 +1,399 @@
+//! What a trial found, as a report case: the status with known issues applied, the
+//! verdicts, each request's path, the evidence. The trial's own pass or fail is read
+//! from the case ([`trial_outcome`]), so libtest and the reports never disagree.
+
+use std::path::Path;
+
+use super::hops::{self, PathFacts};
+use super::results::{
+    Case, Environment, KnownIssueRef, Outcome, RequestResult, Source, Status, StepTiming,
+    VerdictRecord,
+};
+use crate::judge::{self, Verdict};
+use crate::live::scenario_run::ScenarioRun;
+use crate::recording::Recording;
+use crate::scenario::{KnownIssue, KnownIssueMode, Scenario};
+use crate::suite::Workspace;
+
+/// The status of a judged case. `relapsed`: it passed in the end, but failed again
+/// after having passed once.
+pub fn classify(passed: bool, relapsed: bool, known: Option<&KnownIssue>) -> Status {
+    match (known.map(|k| k.mode), passed) {
+        (Some(KnownIssueMode::Skip), _) => Status::Skipped,
+        (Some(KnownIssueMode::Xfail), true) => Status::UnexpectedPass,
+        (Some(KnownIssueMode::Xfail | KnownIssueMode::Flaky), false) => Status::KnownFailure,
+        (None, false) => Status::Fail,
+        (_, true) if relapsed => Status::Flaky,
+        (_, true) => Status::Pass,
+    }
+}
+
+/// A case with nothing judged yet.
+pub fn base(
+    scenario: &Scenario,
+    istio: Option<&str>,
+    source: Source,
+    environment: Environment,
+    status: Status,
+    message: Option<String>,
+) -> Case {
+    let known = istio
+        .and_then(|v| semver::Version::parse(v).ok())
+        .and_then(|v| scenario.known_issue_for(&v).cloned());
+    Case {
+        scenario: scenario.name().to_owned(),
+        description: scenario.description.clone(),
+        section: scenario.section.clone(),
+        tags: scenario.tags.iter().map(|t| t.value.clone()).collect(),
+        istio: istio.map(str::to_owned),
+        source,
+        environment,
+        status,
+        message,
+        known_issue: known.map(|k| KnownIssueRef {
+            url: k.url.value.clone(),
+            mode: mode_name(k.mode).to_owned(),
+            note: k.note.clone(),
+        }),
+        requests: Vec::new(),
+        timings: Vec::new(),
+        evidence: Vec::new(),
+        duration_seconds: 0.0,
+    }
+}
+
+/// A scenario file that does not load: an error on no version.
+pub fn broken(file_stem: &str, problems: &str) -> Case {
+    Case {
+        scenario: file_stem.to_owned(),
+        description: "the scenario file does not load".into(),
+        section: None,
+        tags: Vec::new(),
+        istio: None,
+        source: Source::Recording,
+        environment: Environment::default(),
+        status: Status::Error,
+        message: Some(problems.to_owned()),
+        known_issue: None,
+        requests: Vec::new(),
+        timings: Vec::new(),
+        evidence: Vec::new(),
+        duration_seconds: 0.0,
+    }
+}
+
+fn mode_name(mode: KnownIssueMode) -> &'static str {
+    match mode {
+        KnownIssueMode::Xfail => "xfail",
+        KnownIssueMode::Flaky => "flaky",
+        KnownIssueMode::Skip => "skip",
+    }
+}
+
+/// Whether the scenario's client pod gets a sidecar (read from its manifest).
+pub fn client_has_sidecar(scenario: &Scenario, ws: &Workspace) -> bool {
+    let file = ws
+        .manifests_dir()
+        .join("client")
+        .join(format!("{}.yaml", scenario.client.value));
+    crate::manifest::parse_file(&file)
+        .map(|objects| crate::live::scenario_run::wants_sidecar(&objects))
+        .unwrap_or(true)
+}
+
+/// A shipped recording judged again.
+pub fn from_replay(
+    scenario: &Scenario,
+    recording: &Recording,
+    recording_name: &str,
+    sidecar: bool,
+) -> Case {
+    let environment = Environment {
+        install: scenario.install.value.clone(),
+        upstream: Some(
+            recording
+                .context
+                .upstream
+                .clone()
+                .unwrap_or_else(|| "internet".into()),
+        ),
+        recording: Some(recording_name.to_owned()),
+        ..Environment::default()
+    };
+    let mut case = base(
+        scenario,
+        Some(&recording.istio),
+        Source::Recording,
+        environment,
+        Status::Error,
+        None,
+    );
+    let istio = match crate::versions::parse_version(&recording.istio) {
+        Ok(v) => v,
+        Err(e) => {
+            case.message = Some(format!("{recording_name}: {e}"));
+            return case;
+        }
+    };
+    let known = scenario.known_issue_for(&istio);
+    if let Some(k) = known.filter(|k| k.mode == KnownIssueMode::Skip) {
+        case.status = Status::Skipped;
+        case.message = Some(format!("known issue {} (skip)", k.url.value));
+        return case;
+    }
+    let facts = PathFacts {
+        sidecar,
+        local_upstream: recording.context.upstream.as_deref() == Some("local"),
+    };
+    for request in &scenario.requests {
+        let Some(obs) = recording.observation(&request.name.value) else {
+            case.message = Some(format!(
+                "{recording_name} has no observation of request `{}`",
+                request.name.value
+            ));
+            return case;
+        };
+        let verdicts = judge::judge(request, obs, &recording.context, &istio);
+        case.requests.push(RequestResult {
+            name: request.name.value.clone(),
+            url: request.url.value.clone(),
+            passed: judge::passed(&verdicts),
+            verdicts: records(&verdicts),
+            attempts: 1,
+            inconclusive: 0,
+            consistent_after_seconds: None,
+            elapsed_seconds: obs.time_total.unwrap_or_default(),
+            relapses: 0,
+            first_relapse: Vec::new(),
+            hops: hops::hops(request, obs, &facts),
+        });
+    }
+    let passed = case.requests.iter().all(|r| r.passed);
+    case.status = classify(passed, false, known);
+    case.message = failure_message(&case);
+    case
+}
+
+/// A live run of a scenario on one mesh. `report_dir` is what evidence names are
+/// relative to.
+pub fn from_live(scenario: &Scenario, run: &ScenarioRun, report_dir: &Path) -> Case {
+    let mut case = base(
+        scenario,
+        Some(&run.istio),
+        Source::Live,
+        run.environment.clone(),
+        Status::Error,
+        None,
+    );
+    let facts = PathFacts {
+        sidecar: run.sidecar.unwrap_or(true),
+        local_upstream: run.environment.upstream.as_deref() == Some("local"),
+    };
+    for r in &run.requests {
+        let request = scenario.requests.iter().find(|q| q.name.value == r.name);
+        let c = &r.converged;
+        case.requests.push(RequestResult {
+            name: r.name.clone(),
+            url: request.map(|q| q.url.value.clone()).unwrap_or_default(),
+            passed: r.passed(),
+            verdicts: records(&r.verdicts),
+            attempts: c.attempts.len() as u32,
+            inconclusive: c.inconclusive() as u32,
+            consistent_after_seconds: c.consistent_after.map(|d| d.as_secs_f64()),
+            elapsed_seconds: c.elapsed.as_secs_f64(),
+            relapses: c.relapses().len() as u32,
+            first_relapse: records(&r.first_relapse),
+            hops: match (request, c.last_observed()) {
+                (Some(q), Some(obs)) => hops::hops(q, obs, &facts),
+                _ => Vec::new(),
+            },
+        });
+    }
+    case.timings = run
+        .timings
+        .iter()
+        .map(|t| StepTiming {
+            step: t.step.clone(),
+            seconds: t.elapsed.as_secs_f64(),
+        })
+        .collect();
+    case.duration_seconds = case.timings.iter().map(|t| t.seconds).sum();
+    let files = run
+        .evidence
+        .iter()
+        .flat_map(|b| b.files.iter())
+        .chain(run.recording.iter());
+    case.evidence = files
+        .filter_map(|f| f.strip_prefix(report_dir).ok())
+        .map(|f| f.to_string_lossy().into_owned())
+        .collect();
+    if let Some(error) = &run.error {
+        case.message = Some(error.clone());
+        return case;
+    }
+    let passed = run.passed();
+    let relapsed = case.requests.iter().any(|r| r.relapses > 0);
+    let known = semver::Version::parse(&run.istio)
+        .ok()
+        .and_then(|v| scenario.known_issue_for(&v).cloned());
+    case.status = classify(passed, relapsed, known.as_ref());
+    case.message = failure_message(&case);
+    if let Some(cleanup) = &run.cleanup_error
+        && !case.status.is_bad()
+    {
+        case.status = Status::Error;
+        case.message = Some(format!(
+            "judged {}, but the scenario could not be cleaned up: {cleanup}",
+            case.status.label()
+        ));
+    }
+    case
+}
+
+fn records(verdicts: &[Verdict]) -> Vec<VerdictRecord> {
+    verdicts
+        .iter()
+        .map(|v| VerdictRecord {
+            subject: v.subject.clone(),
+            expected: v.expected.clone(),
+            observed: v.observed.clone(),
+            outcome: match v.outcome {
+                judge::Outcome::Pass => Outcome::Pass,
+                judge::Outcome::Fail => Outcome::Fail,
+                judge::Outcome::NotObserved => Outcome::NotObserved,
+            },
+            evidence: v.evidence.clone(),
+        })
+        .collect()
+}
+
+/// One line per failed expectation (or per request nothing could be judged for).
+fn failure_message(case: &Case) -> Option<String> {
+    let mut lines = Vec::new();
+    for r in &case.requests {
+        if r.verdicts.iter().all(|v| v.outcome != Outcome::Pass) {
+            lines.push(format!(
+                "{}: nothing was judged (no evidence for any expectation)",
+                r.name
+            ));
+        }
+        for v in r.verdicts.iter().filter(|v| v.outcome == Outcome::Fail) {
+            let observed = v
+                .observed
+                .as_deref()
+                .map_or_else(|| "nothing".to_owned(), |o| format!("{o:?}"));
+            lines.push(format!(
+                "{}: {}: expected {}, observed {observed}",
+                r.name, v.subject, v.expected
+            ));
+        }
+        if r.passed && r.relapses > 0 {
+            lines.push(format!(
+                "{}: failed {} time(s) after passing; it passed in the end",
+                r.name, r.relapses
+            ));
+        }
+    }
+    (!lines.is_empty()).then(|| lines.join("\n"))
+}
+
+/// The trial's result: `Ok` with a line to print, `Err` with why the run fails.
+pub fn trial_outcome(case: &Case) -> Result<String, String> {
+    let on = case
+        .istio
+        .as_deref()
+        .map_or_else(String::new, |v| format!(" on Istio {v}"));
+    let message = case.message.clone().unwrap_or_default();
+    let known = case
+        .known_issue
+        .as_ref()
+        .map_or_else(String::new, |k| k.url.clone());
+    let evidence = if case.evidence.is_empty() {
+        String::new()
+    } else {
+        format!("\nevidence: {}", case.evidence.join(", "))
+    };
+    match case.status {
+        Status::Pass => Ok(format!("passes{on}{}", consistency(case))),
+        Status::Flaky => Ok(format!("flaky{on}: {message}{evidence}")),
+        Status::KnownFailure => Ok(format!("fails as known ({known}){on}: {message}")),
+        Status::Skipped => Ok(format!("skipped{on}: {message}")),
+        Status::Fail => Err(format!("{message}{evidence}")),
+        Status::UnexpectedPass => Err(format!(
+            "unexpectedly passing: the known issue {known} may be fixed{on}{evidence}"
+        )),
+        Status::Error => Err(format!(
+            "error (not a verdict on Istio): {message}{evidence}"
+        )),
+    }
+}
+
+fn consistency(case: &Case) -> String {
+    let parts: Vec<String> = case
+        .requests
+        .iter()
+        .filter_map(|r| {
+            r.consistent_after_seconds.map(|s| {
+                format!(
+                    "{} consistent after {s:.1}s ({} attempts)",
+                    r.name, r.attempts
+                )
+            })
+        })
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", parts.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn issue(mode: &str) -> KnownIssue {
+        let yaml = format!(
+            "name: t\ndescription: d\nknown_issue: {{url: 'https://github.com/istio/istio/issues/1', mode: {mode}}}\nrequests:\n  - name: r\n    url: http://httpbin.org/headers\n    expect: {{status: 200}}\n"
+        );
+        crate::scenario::load_str(&yaml, Path::new("t.yaml"))
+            .expect("scenario")
+            .known_issue
+            .expect("known issue")
+    }
+
+    #[test]
+    fn known_issues_turn_verdicts_into_statuses() {
+        let (xfail, flaky, skip) = (issue("xfail"), issue("flaky"), issue("skip"));
+        assert_eq!(classify(true, false, None), Status::Pass);
+        assert_eq!(classify(false, false, None), Status::Fail);
+        assert_eq!(classify(true, true, None), Status::Flaky);
+        assert_eq!(classify(false, false, Some(&xfail)), Status::KnownFailure);
+        assert_eq!(classify(true, false, Some(&xfail)), Status::UnexpectedPass);
+        assert_eq!(classify(false, false, Some(&flaky)), Status::KnownFailure);
+        assert_eq!(classify(true, false, Some(&flaky)), Status::Pass);
+        assert_eq!(classify(true, true, Some(&flaky)), Status::Flaky);
+        assert_eq!(classify(false, false, Some(&skip)), Status::Skipped);
+    }
+
+    #[test]
+    fn only_bad_statuses_fail_the_trial() {
+        let scenario =
+            crate::scenario::load_str(
+                "name: t\ndescription: d\nrequests:\n  - name: r\n    url: http://httpbin.org/headers\n    expect: {status: 200}\n",
+                Path::new("t.yaml"),
+            )
+            .expect("scenario");
+        for status in Status::ALL {
+            let case = base(
+                &scenario,
+                Some("1.22.1"),
+                Source::Recording,
+                Environment::default(),
+                status,
+                Some("why".into()),
+            );
+            assert_eq!(trial_outcome(&case).is_err(), status.is_bad(), "{status:?}");
+        }
+    }
+}

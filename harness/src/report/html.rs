@@ -1,0 +1,282 @@
+//! `index.html`: one self-contained page (no scripts, no external files). The scenario
+//! × version matrix first; then per scenario and version the path each request took
+//! (the hop diagram), its expectations with their verdicts, and links to the evidence.
+
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+use super::baseline::Change;
+use super::results::{Case, Outcome, Protocol, RequestResult, Results, Source, Status};
+use super::svg;
+
+const STYLE: &str = r#"
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #0f172a; margin: 0; background: #f1f5f9; }
+main { max-width: 1100px; margin: 0 auto; padding: 24px; }
+h1 { font-size: 24px; margin: 0 0 4px; }
+h2 { font-size: 19px; margin: 0 0 4px; }
+h3 { font-size: 16px; margin: 16px 0 6px; }
+.muted { color: #64748b; }
+.card { background: #fff; border: 1px solid #e2e8f0; border-radius: 8px; padding: 16px 20px; margin: 16px 0; }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; padding: 6px 8px; border-bottom: 1px solid #e2e8f0; vertical-align: top; }
+th { font-size: 13px; color: #475569; font-weight: 600; }
+td code, .evidence code { font-size: 12.5px; word-break: break-all; }
+.matrix td.status { text-align: center; font-weight: 600; }
+.matrix a { color: inherit; text-decoration: none; }
+.badge { display: inline-block; border-radius: 999px; padding: 1px 10px; font-size: 13px; font-weight: 600; }
+.pass { background: #dcfce7; color: #166534; }
+.fail { background: #fee2e2; color: #991b1b; }
+.error { background: #fef3c7; color: #92400e; }
+.unexpected-pass { background: #fce7f3; color: #9d174d; outline: 2px solid #db2777; }
+.flaky { background: #ffedd5; color: #9a3412; }
+.known-failure { background: #e0e7ff; color: #3730a3; }
+.skipped, .none { background: #f1f5f9; color: #64748b; }
+tr.verdict-fail td { background: #fef2f2; }
+tr.verdict-not-observed td { color: #64748b; }
+pre { background: #0f172a; color: #e2e8f0; padding: 10px 12px; border-radius: 6px; white-space: pre-wrap; font-size: 13px; }
+.legend span { display: inline-block; margin: 2px 14px 2px 0; font-size: 13px; }
+.legend i { display: inline-block; width: 22px; height: 4px; vertical-align: middle; margin-right: 6px; }
+svg.hops { max-width: 100%; height: auto; display: block; margin: 6px 0; }
+details summary { cursor: pointer; color: #475569; }
+"#;
+
+pub fn render(results: &Results, changes: Option<&[Change]>) -> String {
+    let versions = results.versions();
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "Istio egress conformance · " (results.run_id) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                main {
+                    header.card {
+                        h1 { "Istio egress conformance" }
+                        p.muted {
+                            "Run " code { (results.run_id) } " · " (results.started) " to " (results.finished)
+                            " · harness " (results.harness)
+                            @if let Some(shard) = &results.shard { " · shard " (shard) }
+                            @if !results.merged_from.is_empty() { " · merged from " (results.merged_from.join(", ")) }
+                        }
+                        p #totals {
+                            @if results.cases.is_empty() { "No cases ran." }
+                            @for status in Status::ALL {
+                                @let n = results.count(status);
+                                @if n > 0 { span.badge.(class(status)) { (n) " " (status.label()) } " " }
+                            }
+                        }
+                        @if results.interrupted {
+                            p.badge.error { "Interrupted: cases still running are errors." }
+                        }
+                        @for problem in &results.problems {
+                            pre.problem { (problem) }
+                        }
+                    }
+                    section.card #matrix {
+                        h2 { "Scenarios × Istio versions" }
+                        table.matrix {
+                            thead { tr {
+                                th { "Scenario" }
+                                @for v in &versions {
+                                    th { @match v { Some(v) => { "Istio " (v) }, None => { "no version" } } }
+                                }
+                            } }
+                            tbody {
+                                @for scenario in results.scenarios() {
+                                    tr {
+                                        th { a href=(format!("#{}", anchor(scenario, None))) { (scenario) } }
+                                        @for v in &versions {
+                                            @match results.case(scenario, v.as_deref()) {
+                                                Some(case) => td.status.(class(case.status)) {
+                                                    a href=(format!("#{}", anchor(scenario, v.as_deref()))) {
+                                                        (case.status.label())
+                                                    }
+                                                },
+                                                None => td.status.none { "·" },
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    @if let Some(changes) = changes {
+                        section.card #changes {
+                            h2 { "Changed since the baseline" }
+                            @if changes.is_empty() { p.muted { "No verdict changed." } }
+                            @else {
+                                table { thead { tr { th { "Scenario" } th { "Was" } th { "Now" } } }
+                                    tbody { @for c in changes { tr {
+                                        td { (c.scenario) }
+                                        td { span.badge.(class(c.was)) { (c.was.label()) } " on " (c.was_on) }
+                                        td { span.badge.(class(c.now)) { (c.now.label()) } " on " (c.now_on) }
+                                    } } }
+                                }
+                            }
+                        }
+                    }
+                    section.card.legend {
+                        h2 { "Reading the paths" }
+                        p.muted { "Each arrow is a hop as the evidence shows it (hover it for the log line or header it was read from). Dashed: inferred from the scenario, not seen." }
+                        @for p in LEGEND {
+                            span { i style=(format!("background:{}", svg::colour(*p))) {} (p.label()) }
+                        }
+                    }
+                    @for scenario in results.scenarios() {
+                        (scenario_section(results, scenario, &versions))
+                    }
+                }
+            }
+        }
+    };
+    page.into_string()
+}
+
+const LEGEND: &[Protocol] = &[
+    Protocol::Http,
+    Protocol::Tls,
+    Protocol::Mtls,
+    Protocol::TlsOrigination,
+    Protocol::MtlsOrigination,
+    Protocol::Passthrough,
+    Protocol::MtlsAroundTls,
+    Protocol::Blocked,
+    Protocol::Unknown,
+];
+
+fn scenario_section(results: &Results, scenario: &str, versions: &[Option<String>]) -> Markup {
+    let cases: Vec<&Case> = versions
+        .iter()
+        .filter_map(|v| results.case(scenario, v.as_deref()))
+        .collect();
+    let Some(first) = cases.first() else {
+        return html! {};
+    };
+    html! {
+        section.card.scenario id=(anchor(scenario, None)) {
+            h2 { (scenario) }
+            p { (first.description) }
+            p.muted {
+                @if let Some(section) = &first.section { "Article section: " (section) }
+                @if !first.tags.is_empty() { " · tags: " (first.tags.join(", ")) }
+            }
+            @for case in cases { (case_block(case)) }
+        }
+    }
+}
+
+fn case_block(case: &Case) -> Markup {
+    let env = &case.environment;
+    let source = match case.source {
+        Source::Live => "live",
+        Source::Recording => "recording",
+    };
+    html! {
+        div.case id=(anchor(&case.scenario, case.istio.as_deref())) {
+            h3 {
+                @match &case.istio { Some(v) => { "Istio " (v) }, None => { "No Istio version" } }
+                " " span.badge.(class(case.status)) { (case.status.label()) }
+            }
+            p.muted {
+                (source) " · install " (env.install)
+                @if let Some(u) = &env.upstream { " · upstream " (u) }
+                @if let Some(k) = &env.kubernetes { " · Kubernetes " (k) }
+                @if let Some(n) = &env.node_image { " · node " code { (n) } }
+                @if let Some(r) = &env.recording { " · " code { (r) } }
+            }
+            @if let Some(k) = &case.known_issue {
+                p { "Known issue (" (k.mode) "): " a href=(k.url) { (k.url) }
+                    @if let Some(note) = &k.note { " — " (note) } }
+            }
+            @if case.status == Status::UnexpectedPass {
+                p.badge.unexpected-pass { "Every expectation held: the known issue may be fixed on this version." }
+            }
+            @if let Some(m) = &case.message {
+                @match case.status {
+                    Status::Pass => {},
+                    Status::Skipped => p.muted { (m) },
+                    _ => pre { (m) },
+                }
+            }
+            @for r in &case.requests { (request_block(r)) }
+            @if !case.evidence.is_empty() {
+                div.evidence { "Evidence: "
+                    @for (i, e) in case.evidence.iter().enumerate() {
+                        @if i > 0 { ", " }
+                        a href=(e) { code { (e) } }
+                    }
+                }
+            }
+            @if !case.timings.is_empty() {
+                details { summary { "Step timings (" (format!("{:.1}", case.duration_seconds)) " s)" }
+                    table { tbody { @for t in &case.timings {
+                        tr { td { (t.step) } td { (format!("{:.2} s", t.seconds)) } }
+                    } } }
+                }
+            }
+        }
+    }
+}
+
+fn request_block(r: &RequestResult) -> Markup {
+    html! {
+        div.request {
+            p { "Request " strong { (r.name) } " " code { (r.url) }
+                @if r.attempts > 1 || r.consistent_after_seconds.is_some() {
+                    span.muted { " · " (r.attempts) " attempt(s)"
+                        @if let Some(s) = r.consistent_after_seconds { (format!(", consistent after {s:.1} s")) }
+                        @else { ", never consistent" }
+                        @if r.relapses > 0 { ", " (r.relapses) " failure(s) after a pass" }
+                    }
+                }
+            }
+            (svg::diagram(&r.hops))
+            @let failed = r.verdicts.iter().filter(|v| v.outcome == Outcome::Fail).count();
+            @let unseen = r.verdicts.iter().filter(|v| v.outcome == Outcome::NotObserved).count();
+            details.verdicts open[failed > 0 || !r.passed] {
+                summary { (r.verdicts.len()) " expectation(s): " (r.verdicts.len() - failed - unseen) " pass"
+                    @if failed > 0 { ", " strong { (failed) " fail" } }
+                    @if unseen > 0 { ", " (unseen) " not observed" } }
+            table.verdicts {
+                thead { tr { th { "Expectation" } th { "Expected" } th { "Observed" } th { "Verdict" } } }
+                tbody {
+                    @for v in &r.verdicts {
+                        @let (row, label) = match v.outcome {
+                            Outcome::Pass => ("verdict-pass", "pass"),
+                            Outcome::Fail => ("verdict-fail", "FAIL"),
+                            Outcome::NotObserved => ("verdict-not-observed", "not observed"),
+                        };
+                        tr class=(row) {
+                            td { code { (v.subject) } }
+                            td { (v.expected) }
+                            td { @match &v.observed { Some(o) => code { (o) }, None => span.muted { "nothing" } } }
+                            td title=(v.evidence) { (label) }
+                        }
+                    }
+                }
+            }
+            }
+        }
+    }
+}
+
+fn class(status: Status) -> &'static str {
+    match status {
+        Status::Pass => "pass",
+        Status::Fail => "fail",
+        Status::Error => "error",
+        Status::UnexpectedPass => "unexpected-pass",
+        Status::Flaky => "flaky",
+        Status::KnownFailure => "known-failure",
+        Status::Skipped => "skipped",
+    }
+}
+
+fn anchor(scenario: &str, istio: Option<&str>) -> String {
+    match istio {
+        Some(v) => format!("case-{scenario}-{v}"),
+        None => format!("scenario-{scenario}"),
+    }
+}

@@ -1,0 +1,173 @@
+//! `summary.md`: fits a CI job summary. The scenario × version table first, then what
+//! changed since the baseline, then every case that needs a look, expected vs observed.
+
+use std::fmt::Write;
+
+use super::baseline::Change;
+use super::results::{Case, Outcome, Results, Status};
+
+pub fn render(results: &Results, changes: Option<&[Change]>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# Istio egress conformance · {}\n", results.run_id);
+    let _ = writeln!(out, "{}\n", totals(results));
+    if results.interrupted {
+        let _ = writeln!(
+            out,
+            "**The run was interrupted**: cases still running are errors.\n"
+        );
+    }
+    for problem in &results.problems {
+        let _ = writeln!(out, "> **Problem:** {}\n", cell(problem));
+    }
+    matrix(&mut out, results);
+    if let Some(changes) = changes {
+        let _ = writeln!(out, "\n## Changed since the baseline\n");
+        if changes.is_empty() {
+            let _ = writeln!(out, "No verdict changed.");
+        } else {
+            let _ = writeln!(out, "| Scenario | Was | Now |\n|---|---|---|");
+            for c in changes {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} {} on {} | {} {} on {} |",
+                    cell(&c.scenario),
+                    c.was.mark(),
+                    c.was.label(),
+                    c.was_on,
+                    c.now.mark(),
+                    c.now.label(),
+                    c.now_on
+                );
+            }
+        }
+    }
+    let attention: Vec<&Case> = Status::ALL
+        .iter()
+        .filter(|s| !matches!(s, Status::Pass | Status::Skipped))
+        .flat_map(|s| results.cases.iter().filter(move |c| c.status == *s))
+        .collect();
+    if !attention.is_empty() {
+        let _ = writeln!(out, "\n## Needs a look\n");
+    }
+    for case in attention {
+        detail(&mut out, case);
+    }
+    out
+}
+
+pub fn totals(results: &Results) -> String {
+    let parts: Vec<String> = Status::ALL
+        .iter()
+        .map(|s| (s, results.count(*s)))
+        .filter(|(_, n)| *n > 0)
+        .map(|(s, n)| format!("{} {n} {}", s.mark(), s.label()))
+        .collect();
+    if parts.is_empty() {
+        "No cases ran.".into()
+    } else {
+        format!("**{}**", parts.join(" · "))
+    }
+}
+
+fn matrix(out: &mut String, results: &Results) {
+    let versions = results.versions();
+    if versions.is_empty() {
+        return;
+    }
+    let header: Vec<String> = versions
+        .iter()
+        .map(|v| {
+            v.as_deref()
+                .map_or("no version".into(), |v| format!("Istio {v}"))
+        })
+        .collect();
+    let _ = writeln!(out, "| Scenario | {} |", header.join(" | "));
+    let _ = writeln!(out, "|---|{}", "---|".repeat(versions.len()));
+    for scenario in results.scenarios() {
+        let cells: Vec<String> = versions
+            .iter()
+            .map(|v| match results.case(scenario, v.as_deref()) {
+                Some(c) => format!("{} {}", c.status.mark(), c.status.label()),
+                None => "·".into(),
+            })
+            .collect();
+        let _ = writeln!(out, "| {} | {} |", cell(scenario), cells.join(" | "));
+    }
+}
+
+fn detail(out: &mut String, case: &Case) {
+    let on = case
+        .istio
+        .as_deref()
+        .map_or_else(String::new, |v| format!(" on Istio {v}"));
+    let _ = writeln!(
+        out,
+        "### {} {}{on}: {}\n",
+        case.status.mark(),
+        case.scenario,
+        case.status.label()
+    );
+    if let Some(k) = &case.known_issue {
+        let _ = writeln!(out, "Known issue ({}): {}\n", k.mode, k.url);
+    }
+    match case.status {
+        Status::Error => {
+            let message = case.message.as_deref().unwrap_or("no message");
+            let _ = writeln!(out, "```text\n{}\n```\n", message.replace("```", "'''"));
+        }
+        Status::UnexpectedPass => {
+            let _ = writeln!(
+                out,
+                "Every expectation held: the known issue may be fixed on this version.\n"
+            );
+        }
+        _ => {}
+    }
+    for r in &case.requests {
+        let shown: Vec<_> = r
+            .verdicts
+            .iter()
+            .filter(|v| v.outcome == Outcome::Fail)
+            .collect();
+        let relapse: Vec<_> = r
+            .first_relapse
+            .iter()
+            .filter(|v| v.outcome == Outcome::Fail)
+            .collect();
+        if shown.is_empty() && relapse.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "Request `{}` ({}):\n", r.name, r.url);
+        let _ = writeln!(out, "| Expectation | Expected | Observed |\n|---|---|---|");
+        let rows = shown
+            .iter()
+            .map(|v| (v, ""))
+            .chain(relapse.iter().map(|v| (v, " (first failure after a pass)")));
+        for (v, when) in rows {
+            let _ = writeln!(
+                out,
+                "| `{}`{when} | {} | {} |",
+                v.subject,
+                cell(&v.expected),
+                v.observed.as_deref().map_or("nothing".into(), cell)
+            );
+        }
+        out.push('\n');
+    }
+    if !case.evidence.is_empty() {
+        let files: Vec<String> = case.evidence.iter().map(|e| format!("`{e}`")).collect();
+        let _ = writeln!(out, "Evidence: {}\n", files.join(", "));
+    }
+}
+
+/// Text safe inside a Markdown table cell.
+fn cell(text: &str) -> String {
+    let one_line = text.replace(['\n', '\r'], " ");
+    let clipped: String = one_line.chars().take(300).collect();
+    let clipped = if clipped.len() < one_line.len() {
+        clipped + "…"
+    } else {
+        clipped
+    };
+    clipped.replace('|', "\\|").replace('`', "'")
+}

@@ -1,0 +1,421 @@
+//! `results.json`: everything a run found, in a versioned schema. The other report
+//! files are rendered from it alone, so `egress report merge` can rebuild them.
+//!
+//! The schema is published as `reports/results.schema.json` (generated from these
+//! types; a test keeps the two equal). A change that breaks readers bumps [`FORMAT`].
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The format tag every results file carries.
+pub const FORMAT: &str = "egress-conformance/results/v1";
+
+/// One run (or several merged).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Results {
+    /// Always `egress-conformance/results/v1`.
+    pub format: String,
+    /// The run's id, also its folder name under `reports/`.
+    pub run_id: String,
+    /// When the run started, RFC 3339 in UTC.
+    pub started: String,
+    /// When the report was written, RFC 3339 in UTC.
+    pub finished: String,
+    /// The harness version that wrote the file.
+    pub harness: String,
+    /// `--shard K/N` of the run, if it was one shard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
+    /// The runs this one was merged from (`egress report merge`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<String>,
+    /// Trouble that kept the run from judging anything (e.g. an unknown scenario name).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+    /// The run was interrupted (Ctrl-C): cases still running are errors.
+    #[serde(default)]
+    pub interrupted: bool,
+    /// One per scenario and Istio version.
+    pub cases: Vec<Case>,
+}
+
+/// Where a case's observations came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// A cluster this run set up (or `--cluster existing`).
+    Live,
+    /// A shipped recording replayed through the judge.
+    Recording,
+}
+
+/// The verdict on one scenario on one Istio version.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Wrong behaviour: an expectation failed.
+    Fail,
+    /// A scenario marked known-failing passed: the bug may be fixed.
+    UnexpectedPass,
+    /// Infrastructure or harness trouble (cluster, download, image pull): no verdict on Istio.
+    Error,
+    /// Passed, but only after failing once the configuration had been seen to work.
+    Flaky,
+    /// Failed as its known issue says.
+    KnownFailure,
+    /// Not run: a known issue in `skip` mode, a version outside the scenario's range, no recording.
+    Skipped,
+    Pass,
+}
+
+impl Status {
+    /// Whether this status fails the run.
+    pub fn is_bad(self) -> bool {
+        matches!(self, Status::Fail | Status::UnexpectedPass | Status::Error)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::Error => "error",
+            Status::UnexpectedPass => "unexpectedly passing",
+            Status::Flaky => "flaky",
+            Status::KnownFailure => "known failure",
+            Status::Skipped => "skipped",
+        }
+    }
+
+    /// A one-character mark for tables read in a terminal or a CI summary.
+    pub fn mark(self) -> &'static str {
+        match self {
+            Status::Pass => "✅",
+            Status::Fail => "❌",
+            Status::Error => "⚠️",
+            Status::UnexpectedPass => "❗",
+            Status::Flaky => "🔁",
+            Status::KnownFailure => "☑️",
+            Status::Skipped => "➖",
+        }
+    }
+
+    pub const ALL: [Status; 7] = [
+        Status::Fail,
+        Status::UnexpectedPass,
+        Status::Error,
+        Status::Flaky,
+        Status::KnownFailure,
+        Status::Skipped,
+        Status::Pass,
+    ];
+}
+
+/// One scenario on one Istio version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    pub scenario: String,
+    pub description: String,
+    /// The seed article's section the scenario reproduces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub section: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// `None` when no version was reached (a broken scenario file, no recording).
+    pub istio: Option<String>,
+    pub source: Source,
+    pub environment: Environment,
+    pub status: Status,
+    /// Why: the error, the skip reason, or the failed expectations in a line each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_issue: Option<KnownIssueRef>,
+    pub requests: Vec<RequestResult>,
+    /// Steps of the live run and how long each took.
+    #[serde(default)]
+    pub timings: Vec<StepTiming>,
+    /// Evidence files, relative to the report folder.
+    #[serde(default)]
+    pub evidence: Vec<String>,
+    pub duration_seconds: f64,
+}
+
+impl Case {
+    /// The key merges and baselines match cases by.
+    pub fn key(&self) -> (String, String) {
+        (
+            self.scenario.clone(),
+            self.istio.clone().unwrap_or_default(),
+        )
+    }
+}
+
+/// Where the case ran.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    /// The install profile (`manifests/install/<name>.yaml`).
+    pub install: String,
+    /// `local` (the harness's echo server) or `internet` (httpbin.org).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+    /// The API server's version, e.g. `v1.33.1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// The recording replayed (recordings only), as shipped under `scenarios/recordings/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KnownIssueRef {
+    pub url: String,
+    /// `xfail`, `flaky` or `skip`.
+    pub mode: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// One request of a scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestResult {
+    pub name: String,
+    pub url: String,
+    pub passed: bool,
+    /// The verdicts of the last judged attempt.
+    pub verdicts: Vec<VerdictRecord>,
+    /// Attempts made (1 for a recording), and how many could not be judged.
+    pub attempts: u32,
+    #[serde(default)]
+    pub inconclusive: u32,
+    /// Seconds from the first attempt until the verdicts held; `None` if they never did.
+    #[serde(default)]
+    pub consistent_after_seconds: Option<f64>,
+    #[serde(default)]
+    pub elapsed_seconds: f64,
+    /// Failed attempts after one had passed: what makes a case flaky.
+    #[serde(default)]
+    pub relapses: u32,
+    /// The verdicts of the first failed attempt after a pass, when there was one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub first_relapse: Vec<VerdictRecord>,
+    /// The path the request took, hop by hop, as the evidence shows it.
+    pub hops: Vec<Hop>,
+}
+
+/// One expectation, judged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerdictRecord {
+    /// What was judged, e.g. `gateway_log.upstream_cluster`.
+    pub subject: String,
+    pub expected: String,
+    /// `None` when nothing was there.
+    pub observed: Option<String>,
+    pub outcome: Outcome,
+    /// The header or log line looked at.
+    #[serde(default)]
+    pub evidence: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Pass,
+    Fail,
+    NotObserved,
+}
+
+/// A hop between two parts of the path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Hop {
+    pub from: Node,
+    pub to: Node,
+    pub protocol: Protocol,
+    /// What the protocol was read from (a log field, a header, the URL).
+    pub evidence: String,
+    /// `true` when read from the scenario rather than seen (drawn dashed).
+    #[serde(default)]
+    pub inferred: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Node {
+    Client,
+    Sidecar,
+    EgressGateway,
+    Upstream,
+}
+
+impl Node {
+    pub fn label(self) -> &'static str {
+        match self {
+            Node::Client => "client",
+            Node::Sidecar => "sidecar",
+            Node::EgressGateway => "egress gateway",
+            Node::Upstream => "upstream",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protocol {
+    /// Plain HTTP.
+    Http,
+    /// TLS the application opened (curl https://), not touched by the proxy.
+    Tls,
+    /// Istio mutual TLS between proxies.
+    Mtls,
+    /// The proxy received HTTP and opened TLS to the upstream.
+    TlsOrigination,
+    /// The proxy opened TLS with a client certificate to the upstream.
+    MtlsOrigination,
+    /// The application's TLS forwarded as TCP by SNI.
+    Passthrough,
+    /// The application's TLS carried inside Istio mTLS.
+    MtlsAroundTls,
+    /// The proxy refused the request (REGISTRY_ONLY, no route).
+    Blocked,
+    /// The request did not get this far.
+    NotReached,
+    /// Nothing captured tells.
+    Unknown,
+}
+
+impl Protocol {
+    pub fn label(self) -> &'static str {
+        match self {
+            Protocol::Http => "HTTP",
+            Protocol::Tls => "TLS (app)",
+            Protocol::Mtls => "mTLS",
+            Protocol::TlsOrigination => "TLS origination",
+            Protocol::MtlsOrigination => "mTLS origination",
+            Protocol::Passthrough => "TLS passthrough",
+            Protocol::MtlsAroundTls => "mTLS around TLS",
+            Protocol::Blocked => "blocked",
+            Protocol::NotReached => "not reached",
+            Protocol::Unknown => "not captured",
+        }
+    }
+}
+
+/// A step of a live run and its duration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepTiming {
+    pub step: String,
+    pub seconds: f64,
+}
+
+impl Results {
+    pub fn read(path: &std::path::Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let results: Results = serde_json::from_str(&text)
+            .map_err(|e| format!("{}: not a results file: {e}", path.display()))?;
+        if results.format != FORMAT {
+            return Err(format!(
+                "{}: format `{}`, this harness reads `{FORMAT}`",
+                path.display(),
+                results.format
+            ));
+        }
+        Ok(results)
+    }
+
+    /// The Istio versions of the cases, oldest first; cases without one last.
+    pub fn versions(&self) -> Vec<Option<String>> {
+        let mut versions: Vec<Option<String>> = Vec::new();
+        for c in &self.cases {
+            if !versions.contains(&c.istio) {
+                versions.push(c.istio.clone());
+            }
+        }
+        versions.sort_by_key(|v| match v {
+            Some(v) => (0, semver::Version::parse(v).ok(), v.clone()),
+            None => (1, None, String::new()),
+        });
+        versions
+    }
+
+    /// Scenario names in the order they first appear.
+    pub fn scenarios(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for c in &self.cases {
+            if !names.contains(&c.scenario.as_str()) {
+                names.push(&c.scenario);
+            }
+        }
+        names
+    }
+
+    pub fn case(&self, scenario: &str, istio: Option<&str>) -> Option<&Case> {
+        self.cases
+            .iter()
+            .find(|c| c.scenario == scenario && c.istio.as_deref() == istio)
+    }
+
+    pub fn count(&self, status: Status) -> usize {
+        self.cases.iter().filter(|c| c.status == status).count()
+    }
+}
+
+#[cfg(test)]
+impl Case {
+    /// A live case with nothing judged, for tests.
+    pub fn example(scenario: &str, istio: &str, status: Status) -> Self {
+        Case {
+            scenario: scenario.into(),
+            description: String::new(),
+            section: None,
+            tags: vec![],
+            istio: Some(istio.into()),
+            source: Source::Live,
+            environment: Environment::default(),
+            status,
+            message: None,
+            known_issue: None,
+            requests: vec![],
+            timings: vec![],
+            evidence: vec![],
+            duration_seconds: 0.0,
+        }
+    }
+}
+
+#[cfg(test)]
+impl Results {
+    /// A run of `cases`, for tests.
+    pub fn example(run_id: &str, cases: Vec<Case>) -> Self {
+        Results {
+            format: FORMAT.into(),
+            run_id: run_id.into(),
+            started: String::new(),
+            finished: String::new(),
+            harness: String::new(),
+            shard: None,
+            merged_from: vec![],
+            problems: vec![],
+            interrupted: false,
+            cases,
+        }
+    }
+}
+
+/// The JSON Schema of [`Results`], as published in `reports/results.schema.json`.
+pub fn schema() -> String {
+    let schema = schemars::schema_for!(Results);
+    serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n"
+}

@@ -1,0 +1,206 @@
+//! The four formats rendered from one result set holding every status: each status
+//! must be visible, and told apart, in each format.
+
+use quick_junit::{NonSuccessKind, Report, TestCaseStatus};
+
+use super::baseline;
+use super::results::{
+    Case, Environment, FORMAT, KnownIssueRef, Outcome, RequestResult, Results, Source, Status,
+    VerdictRecord,
+};
+use super::{html, junit, markdown};
+
+fn case(scenario: &str, status: Status) -> Case {
+    let failed = matches!(status, Status::Fail | Status::KnownFailure);
+    Case {
+        scenario: scenario.into(),
+        description: format!("{scenario} <described>"),
+        section: None,
+        tags: vec!["mtls".into()],
+        istio: Some("1.22.1".into()),
+        source: Source::Live,
+        environment: Environment {
+            install: "registry-only".into(),
+            upstream: Some("local".into()),
+            kubernetes: Some("v1.30.0".into()),
+            node_image: Some("kindest/node:v1.30.0".into()),
+            cluster: Some("egc-1-22-1-registry-only".into()),
+            recording: None,
+        },
+        status,
+        message: matches!(status, Status::Fail | Status::Error | Status::KnownFailure)
+            .then(|| format!("{scenario}: what went wrong")),
+        known_issue: matches!(status, Status::KnownFailure | Status::UnexpectedPass).then(|| {
+            KnownIssueRef {
+                url: "https://github.com/istio/istio/issues/12345".into(),
+                mode: "xfail".into(),
+                note: None,
+            }
+        }),
+        requests: vec![RequestResult {
+            name: "r".into(),
+            url: "http://httpbin.org/headers".into(),
+            passed: !failed,
+            verdicts: vec![VerdictRecord {
+                subject: "gateway_log.upstream_cluster".into(),
+                expected: "equals \"outbound|443||httpbin.org\"".into(),
+                observed: Some(if failed {
+                    "outbound|80||httpbin.org".into()
+                } else {
+                    "outbound|443||httpbin.org".into()
+                }),
+                outcome: if failed { Outcome::Fail } else { Outcome::Pass },
+                evidence: "a log line".into(),
+            }],
+            attempts: 4,
+            inconclusive: 0,
+            consistent_after_seconds: (!failed).then_some(1.5),
+            elapsed_seconds: 3.0,
+            relapses: u32::from(status == Status::Flaky),
+            first_relapse: vec![],
+            hops: vec![],
+        }],
+        timings: vec![],
+        evidence: vec![format!("evidence/{scenario}@1.22.1/gateway.log")],
+        duration_seconds: 12.0,
+    }
+}
+
+fn every_status() -> Results {
+    Results {
+        format: FORMAT.into(),
+        run_id: "t".into(),
+        started: "2026-11-26T00:00:00Z".into(),
+        finished: "2026-11-26T00:10:00Z".into(),
+        harness: "0.1.0".into(),
+        shard: None,
+        merged_from: vec![],
+        problems: vec![],
+        interrupted: false,
+        cases: Status::ALL
+            .iter()
+            .map(|s| case(&format!("s-{}", s.label().replace(' ', "-")), *s))
+            .collect(),
+    }
+}
+
+#[test]
+fn junit_has_one_case_per_scenario_and_version_with_the_right_kind() {
+    let results = every_status();
+    let xml = junit::render(&results).expect("render");
+    let report = Report::deserialize_from_str(&xml).expect("junit.xml parses");
+    let cases: Vec<_> = report
+        .test_suites
+        .iter()
+        .flat_map(|s| &s.test_cases)
+        .collect();
+    assert_eq!(cases.len(), results.cases.len());
+    let status_of = |name: &str| {
+        &cases
+            .iter()
+            .find(|c| c.name.as_str() == name)
+            .expect(name)
+            .status
+    };
+    let kind = |name: &str| match status_of(name) {
+        TestCaseStatus::Success { flaky_runs } => format!("success+{}", flaky_runs.len()),
+        TestCaseStatus::NonSuccess { kind, ty, .. } => format!(
+            "{}:{}",
+            match kind {
+                NonSuccessKind::Failure => "failure",
+                NonSuccessKind::Error => "error",
+            },
+            ty.as_ref().map(|t| t.as_str()).unwrap_or("")
+        ),
+        TestCaseStatus::Skipped { message, .. } => format!(
+            "skipped:{}",
+            message.as_ref().map(|m| m.as_str()).unwrap_or("")
+        ),
+    };
+    assert_eq!(kind("s-pass"), "success+0");
+    assert_eq!(kind("s-flaky"), "success+1");
+    assert_eq!(kind("s-fail"), "failure:failure");
+    assert_eq!(kind("s-error"), "error:error");
+    assert_eq!(kind("s-unexpectedly-passing"), "failure:unexpected-pass");
+    assert_eq!(
+        kind("s-known-failure"),
+        "skipped:known failure: https://github.com/istio/istio/issues/12345"
+    );
+    let props: Vec<(String, String)> = cases[0]
+        .properties
+        .iter()
+        .map(|p| (p.name.to_string(), p.value.to_string()))
+        .collect();
+    for name in [
+        "istio.version",
+        "kubernetes.version",
+        "node.image",
+        "install.profile",
+        "upstream.mode",
+    ] {
+        assert!(props.iter().any(|(n, _)| n == name), "{name} in {props:?}");
+    }
+}
+
+#[test]
+fn markdown_and_html_show_every_status_apart() {
+    let results = every_status();
+    let md = markdown::render(&results, None);
+    let page = html::render(&results, None);
+    for status in Status::ALL {
+        assert!(md.contains(status.label()), "{status:?} in summary.md");
+        assert!(page.contains(status.label()), "{status:?} in index.html");
+    }
+    assert!(md.contains("### ❗ s-unexpectedly-passing on Istio 1.22.1: unexpectedly passing"));
+    assert!(page.contains("the known issue may be fixed"));
+    // Failures show expected vs observed; passes are not listed as needing a look.
+    assert!(md.contains("| `gateway_log.upstream_cluster` | equals \"outbound\\|443\\|\\|httpbin.org\" | outbound\\|80\\|\\|httpbin.org |"));
+    assert!(!md.contains("### ✅"));
+    // User text is escaped in the page.
+    assert!(page.contains("s-pass &lt;described&gt;") && !page.contains("<described>"));
+}
+
+#[test]
+fn the_summary_lists_what_changed_since_the_baseline() {
+    let before = every_status();
+    let mut now = every_status();
+    now.cases[0].status = Status::Pass; // was Fail
+    let changes = baseline::changes(&before, &now);
+    let md = markdown::render(&now, Some(&changes));
+    assert!(md.contains("## Changed since the baseline"));
+    assert!(
+        md.contains("| s-fail | ❌ fail on 1.22.1 | ✅ pass on 1.22.1 |"),
+        "{md}"
+    );
+    let same = markdown::render(&before, Some(&baseline::changes(&before, &before)));
+    assert!(same.contains("No verdict changed."));
+}
+
+#[test]
+fn results_round_trip_and_the_published_schema_is_current() {
+    let results = every_status();
+    let json = serde_json::to_string(&results).expect("json");
+    let back: Results = serde_json::from_str(&json).expect("parse");
+    assert_eq!(back, results);
+    let published = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../reports/results.schema.json"
+    ))
+    .unwrap_or_default();
+    if published != super::results::schema() {
+        if std::env::var_os("EGRESS_BLESS").is_some() {
+            std::fs::write(
+                concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/../reports/results.schema.json"
+                ),
+                super::results::schema(),
+            )
+            .expect("write schema");
+        } else {
+            panic!(
+                "reports/results.schema.json is out of date with report::results; regenerate it with `EGRESS_BLESS=1 cargo test -p egress-harness schema`"
+            );
+        }
+    }
+}
