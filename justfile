@@ -23,6 +23,14 @@ plan SCENARIOS="" ISTIO="1.22.1,1.30.3":
 report +DIRS:
     cargo run -q -p egress-harness -- report merge {{DIRS}}
 
+# A scenario from a bug report's YAML: just new-scenario NAME report.yaml
+new-scenario NAME +FILES:
+    cargo run -q -p egress-harness -- new-scenario {{NAME}} $(for f in {{FILES}}; do printf -- '--from %s ' "$f"; done)
+
+# One scenario on versions, clusters kept, evidence archived (A,B) or bisected (A..B).
+repro NAME ISTIO:
+    cargo run -q -p egress-harness -- repro {{NAME}} --istio {{ISTIO}}
+
 # Remove the kind clusters the harness left behind (egc-*).
 prune:
     cargo run -q -p egress-harness -- prune

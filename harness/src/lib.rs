@@ -14,6 +14,7 @@ pub mod prereq;
 pub mod recording;
 pub mod replay;
 pub mod report;
+pub mod repro;
 pub mod run_args;
 pub mod scenario;
 pub mod suite;

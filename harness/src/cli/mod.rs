@@ -2,10 +2,12 @@
 
 mod explain;
 mod list;
+mod new_scenario;
 mod plan;
 mod prune;
 mod releases;
 mod report;
+mod repro;
 mod validate;
 
 use std::process::ExitCode;
@@ -16,7 +18,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "egress",
     version,
-    about = "Istio egress conformance: list, validate, plan and explain scenarios; merge reports; prune clusters"
+    about = "Istio egress conformance: list, validate, plan and explain scenarios; reproduce bugs; merge reports; prune clusters"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -35,6 +37,10 @@ enum Command {
     Explain(explain::Args),
     /// Remove the kind clusters the harness left behind (egc-*).
     Prune(prune::Args),
+    /// Scaffold a scenario from a bug report's YAML.
+    NewScenario(new_scenario::Args),
+    /// Run one scenario on versions (`A,B`: clusters kept) or bisect a range (`A..B`).
+    Repro(repro::Args),
     /// The Istio versions a nightly covers: the newest patch of the last minors.
     Releases(releases::Args),
     /// Combine reports: `egress report merge reports/a reports/b --out reports/nightly`.
@@ -51,11 +57,17 @@ pub fn main() -> ExitCode {
         Command::Prune(args) => prune::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Releases(args) => releases::run(&args),
+        Command::NewScenario(args) => new_scenario::run(&args),
+        Command::Repro(args) => repro::run(&args),
     };
     match result {
         Ok(code) => code,
         Err(message) => {
-            eprintln!("error: {message}");
+            // Some messages (suite selection) carry their own `error:` for the runner.
+            eprintln!(
+                "error: {}",
+                message.strip_prefix("error: ").unwrap_or(&message)
+            );
             ExitCode::from(2)
         }
     }

@@ -72,6 +72,8 @@ pub struct RunSettings {
     pub upstream: UpstreamMode,
     /// The run's certificates, handed to Istio as Secrets (local upstream only).
     pub certs: Option<Certs>,
+    /// Leave the scenario's namespace and objects for a person to look at.
+    pub keep_objects: bool,
 }
 
 /// A step and how long it took.
@@ -214,10 +216,28 @@ pub async fn run(
     if let Err(e) = outcome {
         run.error = Some(e);
     }
-    if !run.passed() || settings.evidence == EvidenceMode::Always {
-        run.evidence = Some(collect_evidence(mesh, scenario, ws, settings, started).await);
+    // A pass that failed again after passing is flaky: its evidence is kept too,
+    // with the observation of the first such failure.
+    let relapsed = run
+        .requests
+        .iter()
+        .any(|r| !r.converged.relapses().is_empty());
+    if !run.passed() || relapsed || settings.evidence == EvidenceMode::Always {
+        let mut bundle = collect_evidence(mesh, scenario, ws, settings, started).await;
+        for r in &run.requests {
+            if let Some(first) = r.converged.relapses().first()
+                && let Ok(json) = serde_json::to_vec_pretty(first)
+            {
+                bundle.write(&format!("first-failure-{}.json", r.name), &json);
+            }
+        }
+        run.evidence = Some(bundle);
     }
     run.recording = write_recording(mesh, scenario, settings, &run.requests);
+    if settings.keep_objects {
+        run.timings = timings;
+        return run;
+    }
     let cleanup = {
         let mut timer = Timer(&mut timings);
         timer

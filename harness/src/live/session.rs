@@ -247,6 +247,7 @@ impl Session {
                 run_id: self.options.run_id.clone(),
                 upstream: self.options.plan.upstream,
                 certs: self.certs.clone(),
+                keep_objects: self.options.plan.keep_objects,
             };
             let run = scenario_run::run(&mesh, s, &self.ws, &settings).await;
             if !run.passed() || run.cleanup_error.is_some() {
@@ -634,6 +635,7 @@ mod tests {
             },
             deadline_secs: 60,
             upstream: UpstreamMode::Local,
+            keep_objects: false,
         }
     }
 

@@ -120,6 +120,8 @@ pub struct PlanOptions {
     /// How long one request may take to become consistent.
     pub deadline_secs: u64,
     pub upstream: crate::upstream::UpstreamMode,
+    /// Leave each scenario's namespace and objects in place (bug reproduction).
+    pub keep_objects: bool,
 }
 
 impl PlanOptions {
@@ -138,6 +140,7 @@ impl PlanOptions {
             platform: Platform::current(),
             deadline_secs: 60,
             upstream: crate::upstream::UpstreamMode::Local,
+            keep_objects: false,
         }
     }
 }
@@ -562,6 +565,9 @@ pub fn scenario_steps(s: &Scenario, ws: &Workspace, options: &PlanOptions) -> Ve
             deadline_secs: options.deadline_secs,
         });
     }
+    if options.keep_objects {
+        return steps;
+    }
     for m in manifest_list.iter().rev() {
         steps.push(Step::Delete {
             file: manifests.join(&m.value),
@@ -723,6 +729,7 @@ mod tests {
             },
             deadline_secs: 60,
             upstream: crate::upstream::UpstreamMode::Local,
+            keep_objects: false,
         }
     }
 

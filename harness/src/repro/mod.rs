@@ -1,0 +1,291 @@
+//! Reproducing a reported Istio bug:
+//!
+//! - `scaffold`: a bug report's YAML as a new scenario (`egress new-scenario`).
+//! - `bisect`: the first release where the verdict changed.
+//! - `bundle`: one archive of scenario, manifests, verdicts and evidence.
+//!
+//! `egress repro NAME --istio A,B` runs the scenario on each version with evidence
+//! always collected, and keeps the clusters and the scenario's objects so a person can
+//! look; `--istio A..B` bisects the releases in between instead (clusters are removed
+//! after each probe, since a bisect may need many).
+
+pub mod bisect;
+pub mod bundle;
+pub mod scaffold;
+
+use std::path::{Path, PathBuf};
+
+use semver::Version;
+
+use crate::live::evidence::EvidenceMode;
+use crate::live::session::{LiveOptions, Session};
+use crate::plan::{IstioRelease, Keep, PlanOptions, Slot};
+use crate::report::case;
+use crate::report::collect::Reporter;
+use crate::report::results::{Case, Source, Status};
+use crate::scenario::Scenario;
+use crate::suite::Workspace;
+use bisect::{Finding, Verdict};
+
+/// What `--istio` asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Versions {
+    List(Vec<IstioRelease>),
+    /// Both ends included.
+    Range(Version, Version),
+}
+
+impl Versions {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match bisect::parse_range(text) {
+            Some(range) => range.map(|(a, b)| Versions::Range(a, b)),
+            None => IstioRelease::parse_list(text).map(Versions::List),
+        }
+    }
+}
+
+/// The plan options of a repro: evidence always; for a list, clusters and the
+/// scenario's objects kept.
+pub fn plan_options(mut options: PlanOptions, istio: Vec<IstioRelease>, keep: bool) -> PlanOptions {
+    options.istio = istio;
+    options.keep = if keep { Keep::Always } else { Keep::Never };
+    options.keep_objects = keep;
+    options
+}
+
+/// How to get at a kept cluster: its kubeconfig and ready commands.
+pub fn access_lines(scenario: &Scenario, slot: &Slot) -> Vec<String> {
+    let Some(kubeconfig) = &slot.kubeconfig else {
+        return vec![format!(
+            "Istio {}: the current kube context, namespace {}",
+            slot.istio,
+            scenario.name()
+        )];
+    };
+    let k = kubeconfig.display();
+    let url = scenario
+        .requests
+        .first()
+        .map_or("http://httpbin.org/headers", |r| r.url.value.as_str())
+        .replace("${namespace}", scenario.name());
+    vec![
+        format!(
+            "Istio {}: cluster {}, kubeconfig {k}",
+            slot.istio,
+            slot.cluster.as_deref().unwrap_or("?")
+        ),
+        format!(
+            "  kubectl --kubeconfig {k} -n {} exec -it curl -c curl -- curl -sv {url}",
+            scenario.name()
+        ),
+        format!("  kubectl --kubeconfig {k} -n istio-system logs deploy/istio-egressgateway"),
+        format!(
+            "  remove it: kind delete cluster --name {} (or `egress prune`)",
+            slot.cluster.as_deref().unwrap_or("?")
+        ),
+    ]
+}
+
+/// A case reduced to what a bisect compares; errors and skips cannot be compared.
+pub fn verdict_of(case: &Case) -> Result<Verdict, String> {
+    let passed = !case.requests.is_empty() && case.requests.iter().all(|r| r.passed);
+    match case.status {
+        Status::Error | Status::Skipped => Err(format!(
+            "{}: {}",
+            case.status.label(),
+            case.message.as_deref().unwrap_or("no verdict")
+        )),
+        _ if passed => Ok(Verdict::Passed),
+        _ => Ok(Verdict::Failed),
+    }
+}
+
+/// Runs one scenario on the given versions in one session; records a case per version.
+fn run_versions(
+    ws: &Workspace,
+    scenario: &Scenario,
+    versions: &[IstioRelease],
+    options: LiveOptions,
+    reporter: &Reporter,
+) -> Option<Session> {
+    let error_cases = |reporter: &Reporter, message: &str| {
+        for v in versions {
+            reporter.record(case::base(
+                scenario,
+                Some(&v.to_string()),
+                Source::Live,
+                Default::default(),
+                Status::Error,
+                Some(message.to_owned()),
+            ));
+        }
+    };
+    if let Err(missing) = crate::prereq::check_live() {
+        let message = crate::prereq::describe(&missing);
+        eprintln!("egress: {message}");
+        error_cases(reporter, &message);
+        return None;
+    }
+    let session = match Session::new(ws.clone(), vec![scenario.clone()], options) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("egress: {e}");
+            error_cases(reporter, &e);
+            return None;
+        }
+    };
+    for v in versions {
+        let case = match session.run(scenario.name(), v) {
+            Ok(run) => case::from_live(scenario, &run, reporter.dir().unwrap_or(Path::new(""))),
+            Err(e) => case::base(
+                scenario,
+                Some(&session.resolve(v).unwrap_or_else(|| v.clone()).to_string()),
+                Source::Live,
+                session.environment(scenario.name(), v),
+                Status::Error,
+                Some(e),
+            ),
+        };
+        eprintln!(
+            "egress: {} on Istio {}: {}",
+            scenario.name(),
+            case.istio.as_deref().unwrap_or("?"),
+            case.status.label()
+        );
+        reporter.record(case);
+    }
+    Some(session)
+}
+
+/// What a repro run needs from the command line.
+pub struct ReproRun<'a> {
+    pub ws: &'a Workspace,
+    pub scenario: &'a Scenario,
+    pub versions: Versions,
+    pub plan: PlanOptions,
+    pub reuse: bool,
+    /// The releases of Istio, newest first (for a range); fetched when `None`.
+    pub releases: Option<Vec<Version>>,
+}
+
+/// Runs the reproduction and writes the report and the archive; returns the archive
+/// and the results.
+pub fn run(r: ReproRun<'_>) -> Result<(PathBuf, crate::report::results::Results), String> {
+    let run_id = match crate::run_args::explicit_run_id()? {
+        Some(id) => id,
+        None => format!("repro-{}-{}", r.scenario.name(), crate::run_args::run_id()),
+    };
+    let reporter = std::sync::Arc::new(Reporter::new(
+        &r.ws.reports_dir(),
+        Some(run_id.clone()),
+        None,
+        None,
+    )?);
+    reporter.write_on_interrupt();
+    let live = |istio: Vec<IstioRelease>, keep: bool| LiveOptions {
+        plan: plan_options(r.plan.clone(), istio, keep),
+        reuse: r.reuse,
+        evidence: EvidenceMode::Always,
+        run_id: run_id.clone(),
+        run_dir: r.ws.reports_dir().join(&run_id),
+    };
+    match &r.versions {
+        Versions::List(versions) => {
+            let session = run_versions(
+                r.ws,
+                r.scenario,
+                versions,
+                live(versions.clone(), true),
+                &reporter,
+            );
+            if let Some(session) = session {
+                for slot in &session.plan().slots {
+                    for line in access_lines(r.scenario, slot) {
+                        eprintln!("egress: {line}");
+                    }
+                }
+                session.finish();
+            }
+        }
+        Versions::Range(from, to) => {
+            // Before asking GitHub for the releases: a bisect needs clusters.
+            if let Err(missing) = crate::prereq::check_live() {
+                return Err(crate::prereq::describe(&missing));
+            }
+            let releases = match &r.releases {
+                Some(list) => list.clone(),
+                None => tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("tokio runtime: {e}"))?
+                    .block_on(crate::live::download::istio_releases(Some(from)))?,
+            };
+            let candidates: Vec<Version> = bisect::releases_between(&releases, from, to)
+                .into_iter()
+                .filter(|v| r.scenario.applies_to(v))
+                .collect();
+            eprintln!(
+                "egress: {} release(s) from {from} to {to} the scenario applies to",
+                candidates.len()
+            );
+            let bisection = bisect::bisect(&candidates, |v| {
+                let istio = vec![IstioRelease::Exact(v.clone())];
+                if let Some(session) = run_versions(
+                    r.ws,
+                    r.scenario,
+                    &istio,
+                    live(istio.clone(), false),
+                    &reporter,
+                ) {
+                    session.finish();
+                }
+                let results = reporter.results();
+                let case = results
+                    .case(r.scenario.name(), Some(&v.to_string()))
+                    .ok_or_else(|| format!("no result for Istio {v}"))?;
+                verdict_of(case)
+            })?;
+            let message = describe(&bisection.finding);
+            eprintln!("egress: {message}");
+            reporter.problem(format!("bisect {from}..{to}: {message}"));
+            if let Finding::Changed { last, first, .. } = &bisection.finding {
+                eprintln!(
+                    "egress: keep both clusters to compare: egress repro {} --istio {last},{first}",
+                    r.scenario.name()
+                );
+            }
+        }
+    }
+    let report_dir = r.ws.reports_dir().join(&run_id);
+    reporter.write();
+    let results = reporter.results();
+    let (archive, _) = bundle::write(r.ws, r.scenario, &results, &report_dir)?;
+    eprintln!("egress: evidence archive {}", archive.display());
+    Ok((archive, results))
+}
+
+/// One sentence on a bisect's finding.
+pub fn describe(finding: &Finding) -> String {
+    match finding {
+        Finding::Changed {
+            last,
+            first,
+            before,
+            after,
+        } => format!(
+            "the verdict changed in Istio {first}: it {} on {last} and {} from {first}",
+            before.label(),
+            after.label()
+        ),
+        Finding::Unchanged(v) => format!(
+            "no change: it {} at both ends of the range (a change and a change back in between cannot be seen)",
+            v.label()
+        ),
+        Finding::Stopped { at, error } => {
+            format!("stopped at Istio {at}, which could not be judged: {error}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,329 @@
+//! `egress new-scenario NAME --from FILE.yaml…`: a bug report's YAML turned into a
+//! scenario. The files are copied as given (comments and all) to
+//! `manifests/repro/NAME/`; the scenario gets one request to the ServiceEntry's host
+//! and expectations marked `PLACEHOLDER` to be replaced by what the report says
+//! should happen. Nothing is overwritten.
+
+use std::path::{Path, PathBuf};
+
+use crate::manifest::{self, Object};
+use crate::suite::Workspace;
+
+/// What was written, and what the strict checks said about it.
+#[derive(Debug)]
+pub struct Scaffold {
+    pub scenario_file: PathBuf,
+    pub manifest_files: Vec<PathBuf>,
+    /// Problems found by `egress validate`'s checks (empty: it validates).
+    pub problems: Vec<String>,
+}
+
+/// What the scaffold reads off the objects to pick a request.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Facts {
+    host: Option<String>,
+    http_port: bool,
+    tls_port: bool,
+    via_gateway: bool,
+    namespaced_elsewhere: Vec<String>,
+}
+
+fn facts(objects: &[Object]) -> Facts {
+    let mut f = Facts::default();
+    for o in objects {
+        match o.kind.as_str() {
+            "ServiceEntry" => {
+                if f.host.is_none() {
+                    f.host = o.spec()["hosts"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|h| h.as_str())
+                        .find(|h| !h.starts_with('*'))
+                        .map(str::to_owned);
+                }
+                for port in o.spec()["ports"].as_array().into_iter().flatten() {
+                    let protocol = port["protocol"].as_str().unwrap_or("").to_ascii_uppercase();
+                    match protocol.as_str() {
+                        "HTTP" | "HTTP2" => f.http_port = true,
+                        "HTTPS" | "TLS" => f.tls_port = true,
+                        _ => {}
+                    }
+                }
+            }
+            "Gateway" => f.via_gateway = true,
+            _ => {}
+        }
+        if let Some(ns) = &o.namespace {
+            f.namespaced_elsewhere
+                .push(format!("{} (namespace {ns})", o.id()));
+        }
+    }
+    f
+}
+
+/// A scenario name is also a namespace: a DNS label.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "scenario name `{name}`: use lowercase letters, digits and `-` (at most 63; it is also the namespace), e.g. istio-37293-tls-istio-mutual"
+        ))
+    }
+}
+
+pub fn scaffold(ws: &Workspace, name: &str, inputs: &[PathBuf]) -> Result<Scaffold, String> {
+    check_name(name)?;
+    if inputs.is_empty() {
+        return Err("give the bug report's YAML with --from FILE.yaml (repeatable)".into());
+    }
+    let scenario_file = ws.scenarios_dir().join(format!("{name}.yaml"));
+    let manifest_dir = ws.manifests_dir().join("repro").join(name);
+    for taken in [&scenario_file, &manifest_dir] {
+        if taken.exists() {
+            return Err(format!(
+                "{} exists already; choose another name or remove it",
+                taken.display()
+            ));
+        }
+    }
+    // Read and check everything before writing anything.
+    let mut objects = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    for input in inputs {
+        let found = manifest::parse_file(input).map_err(|p| p.to_string())?;
+        if found.is_empty() {
+            return Err(format!("{}: no Kubernetes objects in it", input.display()));
+        }
+        objects.extend(found);
+        let base = input
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("manifest.yaml")
+            .to_owned();
+        let base = if base.ends_with(".yaml") || base.ends_with(".yml") {
+            base
+        } else {
+            format!("{base}.yaml")
+        };
+        let mut unique = base.clone();
+        let mut n = 2;
+        while names.contains(&unique) {
+            unique = format!("{n}-{base}");
+            n += 1;
+        }
+        names.push(unique);
+    }
+
+    std::fs::create_dir_all(&manifest_dir)
+        .map_err(|e| format!("{}: {e}", manifest_dir.display()))?;
+    let mut manifest_files = Vec::new();
+    for (input, file) in inputs.iter().zip(&names) {
+        let dest = manifest_dir.join(file);
+        std::fs::copy(input, &dest).map_err(|e| format!("{}: {e}", input.display()))?;
+        manifest_files.push(dest);
+    }
+    let relative: Vec<String> = names.iter().map(|f| format!("repro/{name}/{f}")).collect();
+    let text = scenario_text(name, &relative, &facts(&objects), inputs);
+    std::fs::write(&scenario_file, text)
+        .map_err(|e| format!("{}: {e}", scenario_file.display()))?;
+
+    let problems = check(ws, &scenario_file);
+    Ok(Scaffold {
+        scenario_file,
+        manifest_files,
+        problems,
+    })
+}
+
+/// The checks `egress validate` runs on one file.
+fn check(ws: &Workspace, file: &Path) -> Vec<String> {
+    match crate::scenario::load_file(file, &ws.manifests_dir()) {
+        Err(errors) => errors.iter().map(ToString::to_string).collect(),
+        Ok(s) => crate::validate::check_manifests(&s, ws)
+            .into_iter()
+            .chain(crate::validate::check_consistency(&s, ws))
+            .map(|p| p.to_string())
+            .collect(),
+    }
+}
+
+fn scenario_text(name: &str, manifests: &[String], f: &Facts, inputs: &[PathBuf]) -> String {
+    let host = f.host.clone().unwrap_or_else(|| "httpbin.org".into());
+    let url = if f.tls_port && !f.http_port {
+        format!("https://{host}/headers")
+    } else {
+        format!("http://{host}/headers")
+    };
+    let from: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
+    let mut out = format!(
+        "# Scaffolded by `egress new-scenario` from {from}.\n\
+         # Lines marked PLACEHOLDER are guesses: replace them with what the bug report says\n\
+         # should happen (or happens), then run `egress validate scenarios/{name}.yaml`.\n\
+         name: {name}\n\
+         description: \"PLACEHOLDER: one line on what this reproduces\"\n\
+         tags: [repro]\n\
+         # PLACEHOLDER: the Istio bug this shows, and the versions it affects.\n\
+         # known_issue: {{url: https://github.com/istio/istio/issues/NNNNN, versions: \">=1.22\", mode: xfail}}\n\
+         manifests:\n",
+        from = from.join(", ")
+    );
+    for m in manifests {
+        out.push_str(&format!("  - {m}\n"));
+    }
+    if host != "httpbin.org" {
+        out.push_str(&format!(
+            "# The harness's own upstream answers as httpbin.org only: run this one with\n\
+             # --upstream internet, or rename {host} to httpbin.org in the manifests.\n"
+        ));
+    }
+    for object in &f.namespaced_elsewhere {
+        out.push_str(&format!(
+            "# {object} keeps its own namespace; everything else goes into the scenario's.\n"
+        ));
+    }
+    if url.starts_with("https://") {
+        out.push_str(
+            "upstream:\n\
+             \x20 # curl speaks TLS itself; the harness's echo server has a certificate from the\n\
+             \x20 # run's own CA, which the client pod does not carry.\n\
+             \x20 local:\n\
+             \x20   curl_args: [--insecure]\n",
+        );
+    }
+    out.push_str(&format!(
+        "requests:\n\
+         \x20 - name: request\n\
+         \x20   url: {url}   # PLACEHOLDER: the request from the report\n"
+    ));
+    out.push_str(
+        "    expect:\n\
+         \x20     exit_code: 0   # PLACEHOLDER: curl's exit code in the good case\n\
+         \x20     status: 200    # PLACEHOLDER: the HTTP status in the good case (0: no HTTP answer)\n",
+    );
+    if f.via_gateway {
+        out.push_str(
+            "      gateway_log: present   # PLACEHOLDER: fields of the gateway's line, e.g. upstream_cluster: {equals: \"outbound|443||HOST\"}\n",
+        );
+    } else {
+        out.push_str(
+            "      sidecar_log: present   # PLACEHOLDER: fields of the sidecar's line, e.g. upstream_cluster: {equals: \"outbound|443||HOST\"}\n",
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A workspace copy with the real manifests and no scenarios, in a temp dir.
+    fn workspace(tag: &str) -> Workspace {
+        let root =
+            std::env::temp_dir().join(format!("egress-scaffold-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("scenarios")).expect("mkdir");
+        let real = Workspace::at(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+        copy_tree(&real.manifests_dir(), &root.join("manifests"));
+        Workspace::at(root)
+    }
+
+    fn copy_tree(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).expect("mkdir");
+        for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                copy_tree(&path, &to.join(entry.file_name()));
+            } else {
+                std::fs::copy(&path, to.join(entry.file_name())).expect("copy");
+            }
+        }
+    }
+
+    const REPORT: &str = "\
+# from the issue
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: httpbin
+spec:
+  hosts: [httpbin.org]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports:
+    - {number: 80, name: http, protocol: HTTP}
+    - {number: 443, name: tls, protocol: TLS}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: egress
+spec:
+  selector: {istio: egressgateway}
+  servers:
+    - port: {number: 80, name: http, protocol: HTTP}
+      hosts: [httpbin.org]
+";
+
+    #[test]
+    fn a_scaffold_validates_and_keeps_the_reports_yaml_as_given() {
+        let ws = workspace("ok");
+        let input = ws.root.join("issue.yaml");
+        std::fs::write(&input, REPORT).expect("write");
+        let s = scaffold(&ws, "repro-one", std::slice::from_ref(&input)).expect("scaffold");
+        assert!(s.problems.is_empty(), "{:?}", s.problems);
+        let copied = std::fs::read_to_string(&s.manifest_files[0]).expect("copied");
+        assert_eq!(copied, REPORT, "comments and all");
+        let text = std::fs::read_to_string(&s.scenario_file).expect("scenario");
+        assert!(text.contains("url: http://httpbin.org/headers"));
+        assert!(text.contains("gateway_log: present   # PLACEHOLDER"));
+        assert!(text.contains("description: \"PLACEHOLDER"));
+        let scenario =
+            crate::scenario::load_file(&s.scenario_file, &ws.manifests_dir()).expect("loads");
+        assert_eq!(scenario.manifests[0].value, "repro/repro-one/issue.yaml");
+        let _ = std::fs::remove_dir_all(&ws.root);
+    }
+
+    #[test]
+    fn nothing_is_written_over_or_from_bad_input() {
+        let ws = workspace("bad");
+        let input = ws.root.join("issue.yaml");
+        std::fs::write(&input, REPORT).expect("write");
+        assert!(check_name("Bad_Name").is_err());
+        let not_yaml = ws.root.join("notes.txt");
+        std::fs::write(&not_yaml, "this: [is not closed").expect("write");
+        let err = scaffold(&ws, "repro-two", &[input.clone(), not_yaml]).expect_err("bad yaml");
+        assert!(err.contains("notes.txt"), "{err}");
+        assert!(
+            !ws.scenarios_dir().join("repro-two.yaml").exists()
+                && !ws.manifests_dir().join("repro/repro-two").exists(),
+            "nothing written when an input is bad"
+        );
+        scaffold(&ws, "repro-two", std::slice::from_ref(&input)).expect("first");
+        let err = scaffold(&ws, "repro-two", &[input]).expect_err("second");
+        assert!(err.contains("exists already"), "{err}");
+        let _ = std::fs::remove_dir_all(&ws.root);
+    }
+
+    #[test]
+    fn other_hosts_and_tls_only_ports_are_said() {
+        let f = Facts {
+            host: Some("api.example.com".into()),
+            tls_port: true,
+            ..Facts::default()
+        };
+        let text = scenario_text("x", &["repro/x/a.yaml".into()], &f, &[]);
+        assert!(text.contains("url: https://api.example.com/headers"));
+        assert!(text.contains("--upstream internet"));
+        assert!(text.contains("  local:\n    curl_args: [--insecure]"));
+        assert!(text.contains("sidecar_log: present"));
+    }
+}
