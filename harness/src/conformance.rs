@@ -46,6 +46,9 @@ pub fn main() -> ExitCode {
         }
     };
     reporter.write_on_interrupt();
+    if !args.libtest.list {
+        crate::report::collect::write_on_ctrl_c_without_session();
+    }
     let seed = Arc::new(LiveSeed::default());
     match trials(&args, &seed, &reporter) {
         Ok(trials) => {

@@ -63,6 +63,13 @@ static KIND: OnceLock<Kind> = OnceLock::new();
 /// Clusters this process created (or started creating): what Ctrl-C removes.
 static CREATED: Mutex<Vec<(String, PathBuf)>> = Mutex::new(Vec::new());
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// A session exists: its own Ctrl-C handler writes the report and removes clusters.
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process started a live session.
+pub fn started() -> bool {
+    STARTED.load(Ordering::SeqCst)
+}
 
 /// The kind binary of this session, once the host steps found or fetched it.
 pub fn kind_binary() -> Option<&'static Kind> {
@@ -84,6 +91,7 @@ impl Session {
             .enable_all()
             .build()
             .map_err(|e| format!("tokio runtime: {e}"))?;
+        STARTED.store(true, Ordering::SeqCst);
         if options.plan.istio.contains(&IstioRelease::Latest) {
             let latest = runtime.block_on(download::latest_istio())?;
             eprintln!("egress: `latest` is Istio {latest}");

@@ -176,6 +176,29 @@ impl Reporter {
     }
 }
 
+/// Writes the report on Ctrl-C in a run without a live session (a session has its
+/// own handler, which also removes clusters), then exits 130 as the shell would.
+pub fn write_on_ctrl_c_without_session() {
+    let spawned = std::thread::Builder::new()
+        .name("egress-ctrl-c".into())
+        .spawn(|| {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            if runtime.block_on(tokio::signal::ctrl_c()).is_ok() && !crate::live::session::started()
+            {
+                interrupted();
+                std::process::exit(130);
+            }
+        });
+    if let Err(e) = spawned {
+        eprintln!("egress: no Ctrl-C handler ({e}); an interrupted run writes no report");
+    }
+}
+
 /// Called on Ctrl-C before the process exits: running cases become errors.
 pub fn interrupted() {
     if let Some(reporter) = INTERRUPT_TARGET.get() {
