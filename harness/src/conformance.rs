@@ -382,7 +382,7 @@ fn replay_trials(
 fn browser_trial(ws: &Workspace, suite: &Suite, reporter: &Arc<Reporter>) -> Trial {
     let chromium = crate::report::browser::find_chromium();
     let required = std::env::var("EGRESS_REQUIRE_CHROMIUM").is_ok_and(|v| v == "1");
-    let results = recordings_report(ws, suite);
+    let results = crate::report::browser::recordings_report(ws, suite);
     let out = reporter
         .dir()
         .map_or_else(std::env::temp_dir, std::path::Path::to_path_buf);
@@ -390,82 +390,11 @@ fn browser_trial(ws: &Workspace, suite: &Suite, reporter: &Arc<Reporter>) -> Tri
     Trial::test("report::html-in-chromium", move || {
         let chromium = chromium
             .ok_or_else(|| format!("no Chromium: {}", crate::report::browser::INSTALL_HINT))?;
-        check_in_chromium(&chromium, &results, &out)
+        let png = crate::report::browser::check_report(&chromium, &results, &out)?;
+        eprintln!("egress: the report as Chromium draws it: {}", png.display());
+        Ok(())
     })
     .with_ignored_flag(ignored)
-}
-
-/// The cases of every shipped recording: what an offline run reports.
-fn recordings_report(ws: &Workspace, suite: &Suite) -> crate::report::results::Results {
-    let mut cases = Vec::new();
-    for s in &suite.scenarios {
-        let sidecar = case::client_has_sidecar(s, ws);
-        let files = crate::recording::shipped(&ws.scenarios_dir().join("recordings"), s.name());
-        for file in files {
-            if let Ok(recording) = crate::recording::Recording::read(&file) {
-                let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                cases.push(case::from_replay(s, &recording, name, sidecar));
-            }
-        }
-    }
-    crate::report::results::Results {
-        format: crate::report::results::FORMAT.into(),
-        run_id: "recordings".into(),
-        started: crate::report::now(),
-        finished: crate::report::now(),
-        harness: env!("CARGO_PKG_VERSION").into(),
-        shard: None,
-        merged_from: Vec::new(),
-        problems: Vec::new(),
-        interrupted: false,
-        cases,
-    }
-}
-
-fn check_in_chromium(
-    chromium: &std::path::Path,
-    results: &crate::report::results::Results,
-    out: &std::path::Path,
-) -> Result<(), Failed> {
-    let dir = std::env::temp_dir().join(format!("egress-chromium-{}", std::process::id()));
-    let page = crate::report::write::write(&dir, results, None)?;
-    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let png = out.join("report-in-chromium.png");
-    let rendered = crate::report::browser::render(chromium, &page, &png, 1280, 2400)?;
-    let _ = std::fs::remove_dir_all(&dir);
-    let diagrams = rendered.dom.matches("<svg class=\"hops\"").count();
-    let requests: usize = results
-        .cases
-        .iter()
-        .flat_map(|c| &c.requests)
-        .filter(|r| !r.hops.is_empty())
-        .count();
-    if diagrams != requests || requests == 0 {
-        return Err(format!("Chromium's DOM holds {diagrams} hop diagram(s); the report has {requests} request(s) with a path").into());
-    }
-    let rows = rendered.dom.matches("<tr><th><a href=\"#scenario-").count();
-    if rows != results.scenarios().len() {
-        return Err(format!(
-            "the matrix shows {rows} scenario row(s) in Chromium; the report has {}",
-            results.scenarios().len()
-        )
-        .into());
-    }
-    for outside in ["<script", "<link", "src=\"http", "url(http"] {
-        if rendered.dom.contains(outside) {
-            return Err(format!("the page is not self-contained: it holds `{outside}`").into());
-        }
-    }
-    let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
-    if (rendered.width, rendered.height) != (1280, 2400) || size < 20_000 {
-        return Err(format!(
-            "the screenshot is {}x{}, {size} bytes: expected 1280x2400 with content",
-            rendered.width, rendered.height
-        )
-        .into());
-    }
-    eprintln!("egress: the report as Chromium draws it: {}", png.display());
-    Ok(())
 }
 
 fn problems(found: Vec<crate::manifest::Problem>) -> Result<(), Failed> {

@@ -5,7 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::case;
+use super::results::Results;
 use crate::live::command::{self, Command};
+use crate::suite::{Suite, Workspace};
 
 /// Chromium: `EGRESS_CHROMIUM`, else `chromium`, `chromium-browser` or `google-chrome` on PATH.
 pub fn find_chromium() -> Option<PathBuf> {
@@ -90,6 +93,79 @@ pub fn render(
         width: w,
         height: h,
     })
+}
+
+/// The cases of every shipped recording: what an offline run reports.
+pub fn recordings_report(ws: &Workspace, suite: &Suite) -> Results {
+    let mut cases = Vec::new();
+    for s in &suite.scenarios {
+        let sidecar = case::client_has_sidecar(s, ws);
+        let files = crate::recording::shipped(&ws.scenarios_dir().join("recordings"), s.name());
+        for file in files {
+            if let Ok(recording) = crate::recording::Recording::read(&file) {
+                let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                cases.push(case::from_replay(s, &recording, name, sidecar));
+            }
+        }
+    }
+    Results {
+        format: super::results::FORMAT.into(),
+        run_id: "recordings".into(),
+        started: super::now(),
+        finished: super::now(),
+        harness: env!("CARGO_PKG_VERSION").into(),
+        shard: None,
+        merged_from: Vec::new(),
+        problems: Vec::new(),
+        interrupted: false,
+        cases,
+    }
+}
+
+/// Renders `results` as a report in Chromium and checks what the browser made of it:
+/// one hop diagram per request with a path, one matrix row per scenario, nothing
+/// loaded from outside, a screenshot with content. Returns the screenshot.
+pub fn check_report(chromium: &Path, results: &Results, out: &Path) -> Result<PathBuf, String> {
+    let dir = std::env::temp_dir().join(format!("egress-chromium-{}", std::process::id()));
+    let page = super::write::write(&dir, results, None)?;
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let png = out.join("report-in-chromium.png");
+    let rendered = render(chromium, &page, &png, 1280, 2400)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    let diagrams = rendered.dom.matches("<svg class=\"hops\"").count();
+    let requests: usize = results
+        .cases
+        .iter()
+        .flat_map(|c| &c.requests)
+        .filter(|r| !r.hops.is_empty())
+        .count();
+    if diagrams != requests || requests == 0 {
+        return Err(format!(
+            "Chromium's DOM holds {diagrams} hop diagram(s); the report has {requests} request(s) with a path"
+        ));
+    }
+    let rows = rendered.dom.matches("<tr><th><a href=\"#scenario-").count();
+    if rows != results.scenarios().len() {
+        return Err(format!(
+            "the matrix shows {rows} scenario row(s) in Chromium; the report has {}",
+            results.scenarios().len()
+        ));
+    }
+    for outside in ["<script", "<link", "src=\"http", "url(http"] {
+        if rendered.dom.contains(outside) {
+            return Err(format!(
+                "the page is not self-contained: it holds `{outside}`"
+            ));
+        }
+    }
+    let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
+    if (rendered.width, rendered.height) != (1280, 2400) || size < 20_000 {
+        return Err(format!(
+            "the screenshot is {}x{}, {size} bytes: expected 1280x2400 with content",
+            rendered.width, rendered.height
+        ));
+    }
+    Ok(png)
 }
 
 /// Width and height from a PNG's IHDR chunk.

@@ -28,7 +28,7 @@ pub struct PathFacts {
     pub local_upstream: bool,
 }
 
-/// The ports Istio's egress gateway listens on for a Gateway server on 443
+/// The port Istio's egress gateway listens on for a Gateway server on 443
 /// (targetPort 8443 in the istio-egress chart's Service).
 const GATEWAY_TLS_PORT: &str = "8443";
 
