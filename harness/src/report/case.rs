@@ -376,6 +376,105 @@ mod tests {
         assert_eq!(classify(false, false, Some(&skip)), Status::Skipped);
     }
 
+    /// A live run of gateway-http whose one request went `outcomes` (P pass, F fail).
+    fn live_run(outcomes: &str, consistent: bool) -> (Scenario, ScenarioRun) {
+        use crate::live::converge::{Attempt, Converged, Tried};
+        use std::time::Duration;
+        let ws = Workspace::at(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+        let scenario = crate::suite::Suite::load(&ws)
+            .expect("suite")
+            .scenarios
+            .into_iter()
+            .find(|s| s.name() == "gateway-http")
+            .expect("scenario");
+        let attempts = outcomes
+            .chars()
+            .enumerate()
+            .map(|(i, c)| Tried {
+                at: Duration::from_secs(i as u64),
+                attempt: Attempt::Judged {
+                    passed: c == 'P',
+                    observed: crate::recording::Observation {
+                        name: "http-headers".into(),
+                        exit_code: Some(if c == 'P' { 0 } else { 56 }),
+                        ..Default::default()
+                    },
+                },
+            })
+            .collect();
+        let run = ScenarioRun {
+            scenario: "gateway-http".into(),
+            istio: "1.22.1".into(),
+            requests: vec![crate::live::scenario_run::RequestRun {
+                name: "http-headers".into(),
+                verdicts: vec![],
+                converged: Converged {
+                    attempts,
+                    consistent_after: consistent.then_some(Duration::from_secs(2)),
+                    elapsed: Duration::from_secs(5),
+                },
+                first_relapse: vec![],
+            }],
+            error: None,
+            cleanup_error: None,
+            timings: vec![],
+            evidence: Some(crate::live::evidence::Bundle {
+                dir: "/r/evidence/gateway-http@1.22.1".into(),
+                files: vec![
+                    "/r/evidence/gateway-http@1.22.1/first-failure-http-headers.json".into(),
+                ],
+                problems: vec![],
+            }),
+            recording: None,
+            environment: Environment::default(),
+            sidecar: Some(true),
+        };
+        (scenario, run)
+    }
+
+    #[test]
+    fn a_pass_after_a_relapse_is_flaky_with_its_evidence_never_clean() {
+        let (scenario, run) = live_run("FFPFPPP", true);
+        let case = from_live(&scenario, &run, Path::new("/r"));
+        assert_eq!(case.status, Status::Flaky);
+        assert_eq!(case.requests[0].relapses, 1);
+        assert_eq!(case.requests[0].attempts, 7);
+        assert_eq!(case.requests[0].consistent_after_seconds, Some(2.0));
+        assert_eq!(
+            case.evidence,
+            vec!["evidence/gateway-http@1.22.1/first-failure-http-headers.json"]
+        );
+        assert!(
+            case.message
+                .as_deref()
+                .unwrap_or("")
+                .contains("failed 1 time(s) after passing")
+        );
+        assert!(
+            trial_outcome(&case)
+                .expect("not a failure")
+                .starts_with("flaky")
+        );
+
+        // Failures only before the first pass: Istio converging, a clean pass.
+        let (scenario, run) = live_run("FFPPP", true);
+        assert_eq!(
+            from_live(&scenario, &run, Path::new("/r")).status,
+            Status::Pass
+        );
+        // Never consistent: a failure.
+        let (scenario, mut run) = live_run("PFPFPF", false);
+        assert_eq!(
+            from_live(&scenario, &run, Path::new("/r")).status,
+            Status::Fail
+        );
+        run.error = Some("kind create cluster failed".into());
+        assert_eq!(
+            from_live(&scenario, &run, Path::new("/r")).status,
+            Status::Error
+        );
+    }
+
     #[test]
     fn only_bad_statuses_fail_the_trial() {
         let scenario =
