@@ -70,8 +70,13 @@ pub fn render(results: &Results, changes: Option<&[Change]>) -> String {
                         @if results.interrupted {
                             p.badge.error { "Interrupted: cases still running are errors." }
                         }
-                        @for problem in &results.problems {
-                            pre.problem { (problem) }
+                        @if !results.problems.is_empty() {
+                            // Many problems (e.g. evidence a merge could not copy) must not
+                            // push the matrix out of sight.
+                            details.problems open[results.problems.len() <= 2] {
+                                summary { (results.problems.len()) " problem(s) with the run" }
+                                @for problem in &results.problems { pre.problem { (problem) } }
+                            }
                         }
                     }
                     section.card #matrix {
