@@ -416,34 +416,20 @@ fn live_trial(
     scenario: &Scenario,
     istio: &IstioRelease,
 ) -> Result<(), Failed> {
-    let placeholder = |message: String, environment: Environment, version: &IstioRelease| {
-        case::base(
-            scenario,
-            Some(&version.to_string()),
-            Source::Live,
-            environment,
-            Status::Error,
-            Some(message),
-        )
-    };
-    let token = reporter.begin(placeholder(
-        "the live trial did not finish".into(),
-        Environment::default(),
+    let token = reporter.begin(case::live_error(
+        scenario,
         istio,
+        Environment::default(),
+        "the live trial did not finish".into(),
     ));
     let case = match seed.session() {
-        Err(e) => placeholder(e, Environment::default(), istio),
-        Ok(session) => {
-            let version = session.resolve(istio).unwrap_or_else(|| istio.clone());
-            match session.run(scenario.name(), istio) {
-                Ok(run) => case::from_live(
-                    scenario,
-                    &run,
-                    reporter.dir().unwrap_or(std::path::Path::new("")),
-                ),
-                Err(e) => placeholder(e, session.environment(scenario.name(), istio), &version),
-            }
-        }
+        Err(e) => case::live_error(scenario, istio, Environment::default(), e),
+        Ok(session) => case::from_session(
+            session,
+            scenario,
+            istio,
+            reporter.dir().unwrap_or(std::path::Path::new("")),
+        ),
     };
     let outcome = case::trial_outcome(&case);
     reporter.finish(token, case);

@@ -11,6 +11,8 @@ use super::results::{
 };
 use crate::judge::{self, Verdict};
 use crate::live::scenario_run::ScenarioRun;
+use crate::live::session::Session;
+use crate::plan::IstioRelease;
 use crate::recording::Recording;
 use crate::scenario::{KnownIssue, KnownIssueMode, Scenario};
 use crate::suite::Workspace;
@@ -59,6 +61,42 @@ pub fn base(
         timings: Vec::new(),
         evidence: Vec::new(),
         duration_seconds: 0.0,
+    }
+}
+
+/// A live case that never got a verdict: setup trouble, or a trial cut short.
+pub fn live_error(
+    scenario: &Scenario,
+    istio: &IstioRelease,
+    environment: Environment,
+    message: String,
+) -> Case {
+    base(
+        scenario,
+        Some(&istio.to_string()),
+        Source::Live,
+        environment,
+        Status::Error,
+        Some(message),
+    )
+}
+
+/// Runs `scenario` on `istio` in `session`: the judged case, or an error case when
+/// the run could not happen.
+pub fn from_session(
+    session: &Session,
+    scenario: &Scenario,
+    istio: &IstioRelease,
+    report_dir: &Path,
+) -> Case {
+    match session.run(scenario.name(), istio) {
+        Ok(run) => from_live(scenario, &run, report_dir),
+        Err(e) => live_error(
+            scenario,
+            &session.resolve(istio).unwrap_or_else(|| istio.clone()),
+            session.environment(scenario.name(), istio),
+            e,
+        ),
     }
 }
 

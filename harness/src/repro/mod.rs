@@ -22,7 +22,7 @@ use crate::live::session::{LiveOptions, Session};
 use crate::plan::{IstioRelease, Keep, PlanOptions, Slot};
 use crate::report::case;
 use crate::report::collect::Reporter;
-use crate::report::results::{Case, Source, Status};
+use crate::report::results::{Case, Status};
 use crate::scenario::Scenario;
 use crate::suite::Workspace;
 use bisect::{Finding, Verdict};
@@ -110,13 +110,11 @@ fn run_versions(
 ) -> Option<Session> {
     let error_cases = |reporter: &Reporter, message: &str| {
         for v in versions {
-            reporter.record(case::base(
+            reporter.record(case::live_error(
                 scenario,
-                Some(&v.to_string()),
-                Source::Live,
+                v,
                 Default::default(),
-                Status::Error,
-                Some(message.to_owned()),
+                message.to_owned(),
             ));
         }
     };
@@ -135,17 +133,12 @@ fn run_versions(
         }
     };
     for v in versions {
-        let case = match session.run(scenario.name(), v) {
-            Ok(run) => case::from_live(scenario, &run, reporter.dir().unwrap_or(Path::new(""))),
-            Err(e) => case::base(
-                scenario,
-                Some(&session.resolve(v).unwrap_or_else(|| v.clone()).to_string()),
-                Source::Live,
-                session.environment(scenario.name(), v),
-                Status::Error,
-                Some(e),
-            ),
-        };
+        let case = case::from_session(
+            &session,
+            scenario,
+            v,
+            reporter.dir().unwrap_or(Path::new("")),
+        );
         eprintln!(
             "egress: {} on Istio {}: {}",
             scenario.name(),

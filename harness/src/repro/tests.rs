@@ -5,6 +5,7 @@ use std::io::Read;
 
 use super::*;
 use crate::recording::Recording;
+use crate::report::results::Source;
 use crate::suite::Suite;
 
 fn ws() -> Workspace {
