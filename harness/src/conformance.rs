@@ -5,13 +5,16 @@
 //! are listed as ignored unless selected by `--scenario`, `EGRESS_SCENARIO` or
 //! `--include-ignored`; a selected live trial that cannot run fails, saying why.
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use clap::Parser;
 use libtest_mimic::{Failed, Trial};
 
-use crate::live::session::Session;
+use crate::engine::shutdown::Shutdown;
+use crate::engine::{Engine, RunEnd, ScenarioRun};
+use crate::model::{ClusterMode, RunMode};
 use crate::plan::{self, IstioRelease, PlanOptions};
 use crate::report::case;
 use crate::report::collect::Reporter;
@@ -19,6 +22,7 @@ use crate::report::results::{Environment, Source, Status};
 use crate::run_args::RunArgs;
 use crate::scenario::KnownIssueMode;
 use crate::scenario::Scenario;
+use crate::seams::Seams;
 use crate::suite::{Suite, Workspace};
 use crate::validate;
 
@@ -35,8 +39,23 @@ struct Args {
     libtest: libtest_mimic::Arguments,
 }
 
-/// Entry point of `tests/conformance.rs`.
+/// A stand-in for kind, Istio and Docker that the project's test support provides
+/// (`--cluster simulated`); the harness itself ships none.
+pub trait Simulation: Send + Sync {
+    /// The seams of a simulated world for these scenarios.
+    fn seams(&self, ws: &Workspace, scenarios: &[Scenario]) -> Result<Seams, String>;
+    /// What the simulation still holds (clusters, namespaces, objects, containers),
+    /// written to `reports/<run-id>/simulated-cluster.json` at the end.
+    fn snapshot(&self) -> serde_json::Value;
+}
+
+/// Entry point of `tests/conformance.rs` without a simulation.
 pub fn main() -> ExitCode {
+    main_with(None)
+}
+
+/// Entry point of `tests/conformance.rs`.
+pub fn main_with(simulation: Option<Arc<dyn Simulation>>) -> ExitCode {
     let args = Args::parse();
     let reporter = match reporter(&args) {
         Ok(r) => Arc::new(r),
@@ -45,27 +64,37 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    reporter.write_on_interrupt();
+    let shutdown = Shutdown::default();
     if !args.libtest.list {
-        crate::report::collect::write_on_ctrl_c_without_session();
+        let on_signal = Arc::clone(&reporter);
+        shutdown.listen(move || on_signal.interrupted());
     }
-    let seed = Arc::new(LiveSeed::default());
-    match trials(&args, &seed, &reporter) {
+    let seed = Arc::new(LiveSeed {
+        simulation,
+        simulated: args.run.cluster == "simulated",
+        shutdown: shutdown.clone(),
+        ..LiveSeed::default()
+    });
+    let exit = match trials(&args, &seed, &reporter) {
         Ok(trials) => {
             let conclusion = libtest_mimic::run(&args.libtest, trials);
-            reporter.write();
-            if let Some(Ok(session)) = seed.session.get() {
-                session.finish();
-            }
+            seed.finish(&reporter);
             conclusion.exit_code()
         }
         Err(message) => {
             reporter.problem(message.clone());
-            reporter.write();
             eprintln!("{message}");
             ExitCode::from(2)
         }
+    };
+    if shutdown.interrupted() {
+        reporter.mark_interrupted();
     }
+    reporter.write();
+    if shutdown.interrupted() {
+        return ExitCode::from(130);
+    }
+    exit
 }
 
 /// The run's reporter. Listing trials writes nothing, nor does one test process of
@@ -86,35 +115,251 @@ fn reporter(args: &Args) -> Result<Reporter, String> {
     )
 }
 
-/// What the live trials of this process share: the session, made by the first
-/// live trial that runs (so listing and offline runs never start one).
+/// Scenario runs as the engine hands them over, awaited by the live trials.
+#[derive(Default)]
+struct Board {
+    state: Mutex<BoardState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct BoardState {
+    runs: BTreeMap<(String, String), ScenarioRun>,
+    /// The engine ended (or never started, with this error).
+    ended: Option<Result<(), String>>,
+}
+
+impl Board {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BoardState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn post(&self, run: ScenarioRun) {
+        self.lock()
+            .runs
+            .insert((run.scenario.clone(), run.istio.clone()), run);
+        self.changed.notify_all();
+    }
+
+    fn end(&self, result: Result<(), String>) {
+        self.lock().ended.get_or_insert(result);
+        self.changed.notify_all();
+    }
+
+    /// The run of `scenario` on `istio`, once there; `Err` when the engine ended
+    /// without it.
+    fn wait(&self, scenario: &str, istio: &str) -> Result<ScenarioRun, String> {
+        let key = (scenario.to_owned(), istio.to_owned());
+        let mut state = self.lock();
+        loop {
+            if let Some(run) = state.runs.remove(&key) {
+                return Ok(run);
+            }
+            match &state.ended {
+                Some(Err(e)) => return Err(e.clone()),
+                Some(Ok(())) => {
+                    return Err(format!(
+                        "the engine ended without running {scenario} on Istio {istio}"
+                    ));
+                }
+                None => {}
+            }
+            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// What the live trials of this process share: one engine, started by the first
+/// live trial that runs, executing the plan of every live trial selected.
 #[derive(Default)]
 struct LiveSeed {
-    make: OnceLock<(Workspace, Vec<Scenario>, RunArgs, String)>,
-    session: OnceLock<Result<Session, String>>,
+    simulation: Option<Arc<dyn Simulation>>,
+    /// `--cluster simulated` was asked for.
+    simulated: bool,
+    shutdown: Shutdown,
+    make: OnceLock<LiveWork>,
+    started: OnceLock<Result<Started, String>>,
+    board: Arc<Board>,
+    engine: Mutex<Option<std::thread::JoinHandle<RunEnd>>>,
+}
+
+struct LiveWork {
+    ws: Workspace,
+    scenarios: Vec<Scenario>,
+    args: RunArgs,
+    run_id: String,
+    report_dir: Option<std::path::PathBuf>,
+}
+
+/// What the started engine is, as trials need it.
+struct Started {
+    mode: RunMode,
+    resolved: Vec<IstioRelease>,
+    latest: Option<IstioRelease>,
 }
 
 impl LiveSeed {
-    fn session(&self) -> Result<&Session, String> {
-        self.session
-            .get_or_init(|| {
-                let (ws, scenarios, args, run_id) =
-                    self.make.get().ok_or("no live run was prepared")?;
-                if let Err(missing) = crate::prereq::check_live() {
-                    return Err(crate::prereq::describe(&missing));
-                }
-                if std::env::var_os("NEXTEST_RUN_ID").is_some() && !args.reuse {
-                    return Err("live trials share clusters inside one process; cargo-nextest runs each test in its own. Run live trials with `cargo test -- --scenario NAME` (or pass --reuse / EGRESS_REUSE=1 with clusters kept by an earlier run)".into());
-                }
-                Session::new(
-                    ws.clone(),
-                    scenarios.clone(),
-                    args.live_options(ws, run_id)?,
-                )
-            })
+    /// Starts the engine on its own thread, once.
+    fn start(&self) -> Result<&Started, String> {
+        self.started
+            .get_or_init(|| self.start_engine())
             .as_ref()
             .map_err(Clone::clone)
     }
+
+    fn start_engine(&self) -> Result<Started, String> {
+        let work = self.make.get().ok_or("no live run was prepared")?;
+        let mut options = work.args.engine_options(&work.ws, &work.run_id)?;
+        let simulated = options.plan.cluster == ClusterMode::Simulated;
+        let seams = match (&self.simulation, simulated) {
+            (Some(sim), true) => sim.seams(&work.ws, &work.scenarios)?,
+            (None, true) => {
+                return Err("--cluster simulated runs only in the project's own test binary (`cargo test -- --cluster simulated`)".into());
+            }
+            (_, false) => {
+                if let Err(missing) = crate::prereq::check_live() {
+                    return Err(crate::prereq::describe(&missing));
+                }
+                if std::env::var_os("NEXTEST_RUN_ID").is_some() && !work.args.reuse {
+                    return Err("live trials share clusters inside one process; cargo-nextest runs each test in its own. Run live trials with `cargo test -- --scenario NAME` (or pass --reuse / EGRESS_REUSE=1 with clusters kept by an earlier run)".into());
+                }
+                crate::live::production_seams()
+            }
+        };
+        let latest = if options.plan.istio.contains(&IstioRelease::Latest) {
+            let newest = if simulated {
+                crate::versions::newest_supported()
+            } else {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("tokio runtime: {e}"))?;
+                runtime.block_on(crate::live::download::latest_istio())?
+            };
+            eprintln!("egress: `latest` is Istio {newest}");
+            Some(IstioRelease::Exact(newest))
+        } else {
+            None
+        };
+        let mut resolved = Vec::new();
+        for r in &options.plan.istio {
+            let r = match (r, &latest) {
+                (IstioRelease::Latest, Some(l)) => l.clone(),
+                (other, _) => other.clone(),
+            };
+            if !resolved.contains(&r) {
+                resolved.push(r);
+            }
+        }
+        options.plan.istio = resolved.clone();
+        let mode = options.mode;
+        let engine = Engine::new(
+            work.ws.clone(),
+            work.scenarios.clone(),
+            options,
+            seams,
+            self.shutdown.token(),
+        )?;
+        self.shutdown.engine_started();
+        let board = Arc::clone(&self.board);
+        let handle = std::thread::Builder::new()
+            .name("egress-engine".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_multi_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        board.end(Err(format!("tokio runtime: {e}")));
+                        return RunEnd::default();
+                    }
+                };
+                let end = runtime.block_on(engine.run(&|run| board.post(run)));
+                board.end(Ok(()));
+                end
+            })
+            .map_err(|e| format!("starting the engine thread: {e}"))?;
+        *self.engine.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+        Ok(Started {
+            mode,
+            resolved,
+            latest,
+        })
+    }
+
+    /// The run of one live trial.
+    fn run(
+        &self,
+        scenario: &str,
+        istio: &IstioRelease,
+    ) -> Result<(RunMode, ScenarioRun), (IstioRelease, String)> {
+        let started = self.start().map_err(|e| (istio.clone(), e))?;
+        let exact = match (istio, &started.latest) {
+            (IstioRelease::Latest, Some(l)) => l.clone(),
+            (other, _) => other.clone(),
+        };
+        debug_assert!(started.resolved.contains(&exact));
+        self.board
+            .wait(scenario, &exact.to_string())
+            .map(|run| (started.mode, run))
+            .map_err(|e| (exact, e))
+    }
+
+    /// After the trials: the engine's end, run problems, the simulation's leftovers.
+    fn finish(&self, reporter: &Reporter) {
+        let handle = self.engine.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(handle) = handle else { return };
+        let end = match handle.join() {
+            Ok(end) => end,
+            Err(_) => {
+                reporter.problem("the engine thread panicked");
+                return;
+            }
+        };
+        for p in end.problems {
+            reporter.problem(p);
+        }
+        for (name, kubeconfig) in end.kept {
+            eprintln!(
+                "egress: kept cluster {name}: kubectl --kubeconfig {} get pods -A",
+                kubeconfig.display()
+            );
+        }
+        if let (Some(sim), Some(work)) = (&self.simulation, self.make.get())
+            && self.simulated
+            && let Some(dir) = &work.report_dir
+        {
+            let snapshot = sim.snapshot();
+            let written = std::fs::create_dir_all(dir).and_then(|()| {
+                std::fs::write(
+                    dir.join("simulated-cluster.json"),
+                    serde_json::to_vec_pretty(&snapshot).unwrap_or_default(),
+                )
+            });
+            if let Err(e) = written {
+                reporter.problem(format!("simulated-cluster.json: {e}"));
+            }
+        }
+    }
+}
+
+impl LiveSeed {
+    /// How this process's live trials are reported.
+    fn source(&self) -> Source {
+        match self.make.get() {
+            _ if self.simulated => Source::Simulated,
+            _ => Source::Live,
+        }
+    }
+}
+
+/// Whether libtest will run a trial with these arguments.
+fn will_run(args: &libtest_mimic::Arguments, trial: &Trial, ignored: bool) -> bool {
+    if args.list || args.is_filtered_out(trial) || args.is_ignored(trial) {
+        return false;
+    }
+    !args.ignored || ignored
 }
 
 fn trials(
@@ -171,15 +416,39 @@ fn trials(
     let unfiltered = args.libtest.filter.is_none() && args.libtest.skip.is_empty();
 
     let istio = args.run.plan_options()?.istio;
-    let _ = seed.make.set((
-        ws.clone(),
-        selected.iter().map(|s| (*s).clone()).collect(),
-        args.run.clone(),
-        reporter.run_id().to_owned(),
-    ));
-    for s in selected {
+    let mut live = Vec::new();
+    for s in &selected {
         trials.extend(scenario_trials(s, &ws, &istio, reporter, unfiltered));
-        trials.extend(live_trials(s, &istio, selecting, seed, reporter));
+        for (trial, version) in live_trials(s, &istio, selecting, seed, reporter) {
+            if will_run(&args.libtest, &trial, !selecting) {
+                live.push((s.name().to_owned(), version));
+            }
+            trials.push(trial);
+        }
+    }
+    // The engine plans exactly the scenarios and versions of the live trials that run.
+    let live_scenarios: Vec<Scenario> = selected
+        .iter()
+        .filter(|s| live.iter().any(|(n, _)| n == s.name()))
+        .map(|s| (*s).clone())
+        .collect();
+    let mut run = args.run.clone();
+    let versions: Vec<String> = istio
+        .iter()
+        .filter(|v| live.iter().any(|(_, lv)| lv == *v))
+        .map(ToString::to_string)
+        .collect();
+    run.istio = Some(versions.join(","));
+    let _ = seed.make.set(LiveWork {
+        ws: ws.clone(),
+        scenarios: live_scenarios,
+        args: run,
+        run_id: reporter.run_id().to_owned(),
+        report_dir: reporter.dir().map(std::path::Path::to_path_buf),
+    });
+    if !live.is_empty() {
+        // Started now, so setup overlaps the offline trials; errors reach each live trial.
+        let _ = seed.start();
     }
     if !selecting {
         trials.push(browser_trial(&ws, &suite, reporter));
@@ -217,9 +486,9 @@ fn scenario_trials(
         };
         let plan = plan::build(&[&scenario], &workspace, &options)?;
         let requests = plan
-            .steps
+            .steps()
             .iter()
-            .filter(|p| matches!(p.step, plan::Step::Request { .. }))
+            .filter(|p| matches!(p.step, plan::Step::SendRequest { .. }))
             .count();
         let expected = scenario.requests.len() * plan.slots.len();
         if requests != expected {
@@ -244,7 +513,12 @@ fn live_trials(
     selected: bool,
     seed: &Arc<LiveSeed>,
     reporter: &Arc<Reporter>,
-) -> Vec<Trial> {
+) -> Vec<(Trial, IstioRelease)> {
+    let source = if seed.simulated {
+        Source::Simulated
+    } else {
+        Source::Live
+    };
     let mut trials = Vec::new();
     for version in istio {
         if let IstioRelease::Exact(v) = version {
@@ -260,7 +534,7 @@ fn live_trials(
                     reporter.record(case::base(
                         s,
                         Some(&v.to_string()),
-                        Source::Live,
+                        source,
                         Default::default(),
                         Status::Skipped,
                         Some(format!("known issue {} (skip)", k.url.value)),
@@ -274,19 +548,20 @@ fn live_trials(
         } else {
             String::new()
         };
-        let (seed, scenario, version, reporter) = (
+        let (seed, scenario, trial_version, reporter) = (
             Arc::clone(seed),
             s.clone(),
             version.clone(),
             Arc::clone(reporter),
         );
-        trials.push(
+        trials.push((
             Trial::test(format!("{}::live{suffix}", s.name()), move || {
-                live_trial(&seed, &reporter, &scenario, &version)
+                live_trial(&seed, &reporter, &scenario, &trial_version)
             })
             .with_kind("live")
             .with_ignored_flag(!selected),
-        );
+            version.clone(),
+        ));
     }
     trials
 }
@@ -419,17 +694,16 @@ fn live_trial(
     let token = reporter.begin(case::live_error(
         scenario,
         istio,
+        Source::Live,
         Environment::default(),
         "the live trial did not finish".into(),
     ));
-    let case = match seed.session() {
-        Err(e) => case::live_error(scenario, istio, Environment::default(), e),
-        Ok(session) => case::from_session(
-            session,
-            scenario,
-            istio,
-            reporter.dir().unwrap_or(std::path::Path::new("")),
-        ),
+    let dir = reporter.dir().unwrap_or(std::path::Path::new(""));
+    let case = match seed.run(scenario.name(), istio) {
+        Ok((_, run)) => case::from_live(scenario, &run, dir),
+        Err((exact, e)) => {
+            case::live_error(scenario, &exact, seed.source(), Environment::default(), e)
+        }
     };
     let outcome = case::trial_outcome(&case);
     reporter.finish(token, case);

@@ -11,16 +11,29 @@ use crate::scenario::Request;
 /// Separates the body from curl's write-out.
 pub const MARKER: &str = "<<egress-conformance curl -w>>";
 
+/// The User-Agent of an attempt: Envoy logs it (`%REQ(USER-AGENT)%` in Istio's
+/// default format) and never rewrites it, so it finds the attempt's log lines.
+pub fn user_agent(attempt_id: &str) -> String {
+    format!("curl egress-conformance/{attempt_id}")
+}
+
+/// The probe token [`user_agent`] carries.
+pub fn probe(attempt_id: &str) -> String {
+    format!("egress-conformance/{attempt_id}")
+}
+
 /// The argv for one attempt of `request`; `url` has its template variables filled in;
 /// `extra` are the scenario's arguments for the upstream mode in use.
-pub fn argv(request: &Request, url: &str, request_id: &str, extra: &[String]) -> Vec<String> {
+pub fn argv(request: &Request, url: &str, attempt_id: &str, extra: &[String]) -> Vec<String> {
     let mut argv: Vec<String> = vec![
         "curl".into(),
         "-sS".into(),
         "--max-time".into(),
         request.max_time_seconds.to_string(),
+        "-A".into(),
+        user_agent(attempt_id),
         "-H".into(),
-        format!("x-request-id: {request_id}"),
+        format!("x-request-id: {attempt_id}"),
         "-w".into(),
         format!("\n{MARKER}%{{json}}"),
     ];

@@ -209,7 +209,7 @@ pub fn judge(
             );
             continue;
         };
-        let found = find_line(lines, obs.request_id.as_deref(), &host);
+        let found = find_line(lines, obs, &host);
         let raw = found.as_ref().map(|(raw, _)| raw.to_string());
         if j.presence(name, expect, raw.clone(), raw.as_deref().unwrap_or(""))
             && let (Presence::Fields(fields), Some((raw, entry))) = (expect, &found)
@@ -502,25 +502,60 @@ fn judge_xfcc(
 /// passthrough (no request id) the last connection line whose SNI is the request's host.
 pub fn find_line<'a>(
     lines: &'a [String],
-    request_id: Option<&str>,
+    obs: &Observation,
     host: &str,
 ) -> Option<(&'a str, Entry<'a>)> {
     let parsed: Vec<(&str, Entry<'a>)> = lines
         .iter()
         .filter_map(|l| access_log::parse_line(l).ok().map(|e| (l.as_str(), e)))
         .collect();
-    if let Some(id) = request_id
+    // The probe rides in the User-Agent, which Envoy logs and never rewrites; the
+    // egress gateway replaces x-request-id from Istio 1.25 (it treats the sidecar as
+    // an external client), so the id alone finds no gateway line there.
+    if let Some(probe) = obs.probe.as_deref()
         && let Some(hit) = parsed
             .iter()
             .rev()
-            .find(|(_, e)| e.get(Field::RequestId) == Some(id))
+            .find(|(_, e)| e.get(Field::UserAgent).is_some_and(|ua| ua.contains(probe)))
     {
         return Some(hit.clone());
     }
-    parsed
-        .into_iter()
-        .rev()
-        .find(|(_, e)| e.is_tcp() && e.get(Field::RequestedServerName) == Some(host))
+    if let Some(id) = obs.request_id.as_deref()
+        && let Some(hit) = parsed.iter().rev().find(|(_, e)| {
+            e.get(Field::RequestId)
+                .is_some_and(|logged| same_request_id(logged, id))
+        })
+    {
+        return Some(hit.clone());
+    }
+    let tcp: Vec<&(&str, Entry<'a>)> = parsed.iter().rev().filter(|(_, e)| e.is_tcp()).collect();
+    if let Some(hit) = tcp
+        .iter()
+        .find(|(_, e)| e.get(Field::RequestedServerName) == Some(host))
+    {
+        return Some((*hit).clone());
+    }
+    // REGISTRY_ONLY drops TLS into the BlackHoleCluster before any SNI is read: that
+    // line has no server name (istio/istio pilot/pkg/networking/core/listener.go,
+    // blackhole filter chain). The logs are read from the attempt's start on.
+    tcp.into_iter()
+        .find(|(_, e)| {
+            e.get(Field::RequestedServerName).is_none()
+                && e.get(Field::UpstreamCluster) == Some("BlackHoleCluster")
+        })
+        .cloned()
+}
+
+/// Whether a logged x-request-id is the one sent. Envoy marks a sampled trace by
+/// rewriting character 14 of the UUID (envoy source/common/http/request_id_extension_uuid_impl.cc,
+/// setTraceReason), so that character is not compared.
+pub fn same_request_id(logged: &str, sent: &str) -> bool {
+    logged.len() == sent.len()
+        && logged
+            .bytes()
+            .zip(sent.bytes())
+            .enumerate()
+            .all(|(i, (a, b))| i == 14 || a == b)
 }
 
 /// The host of an `http(s)://host[:port]/path` URL.

@@ -1,14 +1,17 @@
-//! The library behind the Istio egress conformance suite: scenario files, the evidence
-//! Istio shows, the judge, the plan of a live run, and the runner that turns it all into
-//! libtest trials.
+//! The library behind the Istio egress conformance suite. Layers, each using only
+//! those before it: `model` (shared modes, names, deadlines) ← `scenario`, `manifest`,
+//! `evidence`, `recording` ← `judge` ← `plan` ← `seams` ← `engine` (the interpreter)
+//! and `live` (the seams' real side) ← `report` ← `conformance`, `repro`, `cli`.
 
 pub mod cli;
 pub mod conformance;
 pub mod curl;
+pub mod engine;
 pub mod evidence;
 pub mod judge;
 pub mod live;
 pub mod manifest;
+pub mod model;
 pub mod plan;
 pub mod prereq;
 pub mod recording;
@@ -17,6 +20,7 @@ pub mod report;
 pub mod repro;
 pub mod run_args;
 pub mod scenario;
+pub mod seams;
 pub mod suite;
 pub mod upstream;
 pub mod validate;

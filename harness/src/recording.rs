@@ -53,9 +53,12 @@ impl Context {
 pub struct Observation {
     /// The scenario's request name.
     pub name: String,
-    /// The x-request-id sent, by which log lines are found.
+    /// The x-request-id sent.
     #[serde(default)]
     pub request_id: Option<String>,
+    /// The token the harness put in the User-Agent, by which log lines are found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<String>,
     #[serde(default)]
     pub exit_code: Option<i32>,
     #[serde(default)]

@@ -4,9 +4,11 @@
 
 use std::path::PathBuf;
 
-use crate::live::evidence::EvidenceMode;
-use crate::live::session::LiveOptions;
-use crate::plan::{ClusterMode, IstioRelease, Keep, PlanOptions};
+use clap::builder::BoolishValueParser;
+
+use crate::engine::{EngineOptions, EvidenceMode};
+use crate::model::{ClusterMode, Keep, RunMode, UpstreamMode};
+use crate::plan::{IstioRelease, PlanOptions};
 use crate::suite::Workspace;
 
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -17,18 +19,22 @@ pub struct RunArgs {
     /// A local istioctl instead of downloading one per version.
     #[arg(long, env = "EGRESS_ISTIOCTL")]
     pub istioctl: Option<PathBuf>,
-    /// `kind` (clusters of the harness's own) or `existing` (the current kube context).
-    #[arg(long, env = "EGRESS_CLUSTER", default_value = "kind", value_parser = ["kind", "existing"])]
+    /// `kind` (clusters of the harness's own), `existing` (the current kube context),
+    /// or `simulated` (the project's own tests: the real engine, no cluster).
+    #[arg(long, env = "EGRESS_CLUSTER", default_value = "kind", value_parser = ["kind", "existing", "simulated"])]
     pub cluster: String,
     /// Keep the clusters after the run.
-    #[arg(long, env = "EGRESS_KEEP")]
+    #[arg(long, env = "EGRESS_KEEP", value_parser = BoolishValueParser::new(), default_value_t = false, num_args = 0, default_missing_value = "true")]
     pub keep: bool,
     /// Keep the clusters where a scenario failed.
-    #[arg(long, env = "EGRESS_KEEP_ON_FAILURE", conflicts_with = "keep")]
+    #[arg(long, env = "EGRESS_KEEP_ON_FAILURE", conflicts_with = "keep", value_parser = BoolishValueParser::new(), default_value_t = false, num_args = 0, default_missing_value = "true")]
     pub keep_on_failure: bool,
     /// Use an existing harness cluster of the same name instead of creating it.
-    #[arg(long, env = "EGRESS_REUSE")]
+    #[arg(long, env = "EGRESS_REUSE", value_parser = BoolishValueParser::new(), default_value_t = false, num_args = 0, default_missing_value = "true")]
     pub reuse: bool,
+    /// Clusters set up or alive at once (each is deleted after its last scenario).
+    #[arg(long, env = "EGRESS_PARALLEL_CLUSTERS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallel_clusters: u16,
     /// Node image for every cluster, instead of the one chosen per Istio version.
     #[arg(long, env = "EGRESS_NODE_IMAGE")]
     pub node_image: Option<String>,
@@ -98,11 +104,7 @@ impl RunArgs {
         if let Some(list) = self.istio.as_deref().filter(|l| !l.trim().is_empty()) {
             options.istio = IstioRelease::parse_list(list)?;
         }
-        options.cluster = if self.cluster == "existing" {
-            ClusterMode::Existing
-        } else {
-            ClusterMode::Kind
-        };
+        options.cluster = ClusterMode::parse(&self.cluster)?;
         options.keep = if self.keep {
             Keep::Always
         } else if self.keep_on_failure {
@@ -112,19 +114,27 @@ impl RunArgs {
         };
         options.node_image.clone_from(&self.node_image);
         options.istioctl.clone_from(&self.istioctl);
-        options.deadline_secs = self.deadline;
-        options.upstream = crate::upstream::UpstreamMode::parse(&self.upstream)?;
+        options.timeouts.request = std::time::Duration::from_secs(self.deadline);
+        options.upstream = UpstreamMode::parse(&self.upstream)?;
+        options.parallel_clusters = usize::from(self.parallel_clusters);
+        options.run_id = explicit_run_id()?;
         Ok(options)
     }
 
-    /// The options of a live run whose report goes to `reports/<run_id>`.
-    pub fn live_options(&self, ws: &Workspace, run_id: &str) -> Result<LiveOptions, String> {
-        Ok(LiveOptions {
-            plan: self.plan_options()?,
+    /// The options of a run whose report goes to `reports/<run_id>`.
+    pub fn engine_options(&self, ws: &Workspace, run_id: &str) -> Result<EngineOptions, String> {
+        let mut plan = self.plan_options()?;
+        plan.run_id = Some(run_id.to_owned());
+        plan.reports_dir = ws.reports_dir();
+        Ok(EngineOptions {
+            mode: if plan.cluster == ClusterMode::Simulated {
+                RunMode::Simulated
+            } else {
+                RunMode::Live
+            },
+            plan,
             reuse: self.reuse,
             evidence: EvidenceMode::parse(&self.evidence)?,
-            run_dir: ws.reports_dir().join(run_id),
-            run_id: run_id.to_owned(),
         })
     }
 }

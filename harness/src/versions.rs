@@ -47,6 +47,12 @@ const NODE_IMAGES: &[(u64, &str)] = &[
     ),
 ];
 
+/// The newest release the tables support: what `latest` means where GitHub is not
+/// asked (a simulated run).
+pub fn newest_supported() -> Version {
+    Version::parse(DEFAULT_ISTIO).unwrap_or_else(|_| Version::new(1, 30, 3))
+}
+
 /// Parses an Istio release such as `1.22.1` or `1.31.0-rc.0`.
 pub fn parse_version(text: &str) -> Result<Version, String> {
     Version::parse(text.trim().trim_start_matches('v'))

@@ -13,6 +13,9 @@ pub struct Args {
     scenarios: Vec<String>,
     #[command(flatten)]
     run: RunArgs,
+    /// `text` (one line per step) or `json` (the typed steps, as steps.jsonl names them).
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    format: String,
 }
 
 pub fn run(args: &Args) -> Result<ExitCode, String> {
@@ -22,8 +25,15 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     if let Some(shard) = args.run.shard {
         selected = shard.take(selected, crate::scenario::Scenario::name);
     }
-    let options = args.run.plan_options()?;
+    let mut options = args.run.plan_options()?;
+    options.reports_dir = ws.reports_dir();
     let plan = plan::build(&selected, &ws, &options)?;
-    print!("{}", plan.render());
+    if args.format == "json" {
+        let text = serde_json::to_string_pretty(&plan.to_json())
+            .map_err(|e| format!("the plan as JSON: {e}"))?;
+        println!("{text}");
+    } else {
+        print!("{}", plan.render());
+    }
     Ok(ExitCode::SUCCESS)
 }

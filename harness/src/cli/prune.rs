@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use crate::live::session;
+use crate::live::prune as session;
 use crate::plan::PlanOptions;
 
 #[derive(clap::Args, Debug)]

@@ -10,64 +10,7 @@ use std::time::{Duration, Instant};
 /// How often a long run reports that it is still going.
 const PROGRESS_EVERY: Duration = Duration::from_secs(15);
 
-/// An external program to run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Command {
-    pub argv: Vec<String>,
-    pub timeout: Duration,
-    /// Shown in progress lines, e.g. "creating cluster egc-1-22-1-registry-only".
-    pub what: String,
-}
-
-/// What a finished (or killed) run left.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ran {
-    pub argv: Vec<String>,
-    /// `None` when the run was killed or ended by a signal.
-    pub exit_code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-    pub elapsed: Duration,
-    pub timed_out: bool,
-}
-
-impl Ran {
-    pub fn success(&self) -> bool {
-        self.exit_code == Some(0)
-    }
-
-    /// The run as an error message: the command, how it ended, and the tail of stderr.
-    pub fn failure(&self) -> String {
-        let how = if self.timed_out {
-            format!("timed out after {:.0}s", self.elapsed.as_secs_f64())
-        } else {
-            match self.exit_code {
-                Some(code) => format!("exited with {code}"),
-                None => "was killed by a signal".into(),
-            }
-        };
-        let tail: Vec<&str> = self.stderr.lines().rev().take(12).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        format!(
-            "`{}` {how}{}",
-            self.argv.join(" "),
-            if tail.is_empty() {
-                String::new()
-            } else {
-                format!(":\n  {}", tail.join("\n  "))
-            }
-        )
-    }
-
-    /// The run if it succeeded, else its failure as an error.
-    pub fn checked(self) -> Result<Self, String> {
-        if self.success() {
-            Ok(self)
-        } else {
-            Err(self.failure())
-        }
-    }
-}
+pub use crate::seams::{Command, Ran};
 
 /// Process groups of runs in flight, so that Ctrl-C can end them all.
 static RUNNING: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
@@ -243,5 +186,39 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.contains("/nonexistent/kind"), "{err}");
+    }
+}
+
+/// The production [`crate::seams::HostPrograms`]: this runner and the release downloads.
+pub struct Runner;
+
+#[async_trait::async_trait]
+impl crate::seams::HostPrograms for Runner {
+    async fn run(&self, command: Command) -> Result<Ran, crate::seams::InfraError> {
+        run_async(command)
+            .await
+            .map_err(crate::seams::InfraError::new)
+    }
+
+    async fn download(
+        &self,
+        url: &str,
+        checksum_url: &str,
+        payload: crate::seams::Payload,
+        dest: &std::path::Path,
+        timeout: Duration,
+    ) -> Result<std::path::PathBuf, crate::seams::InfraError> {
+        let fetch = super::download::fetch_verified(url, checksum_url, payload, dest);
+        match tokio::time::timeout(timeout, fetch).await {
+            Ok(result) => result.map_err(crate::seams::InfraError::new),
+            Err(_) => Err(crate::seams::InfraError::new(format!(
+                "downloading {url} took longer than {}s",
+                timeout.as_secs()
+            ))),
+        }
+    }
+
+    fn kill_all(&self) {
+        kill_all();
     }
 }

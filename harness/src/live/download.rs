@@ -10,14 +10,7 @@ use sha2::{Digest, Sha256};
 /// How long one download may take.
 const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// What a download yields once verified.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Payload {
-    /// The asset is the program itself (kind).
-    Binary,
-    /// The asset is a `.tar.gz` holding the program under this name (istioctl).
-    TarGz(&'static str),
-}
+pub use crate::seams::Payload;
 
 /// The hex digest in a checksum file: kind's `.sha256sum` (`<hex>  <file>`) and
 /// Istio's `.sha256` (`<hex> <file>`, istio/release-builder pkg/util/files.go CreateSha).

@@ -17,6 +17,7 @@ use kube::{Client, Config, ResourceExt};
 use tokio::io::AsyncReadExt;
 
 use crate::manifest::Object;
+pub use crate::seams::{Applied, Exec};
 
 /// Field manager of every server-side apply.
 pub const FIELD_MANAGER: &str = "egress-conformance";
@@ -188,21 +189,12 @@ pub async fn delete_namespace(
     .await
 }
 
-/// An object as applied, so that it can be deleted again.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Applied {
-    pub gvk: GroupVersionKind,
-    pub name: String,
-    pub namespace: Option<String>,
-}
-
-impl Applied {
-    pub fn id(&self) -> String {
-        match &self.namespace {
-            Some(ns) => format!("{}/{ns}/{}", self.gvk.kind, self.name),
-            None => format!("{}/{}", self.gvk.kind, self.name),
-        }
-    }
+fn gvk_of_applied(a: &Applied) -> GroupVersionKind {
+    let (group, version) = a
+        .api_version
+        .split_once('/')
+        .unwrap_or(("", a.api_version.as_str()));
+    GroupVersionKind::gvk(group, version, &a.kind)
 }
 
 fn gvk_of(object: &Object) -> GroupVersionKind {
@@ -267,7 +259,8 @@ pub async fn apply(
             )
         })?;
         applied.push(Applied {
-            gvk,
+            api_version: object.api_version.clone(),
+            kind: object.kind.clone(),
             name: object.name.clone(),
             namespace: namespaced.then_some(wanted_ns),
         });
@@ -275,35 +268,12 @@ pub async fn apply(
     Ok(applied)
 }
 
-/// Server-side applies objects built in code (e.g. Secrets of the run's certificates).
-pub async fn apply_json(
-    client: &Client,
-    bodies: &[serde_json::Value],
-    namespace: &str,
-) -> Result<Vec<Applied>, String> {
-    let objects: Vec<Object> = bodies
-        .iter()
-        .map(|body| Object {
-            api_version: body["apiVersion"].as_str().unwrap_or_default().to_owned(),
-            kind: body["kind"].as_str().unwrap_or_default().to_owned(),
-            name: body["metadata"]["name"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            namespace: body["metadata"]["namespace"].as_str().map(str::to_owned),
-            body: body.clone(),
-            file: "<made by the harness>".into(),
-            line: 0,
-        })
-        .collect();
-    apply(client, &objects, namespace).await
-}
-
 /// Deletes what [`apply`] applied, newest first; already-gone objects are fine.
 pub async fn delete(client: &Client, applied: &[Applied]) -> Result<(), String> {
     let mut problems = Vec::new();
     for a in applied.iter().rev() {
-        let (api, _) = dynamic_api(client, &a.gvk, a.namespace.as_deref()).await?;
+        let gvk = gvk_of_applied(a);
+        let (api, _) = dynamic_api(client, &gvk, a.namespace.as_deref()).await?;
         match api.delete(&a.name, &DeleteParams::background()).await {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 404 => {}
@@ -315,14 +285,6 @@ pub async fn delete(client: &Client, applied: &[Applied]) -> Result<(), String> 
     } else {
         Err(problems.join("; "))
     }
-}
-
-/// What an exec left. `exit_code` is `None` when the status was lost.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Exec {
-    pub stdout: String,
-    pub stderr: String,
-    pub exit_code: Option<i32>,
 }
 
 /// The exit code in an exec's final Status: `Success` is 0, otherwise the
@@ -405,7 +367,14 @@ pub async fn pods(client: &Client, namespace: &str, selector: &str) -> Result<Ve
         .list(&ListParams::default().labels(selector))
         .await
         .map_err(|e| format!("listing pods {selector} in {namespace}: {e}"))?;
-    Ok(list.items.iter().map(ResourceExt::name_any).collect())
+    // Logs and dumps are read from Running pods only: a pod still starting or
+    // terminating has no proxy to answer.
+    Ok(list
+        .items
+        .iter()
+        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+        .map(ResourceExt::name_any)
+        .collect())
 }
 
 /// A container's log lines since `since` (whole seconds, as the API takes them).
@@ -518,6 +487,125 @@ pub async fn events(client: &Client, namespace: &str) -> Result<Vec<String>, Str
         .collect();
     lines.sort();
     Ok(lines.into_iter().map(|(_, l)| l).collect())
+}
+
+/// The production [`crate::seams::KubeApi`]: kube-rs on the harness's kubeconfig.
+pub struct KubeCluster {
+    client: Client,
+}
+
+/// Opens [`KubeCluster`]s.
+pub struct KubeConnect;
+
+#[async_trait::async_trait]
+impl crate::seams::KubeConnector for KubeConnect {
+    async fn connect(
+        &self,
+        kubeconfig: Option<&Path>,
+    ) -> Result<std::sync::Arc<dyn crate::seams::KubeApi>, InfraError> {
+        let client = client(kubeconfig).await.map_err(InfraError::new)?;
+        Ok(std::sync::Arc::new(KubeCluster { client }))
+    }
+}
+
+use crate::seams::InfraError;
+
+#[async_trait::async_trait]
+impl crate::seams::KubeApi for KubeCluster {
+    async fn server_version(&self) -> Option<String> {
+        server_version(&self.client).await
+    }
+    async fn create_namespace(
+        &self,
+        name: &str,
+        labels: &[(String, String)],
+    ) -> Result<(), InfraError> {
+        create_namespace(&self.client, name, labels)
+            .await
+            .map_err(InfraError::from_api)
+    }
+    async fn delete_namespace(&self, name: &str, timeout: Duration) -> Result<(), InfraError> {
+        delete_namespace(&self.client, name, timeout)
+            .await
+            .map(|_| ())
+            .map_err(InfraError::from_api)
+    }
+    async fn apply(&self, objects: &[Object], namespace: &str) -> Result<Vec<Applied>, InfraError> {
+        apply(&self.client, objects, namespace)
+            .await
+            .map_err(InfraError::from_api)
+    }
+    async fn delete(&self, applied: &[Applied]) -> Result<(), InfraError> {
+        delete(&self.client, applied)
+            .await
+            .map_err(InfraError::from_api)
+    }
+    async fn wait_deployment(
+        &self,
+        namespace: &str,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<Duration, InfraError> {
+        wait_deployment(&self.client, namespace, name, timeout)
+            .await
+            .map_err(InfraError::from_api)
+    }
+    async fn wait_pod(
+        &self,
+        namespace: &str,
+        name: &str,
+        sidecar: bool,
+        timeout: Duration,
+    ) -> Result<Duration, InfraError> {
+        wait_pod(&self.client, namespace, name, sidecar, timeout)
+            .await
+            .map_err(InfraError::from_api)
+    }
+    async fn pods(&self, namespace: &str, selector: &str) -> Result<Vec<String>, InfraError> {
+        pods(&self.client, namespace, selector)
+            .await
+            .map_err(InfraError::from_api)
+    }
+    async fn exec(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        argv: &[String],
+        timeout: Duration,
+    ) -> Result<Exec, InfraError> {
+        // Not retried by the engine: a second curl is a second attempt.
+        exec(&self.client, namespace, pod, container, argv, timeout)
+            .await
+            .map_err(InfraError::new)
+    }
+    async fn logs(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        since: Option<k8s_openapi::jiff::Timestamp>,
+        limit_bytes: Option<i64>,
+    ) -> Result<Vec<String>, InfraError> {
+        logs(&self.client, namespace, pod, container, since, limit_bytes)
+            .await
+            .map_err(InfraError::from_api)
+    }
+    async fn config_dump(
+        &self,
+        namespace: &str,
+        pod: &str,
+        timeout: Duration,
+    ) -> Result<String, InfraError> {
+        config_dump(&self.client, namespace, pod, timeout)
+            .await
+            .map_err(InfraError::from_api)
+    }
+    async fn events(&self, namespace: &str) -> Result<Vec<String>, InfraError> {
+        events(&self.client, namespace)
+            .await
+            .map_err(InfraError::from_api)
+    }
 }
 
 #[cfg(test)]

@@ -1,21 +1,29 @@
-//! The live engine: kind clusters, istioctl, and the kube API, driven by the plan.
+//! The production side of the seams: kind, istioctl and docker through one command
+//! runner, the kube API through kube-rs, the upstream container through the Docker
+//! API. The engine (`crate::engine`) drives them through `crate::seams`.
 //!
 //! - `command`: the one runner for external programs (timeouts, process groups).
 //! - `download`: kind and istioctl release assets, checksums, the cache.
-//! - `cluster`: kind clusters and images.
 //! - `k8s`: apply, wait, exec, logs and config dumps through kube.
-//! - `converge`: judging a request until it is consistently right.
-//! - `config_dump`: what a scenario leaves in the proxies.
-//! - `scenario_run`: one scenario on one mesh.
-//! - `evidence`: what is kept when a scenario fails.
-//! - `session`: clusters shared by the trials of one process.
+//! - `docker`: the upstream echo server's container.
+//! - `cluster`, `prune`: what `egress prune` removes.
 
 pub mod cluster;
 pub mod command;
-pub mod config_dump;
-pub mod converge;
+pub mod docker;
 pub mod download;
-pub mod evidence;
 pub mod k8s;
-pub mod scenario_run;
-pub mod session;
+pub mod prune;
+
+use std::sync::Arc;
+
+use crate::seams::Seams;
+
+/// The real world: kube-rs, this host's programs, the Docker daemon.
+pub fn production_seams() -> Seams {
+    Seams {
+        kube: Arc::new(k8s::KubeConnect),
+        host: Arc::new(command::Runner),
+        docker: Arc::new(docker::DockerEngine::default()),
+    }
+}

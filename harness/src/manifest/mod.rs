@@ -166,6 +166,30 @@ fn document_lines(text: &str) -> Vec<(u64, bool)> {
     docs
 }
 
+/// Whether a client manifest lets Istio inject a sidecar: not when it says
+/// `sidecar.istio.io/inject: "false"`.
+pub fn wants_sidecar(client: &[Object]) -> bool {
+    !client.iter().any(|o| {
+        o.body["metadata"]["annotations"]["sidecar.istio.io/inject"].as_str() == Some("false")
+    })
+}
+
+impl Object {
+    /// An object made by the harness itself (a Secret), not read from a file.
+    pub fn from_json(body: Value) -> Option<Self> {
+        let meta = &body["metadata"];
+        Some(Self {
+            api_version: body["apiVersion"].as_str()?.to_owned(),
+            kind: body["kind"].as_str()?.to_owned(),
+            name: meta["name"].as_str()?.to_owned(),
+            namespace: meta["namespace"].as_str().map(str::to_owned),
+            file: PathBuf::from("<generated>"),
+            line: 0,
+            body,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

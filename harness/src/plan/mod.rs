@@ -1,6 +1,6 @@
 //! The plan of a live run: clusters, one per (Istio version, install profile), shared by
-//! the scenarios that need them, and the ordered steps that set them up, run every
-//! scenario and clean up.
+//! the scenarios that need them, and the typed steps that set them up, run every
+//! scenario and clean up. The engine executes these step values and nothing else.
 
 mod step;
 
@@ -9,22 +9,25 @@ use std::fmt;
 use std::path::PathBuf;
 
 use semver::Version;
+use serde::Serialize;
 
-pub use step::{PlannedStep, Step};
+pub use step::{Condition, PlannedStep, Proxies, Step, Workload, shell_words};
 
+use crate::model::{ATTEMPT_ID, Timeouts, mesh};
+pub use crate::model::{CLUSTER_PREFIX, CONSISTENT_PASSES, ClusterMode, Keep, UpstreamMode};
 use crate::scenario::Scenario;
 use crate::suite::Workspace;
 use crate::versions;
 
-/// Every kind cluster the harness creates carries this prefix; `egress prune` removes them.
-pub const CLUSTER_PREFIX: &str = "egc-";
 /// Images the Istio install uses, under `docker.io/istio` for releases.
 const ISTIO_IMAGES: &[&str] = &["pilot", "proxyv2"];
-/// Consecutive passes that make a request's verdict consistent.
-pub const CONSISTENT_PASSES: u32 = 3;
+/// Attempts of `kind create cluster` before it is an error.
+const CREATE_ATTEMPTS: u32 = 3;
+/// Secrets with the run's certificates (see `upstream::secrets`).
+const SECRET_NAMES: [&str; 2] = ["client-credential", "upstream-ca"];
 
 /// `--istio`: an exact release or the newest stable one.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum IstioRelease {
     Exact(Version),
     Latest,
@@ -54,6 +57,12 @@ impl IstioRelease {
     }
 }
 
+impl Serialize for IstioRelease {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 impl fmt::Display for IstioRelease {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self {
@@ -61,25 +70,6 @@ impl fmt::Display for IstioRelease {
             Self::Latest => f.write_str("latest"),
         }
     }
-}
-
-/// Where scenarios run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ClusterMode {
-    /// kind clusters of the harness's own, with their own kubeconfig.
-    #[default]
-    Kind,
-    /// The current kube context; nothing is created or deleted.
-    Existing,
-}
-
-/// When harness clusters are kept after the run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Keep {
-    #[default]
-    Never,
-    OnFailure,
-    Always,
 }
 
 /// The operating system and CPU as Istio's and kind's release assets name them.
@@ -117,11 +107,17 @@ pub struct PlanOptions {
     pub kind: Option<PathBuf>,
     pub cache_dir: PathBuf,
     pub platform: Platform,
-    /// How long one request may take to become consistent.
-    pub deadline_secs: u64,
-    pub upstream: crate::upstream::UpstreamMode,
+    pub upstream: UpstreamMode,
     /// Leave each scenario's namespace and objects in place (bug reproduction).
     pub keep_objects: bool,
+    /// Every deadline of the run (`--deadline` sets `timeouts.request`).
+    pub timeouts: Timeouts,
+    /// Clusters set up or alive at once.
+    pub parallel_clusters: usize,
+    /// The run's id, where known: it names the report folder and the upstream container.
+    pub run_id: Option<String>,
+    /// `reports/` of the workspace.
+    pub reports_dir: PathBuf,
 }
 
 impl PlanOptions {
@@ -138,10 +134,22 @@ impl PlanOptions {
             kind: find_on_path("kind"),
             cache_dir: cache_dir(),
             platform: Platform::current(),
-            deadline_secs: 60,
-            upstream: crate::upstream::UpstreamMode::Local,
+            upstream: UpstreamMode::Local,
             keep_objects: false,
+            timeouts: Timeouts::default(),
+            parallel_clusters: 2,
+            run_id: None,
+            reports_dir: PathBuf::from("reports"),
         }
+    }
+
+    fn run_id(&self) -> &str {
+        self.run_id.as_deref().unwrap_or("<run-id>")
+    }
+
+    /// `reports/<run-id>`.
+    pub fn run_dir(&self) -> PathBuf {
+        self.reports_dir.join(self.run_id())
     }
 }
 
@@ -163,7 +171,7 @@ pub fn find_on_path(name: &str) -> Option<PathBuf> {
 }
 
 /// One cluster and the scenarios it serves.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Slot {
     pub istio: IstioRelease,
     pub install: String,
@@ -175,19 +183,40 @@ pub struct Slot {
 }
 
 /// A scenario that does not run on a version, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Skip {
     pub scenario: String,
     pub istio: IstioRelease,
     pub reason: String,
 }
 
-/// The whole live run.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    pub slots: Vec<Slot>,
-    pub skipped: Vec<Skip>,
+/// One scenario's steps inside its cluster.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScenarioPlan {
+    pub scenario: String,
     pub steps: Vec<PlannedStep>,
+}
+
+/// One cluster's steps: set up, its scenarios one after another, torn down.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SlotPlan {
+    pub slot: Slot,
+    pub setup: Vec<PlannedStep>,
+    pub scenarios: Vec<ScenarioPlan>,
+    pub teardown: Vec<PlannedStep>,
+}
+
+/// The whole live run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub skipped: Vec<Skip>,
+    pub host: Vec<PlannedStep>,
+    /// Once per run, by the first cluster ready (kind's network exists then).
+    pub upstream: Option<PlannedStep>,
+    pub slots: Vec<SlotPlan>,
+    pub end: Vec<PlannedStep>,
+    pub timeouts: Timeouts,
+    pub parallel_clusters: usize,
 }
 
 /// The kind cluster name for a version and install profile.
@@ -196,12 +225,8 @@ pub fn cluster_name(istio: &IstioRelease, install: &str) -> String {
     format!("{CLUSTER_PREFIX}{version}-{install}")
 }
 
-/// Plans a run of `scenarios` (in suite order) on every version in `options`.
-pub fn build(
-    scenarios: &[&Scenario],
-    ws: &Workspace,
-    options: &PlanOptions,
-) -> Result<Plan, String> {
+/// Which clusters the scenarios need on each version, and what is skipped.
+fn slots(scenarios: &[&Scenario], options: &PlanOptions) -> Result<(Vec<Slot>, Vec<Skip>), String> {
     let mut slots: Vec<Slot> = Vec::new();
     let mut skipped = Vec::new();
     for istio in &options.istio {
@@ -228,132 +253,178 @@ pub fn build(
                 }
             }
             let install = s.install.value.clone();
-            match slots
+            if let Some(slot) = slots
                 .iter_mut()
                 .find(|slot| slot.istio == *istio && slot.install == install)
             {
-                Some(slot) => slot.scenarios.push(s.name().into()),
-                None => {
-                    let (cluster, kubeconfig, node_image) = match options.cluster {
-                        ClusterMode::Existing => (None, None, None),
-                        ClusterMode::Kind => {
-                            let name = cluster_name(istio, &install);
-                            let kubeconfig = kubeconfig_path(&options.cache_dir, &name);
-                            let image = match (&options.node_image, istio) {
-                                (Some(image), _) => Some(image.clone()),
-                                (None, IstioRelease::Exact(v)) => {
-                                    Some(versions::node_image(v)?.to_owned())
-                                }
-                                (None, IstioRelease::Latest) => None,
-                            };
-                            (Some(name), Some(kubeconfig), image)
-                        }
-                    };
-                    slots.push(Slot {
-                        istio: istio.clone(),
-                        install,
-                        cluster,
-                        kubeconfig,
-                        node_image,
-                        scenarios: vec![s.name().into()],
-                    });
-                }
+                slot.scenarios.push(s.name().into());
+                continue;
             }
+            let (cluster, kubeconfig, node_image) = if options.cluster.makes_clusters() {
+                let name = cluster_name(istio, &install);
+                let kubeconfig = kubeconfig_path(&options.cache_dir, &name);
+                let image = match (&options.node_image, istio) {
+                    (Some(image), _) => Some(image.clone()),
+                    (None, IstioRelease::Exact(v)) => Some(versions::node_image(v)?.to_owned()),
+                    (None, IstioRelease::Latest) => None,
+                };
+                (Some(name), Some(kubeconfig), image)
+            } else {
+                (None, None, None)
+            };
+            slots.push(Slot {
+                istio: istio.clone(),
+                install,
+                cluster,
+                kubeconfig,
+                node_image,
+                scenarios: vec![s.name().into()],
+            });
         }
     }
-    let steps = steps(&slots, scenarios, ws, options)?;
-    Ok(Plan {
-        slots,
-        skipped,
-        steps,
-    })
+    Ok((slots, skipped))
 }
 
-fn host_step(step: Step) -> PlannedStep {
-    PlannedStep {
-        cluster: None,
-        condition: None,
-        step,
+/// Numbers steps as they are added, in plan order.
+struct Numbered(usize);
+
+impl Numbered {
+    fn at(
+        &mut self,
+        cluster: Option<&str>,
+        scenario: Option<&str>,
+        condition: Option<Condition>,
+        step: Step,
+    ) -> PlannedStep {
+        self.0 += 1;
+        PlannedStep {
+            index: self.0,
+            cluster: cluster.map(str::to_owned),
+            scenario: scenario.map(str::to_owned),
+            condition,
+            step,
+        }
     }
 }
 
-fn steps(
-    slots: &[Slot],
+/// Plans a run of `scenarios` (in suite order) on every version in `options`.
+pub fn build(
     scenarios: &[&Scenario],
     ws: &Workspace,
     options: &PlanOptions,
-) -> Result<Vec<PlannedStep>, String> {
-    let mut out = vec![host_step(Step::CheckDocker)];
-    let kind_bin = match (&options.cluster, &options.kind) {
-        (ClusterMode::Existing, _) => None,
-        (ClusterMode::Kind, Some(path)) => {
-            out.push(host_step(Step::UseKind { path: path.clone() }));
+) -> Result<Plan, String> {
+    let (slots, skipped) = slots(scenarios, options)?;
+    let t = &options.timeouts;
+    let mut n = Numbered(0);
+    let mut host = vec![n.at(None, None, None, Step::CheckDocker)];
+    let kind_bin = match (options.cluster.makes_clusters(), &options.kind) {
+        (false, _) => None,
+        (true, Some(path)) => {
+            host.push(n.at(
+                None,
+                None,
+                None,
+                Step::UseKind {
+                    argv: vec![path.display().to_string(), "version".into()],
+                    timeout_secs: t.tool_version.as_secs(),
+                },
+            ));
             Some(path.clone())
         }
-        (ClusterMode::Kind, None) => {
+        (true, None) => {
             let (url, checksum_url, dest) = kind_download(options);
-            out.push(host_step(Step::DownloadKind {
-                url,
-                checksum_url,
-                dest: dest.clone(),
-            }));
+            host.push(n.at(
+                None,
+                None,
+                None,
+                Step::DownloadKind {
+                    url,
+                    checksum_url,
+                    dest: dest.clone(),
+                    timeout_secs: t.download.as_secs(),
+                },
+            ));
             Some(dest)
         }
     };
     if options.istio.contains(&IstioRelease::Latest) {
-        out.push(host_step(Step::ResolveLatestIstio));
+        host.push(n.at(None, None, None, Step::ResolveLatestIstio));
     }
     let mut istioctl_for = Vec::new();
     for istio in slots.iter().map(|s| &s.istio).collect::<BTreeSet<_>>() {
         let path = match &options.istioctl {
             Some(path) => {
-                out.push(host_step(Step::UseIstioctl { path: path.clone() }));
+                host.push(n.at(
+                    None,
+                    None,
+                    None,
+                    Step::UseIstioctl {
+                        version: istio.to_string(),
+                        argv: vec![
+                            path.display().to_string(),
+                            "version".into(),
+                            "--remote=false".into(),
+                        ],
+                        timeout_secs: t.tool_version.as_secs(),
+                    },
+                ));
                 path.clone()
             }
             None => {
                 let (url, checksum_url, dest) = istioctl_download(istio, options);
-                out.push(host_step(Step::DownloadIstioctl {
-                    version: istio.to_string(),
-                    url,
-                    checksum_url,
-                    dest: dest.clone(),
-                }));
+                host.push(n.at(
+                    None,
+                    None,
+                    None,
+                    Step::DownloadIstioctl {
+                        version: istio.to_string(),
+                        url,
+                        checksum_url,
+                        dest: dest.clone(),
+                        timeout_secs: t.download.as_secs(),
+                    },
+                ));
                 dest
             }
         };
         istioctl_for.push((istio.clone(), path));
     }
     let client_images = client_images(scenarios, ws)?;
-    if options.cluster == ClusterMode::Kind {
+    if options.cluster.makes_clusters() {
         let mut pulled = BTreeSet::new();
-        for slot in slots {
+        for slot in &slots {
             for image in slot_images(slot, &client_images, scenarios) {
                 if pulled.insert(image.clone()) {
-                    out.push(host_step(Step::PullImage { image }));
+                    host.push(n.at(
+                        None,
+                        None,
+                        None,
+                        Step::PullImage {
+                            argv: vec!["docker".into(), "pull".into(), image.clone()],
+                            image,
+                            timeout_secs: t.image_pull.as_secs(),
+                        },
+                    ));
                 }
             }
         }
     }
 
-    for slot in slots {
-        let at = |step: Step| PlannedStep {
-            cluster: slot.cluster.clone(),
-            condition: None,
-            step,
-        };
-        let kube = slot.kubeconfig.as_ref().map(|k| k.display().to_string());
+    let mut upstream = None;
+    let mut slot_plans = Vec::new();
+    for (i, slot) in slots.iter().enumerate() {
+        let cluster = slot.cluster.as_deref();
         let istioctl = istioctl_for
             .iter()
             .find(|(v, _)| *v == slot.istio)
             .map(|(_, p)| p.display().to_string())
             .unwrap_or_default();
-        let install_file = ws
-            .manifests_dir()
-            .join("install")
-            .join(format!("{}.yaml", slot.install));
-        match (&slot.cluster, &kind_bin, &kube) {
-            (Some(name), Some(kind), Some(kube)) => {
+        let mut setup = Vec::new();
+        let mut teardown = Vec::new();
+        match (&slot.cluster, &kind_bin, &slot.kubeconfig) {
+            (Some(name), Some(kind), Some(kubeconfig)) => {
                 let kind = kind.display().to_string();
+                let kube = kubeconfig.display().to_string();
                 let mut create = vec![
                     kind.clone(),
                     "create".into(),
@@ -366,220 +437,343 @@ fn steps(
                 if let Some(image) = &slot.node_image {
                     create.extend(["--image".into(), image.clone()]);
                 }
-                out.push(PlannedStep {
-                    cluster: slot.cluster.clone(),
-                    condition: Some("unless --reuse finds it"),
-                    step: Step::Command {
+                setup.push(n.at(
+                    cluster,
+                    None,
+                    Some(Condition::UnlessReused),
+                    Step::CreateCluster {
+                        name: name.clone(),
+                        kubeconfig: kubeconfig.clone(),
+                        node_image: slot.node_image.clone(),
                         argv: create,
-                        timeout_secs: 300,
+                        timeout_secs: t.cluster_create.as_secs(),
+                        attempts: CREATE_ATTEMPTS,
                     },
-                });
-                out.push(at(Step::WaitReady {
-                    namespace: "kube-system".into(),
-                    kind: "Deployment",
-                    name: "coredns".into(),
-                    timeout_secs: 180,
-                }));
+                ));
+                setup.push(n.at(
+                    cluster,
+                    None,
+                    None,
+                    Step::WaitReady {
+                        namespace: "kube-system".into(),
+                        workload: Workload::Deployment,
+                        name: "coredns".into(),
+                        timeout_secs: t.coredns_ready.as_secs(),
+                    },
+                ));
+                let images = slot_images(slot, &client_images, scenarios);
                 let mut load = vec![
-                    kind,
+                    kind.clone(),
                     "load".into(),
                     "docker-image".into(),
                     "--name".into(),
                     name.clone(),
                 ];
-                load.extend(slot_images(slot, &client_images, scenarios));
-                out.push(at(Step::Command {
-                    argv: load,
-                    timeout_secs: 300,
-                }));
-                out.push(at(Step::Command {
-                    argv: vec![
-                        istioctl.clone(),
-                        "install".into(),
-                        "-y".into(),
-                        "-f".into(),
-                        install_file.display().to_string(),
-                        "--kubeconfig".into(),
-                        kube.clone(),
-                        "--readiness-timeout".into(),
-                        "300s".into(),
-                    ],
-                    timeout_secs: 420,
-                }));
-                out.push(at(Step::WaitReady {
-                    namespace: "istio-system".into(),
-                    kind: "Deployment",
-                    name: "istiod".into(),
-                    timeout_secs: 300,
-                }));
-                out.push(at(Step::WaitReady {
-                    namespace: "istio-system".into(),
-                    kind: "Deployment",
-                    name: "istio-egressgateway".into(),
-                    timeout_secs: 300,
-                }));
+                load.extend(images.iter().cloned());
+                setup.push(n.at(
+                    cluster,
+                    None,
+                    Some(Condition::UnlessReused),
+                    Step::LoadImages {
+                        cluster: name.clone(),
+                        images,
+                        argv: load,
+                        timeout_secs: t.image_load.as_secs(),
+                    },
+                ));
+                let install_file = ws
+                    .manifests_dir()
+                    .join("install")
+                    .join(format!("{}.yaml", slot.install));
+                setup.push(n.at(
+                    cluster,
+                    None,
+                    None,
+                    Step::InstallIstio {
+                        version: slot.istio.to_string(),
+                        profile: slot.install.clone(),
+                        argv: vec![
+                            istioctl,
+                            "install".into(),
+                            "-y".into(),
+                            "-f".into(),
+                            install_file.display().to_string(),
+                            "--kubeconfig".into(),
+                            kube.clone(),
+                            "--readiness-timeout".into(),
+                            format!("{}s", t.istio_readiness.as_secs()),
+                        ],
+                        timeout_secs: t.istio_install.as_secs(),
+                    },
+                ));
+                for deployment in [mesh::ISTIOD_DEPLOYMENT, mesh::GATEWAY_DEPLOYMENT] {
+                    setup.push(n.at(
+                        cluster,
+                        None,
+                        None,
+                        Step::WaitReady {
+                            namespace: mesh::ISTIO_NAMESPACE.into(),
+                            workload: Workload::Deployment,
+                            name: deployment.into(),
+                            timeout_secs: t.istio_ready.as_secs(),
+                        },
+                    ));
+                }
+                teardown.push(PlannedStep {
+                    index: 0,
+                    cluster: slot.cluster.clone(),
+                    scenario: None,
+                    condition: Some(Condition::UnlessKept(options.keep)),
+                    step: Step::DeleteCluster {
+                        name: name.clone(),
+                        kubeconfig: kubeconfig.clone(),
+                        argv: vec![
+                            kind,
+                            "delete".into(),
+                            "cluster".into(),
+                            "--name".into(),
+                            name.clone(),
+                            "--kubeconfig".into(),
+                            kube,
+                        ],
+                        timeout_secs: t.cluster_delete.as_secs(),
+                    },
+                });
             }
-            _ => out.push(at(Step::CheckExistingIstio {
-                install: slot.install.clone(),
-            })),
+            _ => setup.push(n.at(
+                cluster,
+                None,
+                None,
+                Step::CheckExistingIstio {
+                    install: slot.install.clone(),
+                    timeout_secs: t.existing_istio_ready.as_secs(),
+                },
+            )),
         }
-        if options.upstream == crate::upstream::UpstreamMode::Local {
-            // kind makes its Docker network with the first cluster: the upstream joins it then.
-            if std::ptr::eq(slot, &slots[0]) {
-                out.push(at(Step::StartUpstream {
-                    server: crate::upstream::definition("<run-id>"),
-                }));
+        if options.upstream == UpstreamMode::Local {
+            if i == 0 {
+                upstream = Some(n.at(
+                    None,
+                    None,
+                    Some(Condition::OncePerRun),
+                    Step::StartUpstream {
+                        server: crate::upstream::definition(options.run_id()),
+                        timeout_secs: t.upstream_start.as_secs(),
+                    },
+                ));
             }
-            out.push(at(upstream_secrets("istio-system")));
+            setup.push(n.at(cluster, None, None, secrets_step(mesh::ISTIO_NAMESPACE)));
         }
+        let mut scenario_plans = Vec::new();
         for name in &slot.scenarios {
             let Some(s) = scenarios.iter().find(|s| s.name() == name) else {
                 continue;
             };
-            out.extend(scenario_steps(s, ws, options).into_iter().map(at));
-        }
-        if let (Some(name), Some(kind), Some(kube)) = (&slot.cluster, &kind_bin, &kube) {
-            let condition = match options.keep {
-                Keep::Never => "always",
-                Keep::OnFailure => "if every scenario passed",
-                Keep::Always => "never, --keep",
-            };
-            out.push(PlannedStep {
-                cluster: slot.cluster.clone(),
-                condition: Some(condition),
-                step: Step::Command {
-                    argv: vec![
-                        kind.display().to_string(),
-                        "delete".into(),
-                        "cluster".into(),
-                        "--name".into(),
-                        name.clone(),
-                        "--kubeconfig".into(),
-                        kube.clone(),
-                    ],
-                    timeout_secs: 180,
-                },
+            let steps = scenario_steps(s, &slot.istio, ws, options)?
+                .into_iter()
+                .map(|(condition, step)| n.at(cluster, Some(name), condition, step))
+                .collect();
+            scenario_plans.push(ScenarioPlan {
+                scenario: name.clone(),
+                steps,
             });
         }
-    }
-    if options.upstream == crate::upstream::UpstreamMode::Local && !slots.is_empty() {
-        out.push(PlannedStep {
-            cluster: None,
-            condition: Some("always"),
-            step: Step::StopUpstream {
-                container: crate::upstream::definition("<run-id>").container_name,
-            },
+        for step in &mut teardown {
+            n.0 += 1;
+            step.index = n.0;
+        }
+        slot_plans.push(SlotPlan {
+            slot: slot.clone(),
+            setup,
+            scenarios: scenario_plans,
+            teardown,
         });
     }
-    Ok(out)
+    let mut end = Vec::new();
+    if let Some(PlannedStep {
+        step: Step::StartUpstream { server, .. },
+        ..
+    }) = &upstream
+    {
+        end.push(n.at(
+            None,
+            None,
+            Some(Condition::Always),
+            Step::StopUpstream {
+                container: server.container_name.clone(),
+                timeout_secs: t.docker_call.as_secs(),
+            },
+        ));
+    }
+    Ok(Plan {
+        skipped,
+        host,
+        upstream,
+        slots: slot_plans,
+        end,
+        timeouts: options.timeouts.clone(),
+        parallel_clusters: options.parallel_clusters.max(1),
+    })
 }
 
-fn upstream_secrets(namespace: &str) -> Step {
-    Step::CreateSecrets {
+fn secrets_step(namespace: &str) -> Step {
+    Step::ApplySecrets {
         namespace: namespace.into(),
-        names: vec!["client-credential".into(), "upstream-ca".into()],
+        names: SECRET_NAMES.map(String::from).to_vec(),
     }
 }
 
-/// The steps of one scenario inside its cluster.
-pub fn scenario_steps(s: &Scenario, ws: &Workspace, options: &PlanOptions) -> Vec<Step> {
+/// The client manifest of a scenario, relative to `manifests/`.
+pub fn client_manifest(s: &Scenario) -> String {
+    format!("client/{}.yaml", s.client.value)
+}
+
+/// The steps of one scenario inside its cluster. A manifest that does not parse is
+/// an error here, so the plan never omits what it would apply.
+pub fn scenario_steps(
+    s: &Scenario,
+    istio: &IstioRelease,
+    ws: &Workspace,
+    options: &PlanOptions,
+) -> Result<Vec<(Option<Condition>, Step)>, String> {
+    let t = &options.timeouts;
     let ns = s.name().to_owned();
     let manifests = ws.manifests_dir();
-    let mut steps = vec![Step::CreateNamespace {
-        name: ns.clone(),
-        labels: vec![
-            ("istio-injection".into(), "enabled".into()),
-            ("egress-conformance/scenario".into(), ns.clone()),
-        ],
-    }];
-    if options.upstream == crate::upstream::UpstreamMode::Local {
-        steps.push(upstream_secrets(&ns));
+    let mut steps = vec![(
+        None,
+        Step::CreateNamespace {
+            name: ns.clone(),
+            labels: vec![
+                ("istio-injection".into(), "enabled".into()),
+                ("egress-conformance/scenario".into(), ns.clone()),
+            ],
+        },
+    )];
+    if options.upstream == UpstreamMode::Local {
+        steps.push((None, secrets_step(&ns)));
     }
-    steps.push(Step::Apply {
-        file: manifests
-            .join("client")
-            .join(format!("{}.yaml", s.client.value)),
-        namespace: ns.clone(),
-    });
-    steps.push(Step::WaitReady {
-        namespace: ns.clone(),
-        kind: "Pod",
-        name: "curl".into(),
-        timeout_secs: 180,
-    });
-    let manifest_list = s.manifests_for(options.upstream);
-    let objects: Vec<crate::manifest::Object> = manifest_list
-        .iter()
-        .filter_map(|m| crate::manifest::parse_file(&manifests.join(&m.value)).ok())
-        .flatten()
-        .collect();
-    let hosts = crate::live::config_dump::scenario_hosts(&objects);
-    let gateway = format!(
-        "{}/{} pods",
-        crate::live::scenario_run::GATEWAY_NAMESPACE,
-        crate::live::scenario_run::GATEWAY_SELECTOR
-    );
-    let client_objects = crate::manifest::parse_file(
-        &manifests
-            .join("client")
-            .join(format!("{}.yaml", s.client.value)),
-    )
-    .unwrap_or_default();
-    let mut clean_slate = vec![gateway.clone()];
-    if crate::live::scenario_run::wants_sidecar(&client_objects) {
-        clean_slate.push(format!("{ns}/curl"));
-    }
-    steps.push(Step::AwaitConfigGone {
-        hosts: hosts.clone(),
-        proxies: clean_slate,
-    });
-    for m in &manifest_list {
-        steps.push(Step::Apply {
-            file: manifests.join(&m.value),
+    let client_file = manifests.join(client_manifest(s));
+    let client_objects = crate::manifest::parse_file(&client_file).map_err(|p| p.to_string())?;
+    let sidecar = crate::manifest::wants_sidecar(&client_objects);
+    steps.push((
+        None,
+        Step::ApplyManifest {
+            file: client_file.clone(),
             namespace: ns.clone(),
+        },
+    ));
+    steps.push((
+        None,
+        Step::WaitReady {
+            namespace: ns.clone(),
+            workload: Workload::Pod { sidecar },
+            name: mesh::CLIENT_POD.into(),
+            timeout_secs: t.client_ready.as_secs(),
+        },
+    ));
+    let manifest_list = s.manifests_for(options.upstream);
+    let mut objects = Vec::new();
+    for m in &manifest_list {
+        objects.extend(
+            crate::manifest::parse_file(&manifests.join(&m.value)).map_err(|p| p.to_string())?,
+        );
+    }
+    let hosts = crate::evidence::config_dump::scenario_hosts(&objects);
+    let gateway = Proxies::Selector {
+        namespace: mesh::ISTIO_NAMESPACE.into(),
+        selector: mesh::GATEWAY_SELECTOR.into(),
+    };
+    let mut clean_slate = vec![gateway.clone()];
+    if sidecar {
+        clean_slate.push(Proxies::Pod {
+            namespace: ns.clone(),
+            name: mesh::CLIENT_POD.into(),
         });
+    }
+    steps.push((
+        None,
+        Step::AwaitCleanConfig {
+            hosts: hosts.clone(),
+            proxies: clean_slate,
+            timeout_secs: t.clean_config.as_secs(),
+        },
+    ));
+    for m in &manifest_list {
+        steps.push((
+            None,
+            Step::ApplyManifest {
+                file: manifests.join(&m.value),
+                namespace: ns.clone(),
+            },
+        ));
     }
     let context = crate::recording::Context {
         namespace: ns.clone(),
-        client_pod: "curl".into(),
-        service_account: "default".into(),
+        client_pod: mesh::CLIENT_POD.into(),
+        service_account: mesh::CLIENT_SERVICE_ACCOUNT.into(),
         upstream: Some(options.upstream.as_str().into()),
     };
-    let vars = |name: &str| context.var(name);
     for r in &s.requests {
         let url = crate::scenario::Template::parse(&r.url.value)
-            .map(|t| t.render(&vars))
-            .unwrap_or_else(|_| r.url.value.clone());
-        steps.push(Step::Request {
+            .map_err(|e| format!("{}: request {} url: {e}", s.name(), r.name.value))?
+            .render(&|name: &str| context.var(name));
+        steps.push((
+            None,
+            Step::SendRequest {
+                scenario: s.name().into(),
+                request: r.name.value.clone(),
+                namespace: ns.clone(),
+                pod: mesh::CLIENT_POD.into(),
+                container: mesh::CLIENT_CONTAINER.into(),
+                argv: crate::curl::argv(r, &url, ATTEMPT_ID, &s.curl_args_for(options.upstream)),
+                deadline_secs: t.request.as_secs(),
+            },
+        ));
+    }
+    steps.push((
+        Some(Condition::OnFailureOrAlways),
+        Step::CollectEvidence {
             scenario: s.name().into(),
-            request: r.name.value.clone(),
             namespace: ns.clone(),
-            pod: "curl".into(),
-            container: "curl".into(),
-            argv: crate::curl::argv(
-                r,
-                &url,
-                "<uuid per attempt>",
-                &s.curl_args_for(options.upstream),
-            ),
-            deadline_secs: options.deadline_secs,
-        });
-    }
+            dir: options
+                .run_dir()
+                .join("evidence")
+                .join(format!("{}@{istio}", s.name())),
+        },
+    ));
     if options.keep_objects {
-        return steps;
+        return Ok(steps);
     }
-    for m in manifest_list.iter().rev() {
-        steps.push(Step::Delete {
-            file: manifests.join(&m.value),
-            namespace: ns.clone(),
-        });
+    for file in manifest_list
+        .iter()
+        .rev()
+        .map(|m| manifests.join(&m.value))
+        .chain(std::iter::once(client_file))
+    {
+        steps.push((
+            Some(Condition::Always),
+            Step::DeleteObjects {
+                file,
+                namespace: ns.clone(),
+            },
+        ));
     }
-    steps.push(Step::DeleteNamespace { name: ns.clone() });
-    steps.push(Step::AwaitConfigGone {
-        hosts,
-        proxies: vec![gateway],
-    });
-    steps
+    steps.push((
+        Some(Condition::Always),
+        Step::DeleteNamespace {
+            name: ns.clone(),
+            timeout_secs: t.namespace_delete.as_secs(),
+        },
+    ));
+    steps.push((
+        Some(Condition::Always),
+        Step::AwaitCleanConfig {
+            hosts,
+            proxies: vec![gateway],
+            timeout_secs: t.clean_config.as_secs(),
+        },
+    ));
+    Ok(steps)
 }
 
 fn kind_download(options: &PlanOptions) -> (String, String, PathBuf) {
@@ -679,10 +873,28 @@ fn slot_images(
 }
 
 impl Plan {
+    /// Every step in plan order.
+    pub fn steps(&self) -> Vec<&PlannedStep> {
+        let mut out: Vec<&PlannedStep> = self.host.iter().collect();
+        for (i, slot) in self.slots.iter().enumerate() {
+            out.extend(slot.setup.iter());
+            if i == 0 {
+                out.extend(self.upstream.iter());
+            }
+            for s in &slot.scenarios {
+                out.extend(s.steps.iter());
+            }
+            out.extend(slot.teardown.iter());
+        }
+        out.extend(self.end.iter());
+        out.sort_by_key(|p| p.index);
+        out
+    }
+
     /// One line per step, as `egress plan` prints it.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        for slot in &self.slots {
+        for slot in self.slots.iter().map(|s| &s.slot) {
             let target = slot.cluster.as_deref().unwrap_or("current kube context");
             out.push_str(&format!(
                 "# cluster {target}: Istio {}, install {}, node image {}, {} scenario(s)\n",
@@ -698,13 +910,33 @@ impl Plan {
                 skip.scenario, skip.istio, skip.reason
             ));
         }
-        for (i, step) in self.steps.iter().enumerate() {
-            out.push_str(&format!("{:>3}. {step}\n", i + 1));
+        out.push_str(&format!(
+            "# at most {} cluster(s) set up or alive at once; each deleted after its last scenario\n",
+            self.parallel_clusters
+        ));
+        out.push_str(&format!("# timeouts: {}\n", self.timeouts));
+        for step in self.steps() {
+            out.push_str(&format!("{:>3}. {step}\n", step.index));
         }
         out
     }
-}
 
+    /// The JSON form of the plan (`egress plan --format json`): the steps in order.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "slots": self.slots.iter().map(|s| &s.slot).collect::<Vec<_>>(),
+            "skipped": self.skipped,
+            "timeouts": self.timeouts,
+            "parallel_clusters": self.parallel_clusters,
+            "steps": self.steps(),
+        })
+    }
+
+    /// The slots alone.
+    pub fn slot_list(&self) -> Vec<&Slot> {
+        self.slots.iter().map(|s| &s.slot).collect()
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -727,18 +959,24 @@ mod tests {
                 os: "linux",
                 arch: "amd64",
             },
-            deadline_secs: 60,
-            upstream: crate::upstream::UpstreamMode::Local,
+            upstream: UpstreamMode::Local,
             keep_objects: false,
+            timeouts: Timeouts::default(),
+            parallel_clusters: 2,
+            run_id: None,
+            reports_dir: "reports".into(),
         }
     }
 
     fn commands(plan: &Plan) -> Vec<String> {
-        plan.steps
+        plan.steps()
             .iter()
-            .filter_map(|p| match &p.step {
-                Step::Command { argv, .. } => Some(argv.join(" ")),
-                _ => None,
+            .filter(|p| !matches!(p.step, Step::SendRequest { .. }))
+            .filter_map(|p| p.step.argv().map(|a| a.join(" ")))
+            .filter(|c| {
+                !c.ends_with(" version")
+                    && !c.contains("--remote=false")
+                    && !c.starts_with("docker pull")
             })
             .collect()
     }
@@ -760,7 +998,7 @@ mod tests {
                 format!("/usr/bin/kind delete cluster --name egc-1-22-1-registry-only --kubeconfig {kc}"),
             ]
         );
-        let download = plan.steps.iter().find_map(|p| match &p.step {
+        let download = plan.steps().iter().find_map(|p| match &p.step {
             Step::DownloadIstioctl {
                 url, checksum_url, ..
             } => Some((url.clone(), checksum_url.clone())),
@@ -789,7 +1027,7 @@ mod tests {
             .count();
         assert_eq!(creates, plan.slots.len());
         let pulls = plan
-            .steps
+            .steps()
             .iter()
             .filter(|p| matches!(p.step, Step::PullImage { .. }))
             .count();
@@ -805,10 +1043,14 @@ mod tests {
         let suite = Suite::load(&ws).unwrap();
         let all = suite.select(&[]).unwrap();
         let plan = build(&all, &ws, &options("1.22.1,1.30.3")).unwrap();
-        for p in &plan.steps {
-            let (Some(cluster), Step::Command { argv, .. }) = (&p.cluster, &p.step) else {
+        for p in plan.steps() {
+            let (Some(cluster), Some(argv)) = (&p.cluster, p.step.argv()) else {
                 continue;
             };
+            if matches!(p.step, Step::SendRequest { .. }) {
+                // curl runs inside the cluster, by exec.
+                continue;
+            }
             if argv[1] == "load" {
                 // `kind load` reaches nodes through docker, not the API server.
                 continue;
@@ -823,7 +1065,7 @@ mod tests {
                 "{argv:?}"
             );
         }
-        for slot in &plan.slots {
+        for slot in plan.slot_list() {
             let IstioRelease::Exact(v) = &slot.istio else {
                 unreachable!()
             };
@@ -852,10 +1094,10 @@ mod tests {
         let all = suite.select(&[]).unwrap();
         let plan = build(&all, &ws, &options("1.22.1,1.30.3")).unwrap();
         let starts: Vec<&crate::upstream::EchoServer> = plan
-            .steps
+            .steps()
             .iter()
             .filter_map(|p| match &p.step {
-                Step::StartUpstream { server } => Some(server),
+                Step::StartUpstream { server, .. } => Some(server),
                 _ => None,
             })
             .collect();
@@ -865,11 +1107,11 @@ mod tests {
             ("kind", &["httpbin.org".to_owned()][..])
         );
         let first_create = plan
-            .steps
+            .steps()
             .iter()
-            .position(|p| matches!(&p.step, Step::Command { argv, .. } if argv[1] == "create"));
+            .position(|p| matches!(&p.step, Step::CreateCluster { .. }));
         let start = plan
-            .steps
+            .steps()
             .iter()
             .position(|p| matches!(p.step, Step::StartUpstream { .. }));
         assert!(
@@ -877,7 +1119,7 @@ mod tests {
             "kind's network exists only after the first cluster"
         );
         assert!(matches!(
-            plan.steps.last().map(|p| &p.step),
+            plan.steps().last().map(|p| &p.step),
             Some(Step::StopUpstream { .. })
         ));
 
@@ -890,15 +1132,15 @@ mod tests {
             },
         )
         .unwrap();
-        assert!(!internet.steps.iter().any(|p| matches!(
+        assert!(!internet.steps().iter().any(|p| matches!(
             p.step,
-            Step::StartUpstream { .. } | Step::CreateSecrets { .. }
+            Step::StartUpstream { .. } | Step::ApplySecrets { .. }
         )));
         // The explicit local variant: the private-CA DestinationRule only with the local upstream.
         let applies = |plan: &Plan, file: &str| {
-            plan.steps
-                .iter()
-                .any(|p| matches!(&p.step, Step::Apply { file: f, .. } if f.ends_with(file)))
+            plan.steps().iter().any(
+                |p| matches!(&p.step, Step::ApplyManifest { file: f, .. } if f.ends_with(file)),
+            )
         };
         assert!(applies(&plan, "originate-tls-httpbin-private-ca.yaml"));
         assert!(!applies(&internet, "originate-tls-httpbin-private-ca.yaml"));
@@ -920,7 +1162,7 @@ mod tests {
         .unwrap();
         assert!(commands(&plan).is_empty(), "{:?}", commands(&plan));
         assert!(
-            plan.steps
+            plan.steps()
                 .iter()
                 .any(|p| matches!(p.step, Step::CheckExistingIstio { .. }))
         );

@@ -1,66 +1,155 @@
-//! One step of a live run. Steps are data: `egress plan` prints them and the live
-//! engine executes them, so what is printed is what runs.
+//! One step of a live run, as data. `egress plan` prints these values and the
+//! engine's interpreter executes these very values; nothing is read back from argv.
 
 use std::fmt;
 use std::path::PathBuf;
 
-/// What a step acts on and how.
-#[derive(Debug, Clone, PartialEq, Eq)]
+use serde::Serialize;
+
+use crate::upstream::EchoServer;
+
+/// Which proxies a config-dump check reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum Proxies {
+    /// Every Running pod matching a selector (the egress gateway's replicas).
+    Selector {
+        namespace: String,
+        selector: String,
+    },
+    Pod {
+        namespace: String,
+        name: String,
+    },
+}
+
+impl fmt::Display for Proxies {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Self::Selector {
+                namespace,
+                selector,
+            } => write!(f, "{namespace}/{selector} pods"),
+            Self::Pod { namespace, name } => write!(f, "{namespace}/{name}"),
+        }
+    }
+}
+
+/// What a readiness watch waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Workload {
+    Deployment,
+    /// A pod, with its sidecar when `sidecar`.
+    Pod {
+        sidecar: bool,
+    },
+}
+
+/// What a step acts on and how. Deadlines are part of the value: what is printed
+/// is what runs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
 pub enum Step {
     /// The Docker daemon answers `/_ping`.
     CheckDocker,
-    /// kind found on PATH; its version is printed.
+    /// kind found on PATH; `kind version` must answer.
     UseKind {
-        path: PathBuf,
+        argv: Vec<String>,
+        timeout_secs: u64,
     },
     /// kind fetched once per host, checksum verified, cached.
     DownloadKind {
         url: String,
         checksum_url: String,
         dest: PathBuf,
+        timeout_secs: u64,
     },
-    /// `latest` becomes the newest stable Istio release.
+    /// `latest` becomes the newest stable Istio release (only in a printed plan: a
+    /// run resolves it before planning).
     ResolveLatestIstio,
+    /// A local istioctl; `istioctl version --remote=false` must answer.
     UseIstioctl {
-        path: PathBuf,
+        version: String,
+        argv: Vec<String>,
+        timeout_secs: u64,
     },
     DownloadIstioctl {
         version: String,
         url: String,
         checksum_url: String,
         dest: PathBuf,
+        timeout_secs: u64,
     },
-    /// An image pulled once per host, then loaded into each cluster.
+    /// An image pulled once per host (kept when already present), then loaded into
+    /// each cluster.
     PullImage {
         image: String,
-    },
-    /// An external program, run with a timeout.
-    Command {
         argv: Vec<String>,
         timeout_secs: u64,
     },
-    /// The current kube context already runs Istio (`--cluster existing`).
+    CreateCluster {
+        name: String,
+        kubeconfig: PathBuf,
+        node_image: Option<String>,
+        argv: Vec<String>,
+        timeout_secs: u64,
+        /// kind's own create is retried this often before it is an error.
+        attempts: u32,
+    },
+    LoadImages {
+        cluster: String,
+        images: Vec<String>,
+        argv: Vec<String>,
+        timeout_secs: u64,
+    },
+    InstallIstio {
+        version: String,
+        profile: String,
+        argv: Vec<String>,
+        timeout_secs: u64,
+    },
+    /// `--cluster existing`: istiod and the egress gateway must be ready already.
     CheckExistingIstio {
         install: String,
+        timeout_secs: u64,
     },
     /// Watch until the workload reports ready.
     WaitReady {
         namespace: String,
-        kind: &'static str,
+        workload: Workload,
         name: String,
         timeout_secs: u64,
+    },
+    /// The harness's echo server, on kind's network as the scenarios' upstream host;
+    /// once per run, by the first cluster that is ready (kind makes the network).
+    StartUpstream {
+        server: EchoServer,
+        timeout_secs: u64,
+    },
+    /// Secrets holding the run's certificates (server-side apply).
+    ApplySecrets {
+        namespace: String,
+        names: Vec<String>,
     },
     CreateNamespace {
         name: String,
         labels: Vec<(String, String)>,
     },
     /// Server-side apply of every object in a file.
-    Apply {
+    ApplyManifest {
         file: PathBuf,
         namespace: String,
     },
-    /// curl in the client container, judged until consistent.
-    Request {
+    /// Poll the proxies' config dumps until none mentions `hosts` (before applying:
+    /// a clean slate; after cleanup: forgotten).
+    AwaitCleanConfig {
+        hosts: Vec<String>,
+        proxies: Vec<Proxies>,
+        timeout_secs: u64,
+    },
+    /// curl in the client container, judged until consistent. `argv` holds
+    /// [`crate::model::ATTEMPT_ID`] where each attempt puts its own id.
+    SendRequest {
         scenario: String,
         request: String,
         namespace: String,
@@ -69,44 +158,142 @@ pub enum Step {
         argv: Vec<String>,
         deadline_secs: u64,
     },
+    /// Manifests, logs, config dumps, events and kind's logs under the run's evidence.
+    CollectEvidence {
+        scenario: String,
+        namespace: String,
+        dir: PathBuf,
+    },
     /// Delete what a file applied (objects outside the scenario's namespace included).
-    Delete {
+    DeleteObjects {
         file: PathBuf,
         namespace: String,
     },
     DeleteNamespace {
         name: String,
+        timeout_secs: u64,
     },
-    /// The harness's echo server, on kind's network as the scenarios' upstream host.
-    StartUpstream {
-        server: crate::upstream::EchoServer,
+    DeleteCluster {
+        name: String,
+        kubeconfig: PathBuf,
+        argv: Vec<String>,
+        timeout_secs: u64,
     },
     StopUpstream {
         container: String,
-    },
-    /// Secrets holding the run's certificates (server-side apply).
-    CreateSecrets {
-        namespace: String,
-        names: Vec<String>,
-    },
-    /// Watch the proxies' config dumps until they no longer mention the hosts the
-    /// scenario's ServiceEntries bring (before applying: a clean slate; after: gone).
-    AwaitConfigGone {
-        hosts: Vec<String>,
-        proxies: Vec<String>,
+        timeout_secs: u64,
     },
 }
 
-/// A step and the cluster it belongs to (none for host-wide steps).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// When a step runs; the interpreter decides at run time and logs the decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Condition {
+    /// Skipped when `--reuse` found the cluster already there.
+    UnlessReused,
+    /// Once per run, by the first cluster ready.
+    OncePerRun,
+    /// When a request of the scenario failed, or with `--evidence always`.
+    OnFailureOrAlways,
+    /// Every time (cleanup also after a failed step).
+    Always,
+    /// After the cluster's last scenario, unless kept as `--keep` says, or the
+    /// cluster was not made by this run.
+    UnlessKept(crate::model::Keep),
+}
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(match self {
+            Self::UnlessReused => "unless --reuse finds it",
+            Self::OncePerRun => "once per run",
+            Self::OnFailureOrAlways => "on failure, or --evidence always",
+            Self::Always => "always",
+            Self::UnlessKept(crate::model::Keep::Never) => {
+                "after its last scenario, if this run created it"
+            }
+            Self::UnlessKept(crate::model::Keep::OnFailure) => {
+                "after its last scenario, unless one failed (--keep-on-failure)"
+            }
+            Self::UnlessKept(crate::model::Keep::Always) => "never, --keep",
+        })
+    }
+}
+
+/// A step, its place in the plan and the cluster and scenario it belongs to.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PlannedStep {
+    /// 1-based position in the plan; `steps.jsonl` names it too.
+    pub index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
-    /// Whether the step only runs in some cases (e.g. cleanup skipped with `--keep`).
-    pub condition: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub condition: Option<Condition>,
+    #[serde(flatten)]
     pub step: Step,
 }
 
-fn shell_words(argv: &[String]) -> String {
+impl Step {
+    /// The step's kind, as `steps.jsonl` and the JSON plan name it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Step::CheckDocker => "check_docker",
+            Step::UseKind { .. } => "use_kind",
+            Step::DownloadKind { .. } => "download_kind",
+            Step::ResolveLatestIstio => "resolve_latest_istio",
+            Step::UseIstioctl { .. } => "use_istioctl",
+            Step::DownloadIstioctl { .. } => "download_istioctl",
+            Step::PullImage { .. } => "pull_image",
+            Step::CreateCluster { .. } => "create_cluster",
+            Step::LoadImages { .. } => "load_images",
+            Step::InstallIstio { .. } => "install_istio",
+            Step::CheckExistingIstio { .. } => "check_existing_istio",
+            Step::WaitReady { .. } => "wait_ready",
+            Step::StartUpstream { .. } => "start_upstream",
+            Step::ApplySecrets { .. } => "apply_secrets",
+            Step::CreateNamespace { .. } => "create_namespace",
+            Step::ApplyManifest { .. } => "apply_manifest",
+            Step::AwaitCleanConfig { .. } => "await_clean_config",
+            Step::SendRequest { .. } => "send_request",
+            Step::CollectEvidence { .. } => "collect_evidence",
+            Step::DeleteObjects { .. } => "delete_objects",
+            Step::DeleteNamespace { .. } => "delete_namespace",
+            Step::DeleteCluster { .. } => "delete_cluster",
+            Step::StopUpstream { .. } => "stop_upstream",
+        }
+    }
+
+    /// The external program the step runs, if it runs one.
+    pub fn argv(&self) -> Option<&[String]> {
+        match self {
+            Step::UseKind { argv, .. }
+            | Step::UseIstioctl { argv, .. }
+            | Step::PullImage { argv, .. }
+            | Step::CreateCluster { argv, .. }
+            | Step::LoadImages { argv, .. }
+            | Step::InstallIstio { argv, .. }
+            | Step::DeleteCluster { argv, .. }
+            | Step::SendRequest { argv, .. } => Some(argv),
+            _ => None,
+        }
+    }
+
+    /// Whether the step is cleanup, which runs even after an earlier step failed.
+    pub fn is_cleanup(&self) -> bool {
+        matches!(
+            self,
+            Step::DeleteObjects { .. }
+                | Step::DeleteNamespace { .. }
+                | Step::DeleteCluster { .. }
+                | Step::StopUpstream { .. }
+                | Step::CollectEvidence { .. }
+        )
+    }
+}
+
+pub fn shell_words(argv: &[String]) -> String {
     argv.iter()
         .map(|a| {
             let plain = !a.is_empty()
@@ -122,6 +309,14 @@ fn shell_words(argv: &[String]) -> String {
         .join(" ")
 }
 
+fn list(items: &[String]) -> String {
+    if items.is_empty() {
+        "-".into()
+    } else {
+        items.join(", ")
+    }
+}
+
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self {
@@ -129,68 +324,120 @@ impl fmt::Display for Step {
                 f,
                 "check: Docker daemon reachable (GET /_ping on the Docker socket)"
             ),
-            Step::UseKind { path } => write!(f, "check: kind at {} (kind version)", path.display()),
             Step::DownloadKind {
                 url,
                 checksum_url,
                 dest,
-            } => {
-                write!(
-                    f,
-                    "download: {url} (sha256 from {checksum_url}) -> {}",
-                    dest.display()
-                )
-            }
+                timeout_secs,
+            } => write!(
+                f,
+                "download (timeout {timeout_secs}s): {url} (sha256 from {checksum_url}) -> {}",
+                dest.display()
+            ),
             Step::ResolveLatestIstio => write!(
                 f,
                 "resolve: `latest` to the newest stable Istio release (no -rc, -beta, -alpha)"
-            ),
-            Step::UseIstioctl { path } => write!(
-                f,
-                "check: istioctl at {} (istioctl version --remote=false)",
-                path.display()
             ),
             Step::DownloadIstioctl {
                 version,
                 url,
                 checksum_url,
                 dest,
-            } => {
-                write!(
-                    f,
-                    "download: istioctl {version} from {url} (sha256 from {checksum_url}) -> {}",
-                    dest.display()
-                )
-            }
-            Step::PullImage { image } => write!(f, "run (timeout 600s): docker pull {image}"),
-            Step::Command { argv, timeout_secs } => {
-                write!(f, "run (timeout {timeout_secs}s): {}", shell_words(argv))
-            }
-            Step::CheckExistingIstio { install } => write!(
+                timeout_secs,
+            } => write!(
                 f,
-                "check: istiod and istio-egressgateway ready in istio-system (install profile {install} assumed; its mesh config is not compared)"
+                "download (timeout {timeout_secs}s): istioctl {version} from {url} (sha256 from {checksum_url}) -> {}",
+                dest.display()
+            ),
+            Step::UseKind { argv, timeout_secs }
+            | Step::UseIstioctl {
+                argv, timeout_secs, ..
+            }
+            | Step::PullImage {
+                argv, timeout_secs, ..
+            }
+            | Step::LoadImages {
+                argv, timeout_secs, ..
+            }
+            | Step::InstallIstio {
+                argv, timeout_secs, ..
+            }
+            | Step::DeleteCluster {
+                argv, timeout_secs, ..
+            } => write!(f, "run (timeout {timeout_secs}s): {}", shell_words(argv)),
+            Step::CreateCluster {
+                argv,
+                timeout_secs,
+                attempts,
+                ..
+            } => write!(
+                f,
+                "run (timeout {timeout_secs}s, {attempts} attempts): {}",
+                shell_words(argv)
+            ),
+            Step::CheckExistingIstio {
+                install,
+                timeout_secs,
+            } => write!(
+                f,
+                "check (deadline {timeout_secs}s): istiod and istio-egressgateway ready in istio-system (install profile {install} assumed; its mesh config is not compared)"
             ),
             Step::WaitReady {
                 namespace,
-                kind,
+                workload,
                 name,
                 timeout_secs,
-            } => {
-                write!(
+            } => match workload {
+                Workload::Deployment => write!(
                     f,
-                    "watch (deadline {timeout_secs}s): {kind} {namespace}/{name} ready"
-                )
-            }
+                    "watch (deadline {timeout_secs}s): Deployment {namespace}/{name} available"
+                ),
+                Workload::Pod { sidecar } => write!(
+                    f,
+                    "watch (deadline {timeout_secs}s): Pod {namespace}/{name} ready{}",
+                    if *sidecar {
+                        " with its istio-proxy sidecar"
+                    } else {
+                        ", no sidecar"
+                    }
+                ),
+            },
+            Step::StartUpstream {
+                server,
+                timeout_secs,
+            } => write!(
+                f,
+                "start (Docker API, timeout {timeout_secs}s): {server}; serving HTTP on 80, HTTPS on 443 with a certificate for {} from the run's CA, client certificates verified against it",
+                server.aliases.join(",")
+            ),
+            Step::ApplySecrets { namespace, names } => write!(
+                f,
+                "apply: Secrets {} in namespace {namespace} (the run's CA and client certificate)",
+                names.join(", ")
+            ),
             Step::CreateNamespace { name, labels } => {
                 let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 write!(f, "apply: Namespace {name} labels {}", labels.join(","))
             }
-            Step::Apply { file, namespace } => write!(
+            Step::ApplyManifest { file, namespace } => write!(
                 f,
                 "apply (server-side): {} in namespace {namespace}",
                 file.display()
             ),
-            Step::Request {
+            Step::AwaitCleanConfig {
+                hosts,
+                proxies,
+                timeout_secs,
+            } => {
+                let proxies: Vec<String> = proxies.iter().map(ToString::to_string).collect();
+                write!(
+                    f,
+                    "watch (deadline {timeout_secs}s): config dumps of {} (Envoy admin :15000) free of {}",
+                    list(&proxies),
+                    list(hosts)
+                )
+            }
+            Step::SendRequest {
                 scenario,
                 request,
                 namespace,
@@ -200,42 +447,28 @@ impl fmt::Display for Step {
                 deadline_secs,
             } => write!(
                 f,
-                "request {scenario}/{request}: exec in {namespace}/{pod} container {container}: {}; read gateway and sidecar logs; judge until 3 consecutive passes (deadline {deadline_secs}s)",
-                shell_words(argv)
+                "request {scenario}/{request}: exec in {namespace}/{pod} container {container}: {}; read gateway and sidecar logs; judge until {} consecutive passes (deadline {deadline_secs}s)",
+                shell_words(argv),
+                crate::model::CONSISTENT_PASSES
             ),
-            Step::Delete { file, namespace } => write!(
+            Step::CollectEvidence { dir, .. } => write!(
+                f,
+                "collect: manifests, logs, config dumps, events (and kind export logs) into {}",
+                dir.display()
+            ),
+            Step::DeleteObjects { file, namespace } => write!(
                 f,
                 "delete: objects of {} (namespace {namespace} unless stated)",
                 file.display()
             ),
-            Step::DeleteNamespace { name } => {
-                write!(f, "delete: Namespace {name}, watch until gone")
-            }
-            Step::StartUpstream { server } => write!(
+            Step::DeleteNamespace { name, timeout_secs } => write!(
                 f,
-                "start (testcontainers): {server}; serving HTTP on 80, HTTPS on 443 with a certificate for {} from the run's CA, client certificates verified against it",
-                server.aliases.join(",")
+                "delete: Namespace {name}, watch until gone (deadline {timeout_secs}s)"
             ),
-            Step::StopUpstream { container } => {
-                write!(f, "remove: container {container}")
-            }
-            Step::CreateSecrets { namespace, names } => write!(
-                f,
-                "apply: Secrets {} in namespace {namespace} (the run's CA and client certificate)",
-                names.join(", ")
-            ),
-            Step::AwaitConfigGone { hosts, proxies } => {
-                write!(
-                    f,
-                    "watch: config dumps of {} (Envoy admin :15000 via port-forward) free of {}",
-                    proxies.join(", "),
-                    if hosts.is_empty() {
-                        "-".to_owned()
-                    } else {
-                        hosts.join(", ")
-                    }
-                )
-            }
+            Step::StopUpstream {
+                container,
+                timeout_secs,
+            } => write!(f, "remove (timeout {timeout_secs}s): container {container}"),
         }
     }
 }
@@ -265,5 +498,29 @@ mod tests {
             shell_words(&argv),
             r"curl -H 'x-request-id: abc' -w '\nx'\''y'"
         );
+    }
+
+    #[test]
+    fn a_step_serialises_with_its_kind_and_argv() {
+        let step = PlannedStep {
+            index: 3,
+            cluster: Some("egc-1-22-1".into()),
+            scenario: None,
+            condition: Some(Condition::UnlessReused),
+            step: Step::CreateCluster {
+                name: "egc-1-22-1".into(),
+                kubeconfig: "/k".into(),
+                node_image: None,
+                argv: vec!["kind".into(), "create".into(), "cluster".into()],
+                timeout_secs: 300,
+                attempts: 3,
+            },
+        };
+        let json = serde_json::to_value(&step).unwrap();
+        assert_eq!(json["step"], "create_cluster");
+        assert_eq!(json["step"], step.step.kind());
+        assert_eq!(json["condition"], "unless-reused");
+        assert_eq!(json["argv"][1], "create");
+        assert_eq!(json["index"], 3);
     }
 }

@@ -9,9 +9,9 @@ use super::results::{
     Case, Environment, KnownIssueRef, Outcome, RequestResult, Source, Status, StepTiming,
     VerdictRecord,
 };
+use crate::engine::ScenarioRun;
 use crate::judge::{self, Verdict};
-use crate::live::scenario_run::ScenarioRun;
-use crate::live::session::Session;
+use crate::model::RunMode;
 use crate::plan::IstioRelease;
 use crate::recording::Recording;
 use crate::scenario::{KnownIssue, KnownIssueMode, Scenario};
@@ -68,36 +68,18 @@ pub fn base(
 pub fn live_error(
     scenario: &Scenario,
     istio: &IstioRelease,
+    source: Source,
     environment: Environment,
     message: String,
 ) -> Case {
     base(
         scenario,
         Some(&istio.to_string()),
-        Source::Live,
+        source,
         environment,
         Status::Error,
         Some(message),
     )
-}
-
-/// Runs `scenario` on `istio` in `session`: the judged case, or an error case when
-/// the run could not happen.
-pub fn from_session(
-    session: &Session,
-    scenario: &Scenario,
-    istio: &IstioRelease,
-    report_dir: &Path,
-) -> Case {
-    match session.run(scenario.name(), istio) {
-        Ok(run) => from_live(scenario, &run, report_dir),
-        Err(e) => live_error(
-            scenario,
-            &session.resolve(istio).unwrap_or_else(|| istio.clone()),
-            session.environment(scenario.name(), istio),
-            e,
-        ),
-    }
 }
 
 /// A scenario file that does not load: an error on no version.
@@ -135,7 +117,7 @@ pub fn client_has_sidecar(scenario: &Scenario, ws: &Workspace) -> bool {
         .join("client")
         .join(format!("{}.yaml", scenario.client.value));
     crate::manifest::parse_file(&file)
-        .map(|objects| crate::live::scenario_run::wants_sidecar(&objects))
+        .map(|objects| crate::manifest::wants_sidecar(&objects))
         .unwrap_or(true)
 }
 
@@ -215,10 +197,14 @@ pub fn from_replay(
 /// A live run of a scenario on one mesh. `report_dir` is what evidence names are
 /// relative to.
 pub fn from_live(scenario: &Scenario, run: &ScenarioRun, report_dir: &Path) -> Case {
+    let source = match run.mode {
+        RunMode::Live => Source::Live,
+        RunMode::Simulated => Source::Simulated,
+    };
     let mut case = base(
         scenario,
         Some(&run.istio),
-        Source::Live,
+        source,
         run.environment.clone(),
         Status::Error,
         None,
@@ -266,7 +252,11 @@ pub fn from_live(scenario: &Scenario, run: &ScenarioRun, report_dir: &Path) -> C
         .map(|f| f.to_string_lossy().into_owned())
         .collect();
     if let Some(error) = &run.error {
-        case.message = Some(error.clone());
+        case.message = Some(if run.interrupted {
+            format!("interrupted: {error}")
+        } else {
+            error.to_string()
+        });
         return case;
     }
     let passed = run.passed();
@@ -416,7 +406,7 @@ mod tests {
 
     /// A live run of gateway-http whose one request went `outcomes` (P pass, F fail).
     fn live_run(outcomes: &str, consistent: bool) -> (Scenario, ScenarioRun) {
-        use crate::live::converge::{Attempt, Converged, Tried};
+        use crate::engine::converge::{Attempt, Converged, Tried};
         use std::time::Duration;
         let ws = Workspace::at(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
         let scenario = crate::suite::Suite::load(&ws)
@@ -443,7 +433,8 @@ mod tests {
         let run = ScenarioRun {
             scenario: "gateway-http".into(),
             istio: "1.22.1".into(),
-            requests: vec![crate::live::scenario_run::RequestRun {
+            mode: RunMode::Live,
+            requests: vec![crate::engine::RequestRun {
                 name: "http-headers".into(),
                 verdicts: vec![],
                 converged: Converged {
@@ -456,7 +447,7 @@ mod tests {
             error: None,
             cleanup_error: None,
             timings: vec![],
-            evidence: Some(crate::live::evidence::Bundle {
+            evidence: Some(crate::engine::evidence::Bundle {
                 dir: "/r/evidence/gateway-http@1.22.1".into(),
                 files: vec![
                     "/r/evidence/gateway-http@1.22.1/first-failure-http-headers.json".into(),
@@ -466,6 +457,7 @@ mod tests {
             recording: None,
             environment: Environment::default(),
             sidecar: Some(true),
+            interrupted: false,
         };
         (scenario, run)
     }
@@ -506,7 +498,12 @@ mod tests {
             from_live(&scenario, &run, Path::new("/r")).status,
             Status::Fail
         );
-        run.error = Some("kind create cluster failed".into());
+        run.error = Some(crate::engine::StepError {
+            index: 7,
+            kind: "create_cluster".into(),
+            cluster: Some("egc-1-22-1-registry-only".into()),
+            message: "kind create cluster failed".into(),
+        });
         assert_eq!(
             from_live(&scenario, &run, Path::new("/r")).status,
             Status::Error

@@ -4,7 +4,7 @@
 //! those; replayed recordings make the report only of runs without a live trial.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, MutexGuard};
 
 use super::results::{Case, FORMAT, Results, Source, Status};
 
@@ -27,8 +27,6 @@ struct State {
     problems: Vec<String>,
     interrupted: bool,
 }
-
-static INTERRUPT_TARGET: OnceLock<Arc<Reporter>> = OnceLock::new();
 
 impl Reporter {
     /// A reporter writing to `reports_dir/<run_id>`. Without an explicit run id, a
@@ -124,10 +122,10 @@ impl Reporter {
         for (_, placeholder) in &state.running {
             cases.push(placeholder.clone());
         }
-        if cases.iter().any(|c| c.source == Source::Live) {
+        if cases.iter().any(|c| c.source != Source::Recording) {
             // Broken scenario files (no version) stay: they are errors of any run.
             cases.retain(|c| {
-                c.source == Source::Live || c.istio.is_none() && c.status == Status::Error
+                c.source != Source::Recording || c.istio.is_none() && c.status == Status::Error
             });
         }
         cases.sort_by(|a, b| {
@@ -169,48 +167,26 @@ impl Reporter {
             }
         }
     }
-
-    /// Makes this reporter the one written when the run is interrupted.
-    pub fn write_on_interrupt(self: &Arc<Self>) {
-        let _ = INTERRUPT_TARGET.set(Arc::clone(self));
-    }
 }
 
-/// Writes the report on Ctrl-C in a run without a live session (a session has its
-/// own handler, which also removes clusters), then exits 130 as the shell would.
-pub fn write_on_ctrl_c_without_session() {
-    let spawned = std::thread::Builder::new()
-        .name("egress-ctrl-c".into())
-        .spawn(|| {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            if runtime.block_on(tokio::signal::ctrl_c()).is_ok() && !crate::live::session::started()
-            {
-                interrupted();
-                std::process::exit(130);
-            }
-        });
-    if let Err(e) = spawned {
-        eprintln!("egress: no Ctrl-C handler ({e}); an interrupted run writes no report");
+impl Reporter {
+    /// The run was interrupted: the report says so.
+    pub fn mark_interrupted(&self) {
+        self.state().interrupted = true;
     }
-}
 
-/// Called on Ctrl-C before the process exits: running cases become errors.
-pub fn interrupted() {
-    if let Some(reporter) = INTERRUPT_TARGET.get() {
+    /// Called on a signal when no engine runs, before the process exits: running
+    /// cases become errors and the report is written.
+    pub fn interrupted(&self) {
         {
-            let mut state = reporter.state();
+            let mut state = self.state();
             state.interrupted = true;
             for (_, case) in &mut state.running {
                 case.status = Status::Error;
-                case.message = Some("interrupted (Ctrl-C) before the case finished".into());
+                case.message = Some("interrupted (SIGINT/SIGTERM) before the case finished".into());
             }
         }
-        reporter.write();
+        self.write();
     }
 }
 

@@ -36,11 +36,10 @@ pub fn hops(request: &Request, obs: &Observation, facts: &PathFacts) -> Vec<Hop>
     let url = request.url.value.as_str();
     let host = url_host(url);
     let app_tls = url.starts_with("https://");
-    let id = obs.request_id.as_deref();
     let line = |lines: &Option<Vec<String>>| -> Option<Option<Entry<'static>>> {
         lines
             .as_ref()
-            .map(|l| find_line(l, id, &host).map(|(_, e)| e.into_owned()))
+            .map(|l| find_line(l, obs, &host).map(|(_, e)| e.into_owned()))
     };
     let gateway_line = line(&obs.gateway_log);
     let sidecar_line = line(&obs.sidecar_log);

@@ -96,7 +96,7 @@ pub fn render(results: &Results, changes: Option<&[Change]>) -> String {
                                             @match results.case(scenario, v.as_deref()) {
                                                 Some(case) => td.status.(class(case.status)) {
                                                     a href=(format!("#{}", anchor(scenario, v.as_deref()))) {
-                                                        (case.status.label())
+                                                        (case.status_text())
                                                     }
                                                 },
                                                 None => td.status.none { "·" },
@@ -177,12 +177,13 @@ fn case_block(case: &Case) -> Markup {
     let source = match case.source {
         Source::Live => "live",
         Source::Recording => "recording",
+        Source::Simulated => "simulated",
     };
     html! {
         div.case id=(anchor(&case.scenario, case.istio.as_deref())) {
             h3 {
                 @match &case.istio { Some(v) => { "Istio " (v) }, None => { "No Istio version" } }
-                " " span.badge.(class(case.status)) { (case.status.label()) }
+                " " span.badge.(class(case.status)) { (case.status_text()) }
             }
             p.muted {
                 (source) " · install " (env.install)

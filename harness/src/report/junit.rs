@@ -109,5 +109,6 @@ fn source_name(case: &Case) -> &'static str {
     match case.source {
         super::results::Source::Live => "live",
         super::results::Source::Recording => "recording",
+        super::results::Source::Simulated => "simulated",
     }
 }

@@ -87,7 +87,7 @@ fn matrix(out: &mut String, results: &Results) {
         let cells: Vec<String> = versions
             .iter()
             .map(|v| match results.case(scenario, v.as_deref()) {
-                Some(c) => format!("{} {}", c.status.mark(), c.status.label()),
+                Some(c) => format!("{} {}", c.status.mark(), c.status_text()),
                 None => "·".into(),
             })
             .collect();
@@ -105,7 +105,7 @@ fn detail(out: &mut String, case: &Case) {
         "### {} {}{on}: {}\n",
         case.status.mark(),
         case.scenario,
-        case.status.label()
+        case.status_text()
     );
     if let Some(k) = &case.known_issue {
         let _ = writeln!(out, "Known issue ({}): {}\n", k.mode, k.url);

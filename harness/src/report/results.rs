@@ -48,6 +48,8 @@ pub enum Source {
     Live,
     /// A shipped recording replayed through the judge.
     Recording,
+    /// The real engine against the test support's simulated cluster: never a live pass.
+    Simulated,
 }
 
 /// The verdict on one scenario on one Istio version.
@@ -145,6 +147,16 @@ pub struct Case {
 }
 
 impl Case {
+    /// The status as reports print it: a result that is not live says so, so a
+    /// simulated or replayed pass is never read as a live one.
+    pub fn status_text(&self) -> String {
+        match self.source {
+            Source::Live => self.status.label().to_owned(),
+            Source::Recording => format!("{} (recording)", self.status.label()),
+            Source::Simulated => format!("{} (simulated)", self.status.label()),
+        }
+    }
+
     /// The key merges and baselines match cases by.
     pub fn key(&self) -> (String, String) {
         (

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 
 use semver::Version;
 
-use crate::live::evidence::EvidenceMode;
-use crate::live::session::{LiveOptions, Session};
+use crate::engine::{Engine, EngineOptions, EvidenceMode};
+use crate::model::RunMode;
 use crate::plan::{IstioRelease, Keep, PlanOptions, Slot};
 use crate::report::case;
 use crate::report::collect::Reporter;
@@ -100,19 +100,21 @@ pub fn verdict_of(case: &Case) -> Result<Verdict, String> {
     }
 }
 
-/// Runs one scenario on the given versions in one session; records a case per version.
+/// Runs one scenario on the given versions with one engine; records a case per
+/// version and returns the clusters the plan used.
 fn run_versions(
     ws: &Workspace,
     scenario: &Scenario,
     versions: &[IstioRelease],
-    options: LiveOptions,
+    options: EngineOptions,
     reporter: &Reporter,
-) -> Option<Session> {
+) -> Vec<Slot> {
     let error_cases = |reporter: &Reporter, message: &str| {
         for v in versions {
             reporter.record(case::live_error(
                 scenario,
                 v,
+                crate::report::results::Source::Live,
                 Default::default(),
                 message.to_owned(),
             ));
@@ -122,32 +124,49 @@ fn run_versions(
         let message = crate::prereq::describe(&missing);
         eprintln!("egress: {message}");
         error_cases(reporter, &message);
-        return None;
+        return Vec::new();
     }
-    let session = match Session::new(ws.clone(), vec![scenario.clone()], options) {
-        Ok(s) => s,
+    let shutdown = crate::engine::shutdown::Shutdown::default();
+    let engine = match Engine::new(
+        ws.clone(),
+        vec![scenario.clone()],
+        options,
+        crate::live::production_seams(),
+        shutdown.token(),
+    ) {
+        Ok(e) => e,
         Err(e) => {
             eprintln!("egress: {e}");
             error_cases(reporter, &e);
-            return None;
+            return Vec::new();
         }
     };
-    for v in versions {
-        let case = case::from_session(
-            &session,
-            scenario,
-            v,
-            reporter.dir().unwrap_or(Path::new("")),
-        );
-        eprintln!(
-            "egress: {} on Istio {}: {}",
-            scenario.name(),
-            case.istio.as_deref().unwrap_or("?"),
-            case.status.label()
-        );
-        reporter.record(case);
+    shutdown.engine_started();
+    shutdown.listen(|| {});
+    let slots: Vec<Slot> = engine.plan().slot_list().into_iter().cloned().collect();
+    match crate::engine::run_blocking(&engine) {
+        Ok((runs, end)) => {
+            for p in end.problems {
+                reporter.problem(p);
+            }
+            let dir = reporter.dir().unwrap_or(Path::new(""));
+            for run in runs {
+                let case = case::from_live(scenario, &run, dir);
+                eprintln!(
+                    "egress: {} on Istio {}: {}",
+                    scenario.name(),
+                    run.istio,
+                    case.status_text()
+                );
+                reporter.record(case);
+            }
+        }
+        Err(e) => error_cases(reporter, &e),
     }
-    Some(session)
+    if shutdown.interrupted() {
+        reporter.mark_interrupted();
+    }
+    slots
 }
 
 /// What a repro run needs from the command line.
@@ -174,30 +193,30 @@ pub fn run(r: ReproRun<'_>) -> Result<(PathBuf, crate::report::results::Results)
         None,
         None,
     )?);
-    reporter.write_on_interrupt();
-    let live = |istio: Vec<IstioRelease>, keep: bool| LiveOptions {
-        plan: plan_options(r.plan.clone(), istio, keep),
-        reuse: r.reuse,
-        evidence: EvidenceMode::Always,
-        run_id: run_id.clone(),
-        run_dir: r.ws.reports_dir().join(&run_id),
+    let live = |istio: Vec<IstioRelease>, keep: bool| {
+        let mut plan = plan_options(r.plan.clone(), istio, keep);
+        plan.run_id = Some(run_id.clone());
+        plan.reports_dir = r.ws.reports_dir();
+        EngineOptions {
+            plan,
+            reuse: r.reuse,
+            evidence: EvidenceMode::Always,
+            mode: RunMode::Live,
+        }
     };
     match &r.versions {
         Versions::List(versions) => {
-            let session = run_versions(
+            let slots = run_versions(
                 r.ws,
                 r.scenario,
                 versions,
                 live(versions.clone(), true),
                 &reporter,
             );
-            if let Some(session) = session {
-                for slot in &session.plan().slots {
-                    for line in access_lines(r.scenario, slot) {
-                        eprintln!("egress: {line}");
-                    }
+            for slot in &slots {
+                for line in access_lines(r.scenario, slot) {
+                    eprintln!("egress: {line}");
                 }
-                session.finish();
             }
         }
         Versions::Range(from, to) => {
@@ -223,15 +242,13 @@ pub fn run(r: ReproRun<'_>) -> Result<(PathBuf, crate::report::results::Results)
             );
             let bisection = bisect::bisect(&candidates, |v| {
                 let istio = vec![IstioRelease::Exact(v.clone())];
-                if let Some(session) = run_versions(
+                run_versions(
                     r.ws,
                     r.scenario,
                     &istio,
                     live(istio.clone(), false),
                     &reporter,
-                ) {
-                    session.finish();
-                }
+                );
                 let results = reporter.results();
                 let case = results
                     .case(r.scenario.name(), Some(&v.to_string()))

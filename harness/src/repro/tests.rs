@@ -63,7 +63,7 @@ fn the_plan_of_a_repro_keeps_clusters_and_the_scenarios_objects() {
         .render();
     assert!(text.contains("delete: Namespace gateway-http") && text.contains("(always)"));
 
-    let lines = access_lines(&s, &plan.slots[0]);
+    let lines = access_lines(&s, &plan.slots[0].slot);
     assert!(
         lines[0].contains("kubeconfig /cache/clusters/egc-1-22-1-registry-only/kubeconfig"),
         "{lines:?}"

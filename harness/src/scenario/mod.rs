@@ -153,7 +153,7 @@ impl Scenario {
     }
 
     /// The manifests applied with upstream `mode`, replacements made.
-    pub fn manifests_for(&self, mode: crate::upstream::UpstreamMode) -> Vec<Spanned<String>> {
+    pub fn manifests_for(&self, mode: crate::model::UpstreamMode) -> Vec<Spanned<String>> {
         let variant = self.upstream_variant(mode);
         self.manifests
             .iter()
@@ -165,16 +165,16 @@ impl Scenario {
     }
 
     /// curl arguments every request gets with upstream `mode`.
-    pub fn curl_args_for(&self, mode: crate::upstream::UpstreamMode) -> Vec<String> {
+    pub fn curl_args_for(&self, mode: crate::model::UpstreamMode) -> Vec<String> {
         self.upstream_variant(mode)
             .map(|v| v.curl_args.clone())
             .unwrap_or_default()
     }
 
-    fn upstream_variant(&self, mode: crate::upstream::UpstreamMode) -> Option<&UpstreamVariant> {
+    fn upstream_variant(&self, mode: crate::model::UpstreamMode) -> Option<&UpstreamVariant> {
         match mode {
-            crate::upstream::UpstreamMode::Local => self.upstream.local.as_ref(),
-            crate::upstream::UpstreamMode::Internet => self.upstream.internet.as_ref(),
+            crate::model::UpstreamMode::Local => self.upstream.local.as_ref(),
+            crate::model::UpstreamMode::Internet => self.upstream.internet.as_ref(),
         }
     }
 

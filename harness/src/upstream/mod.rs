@@ -10,14 +10,9 @@
 
 pub mod certs;
 
-use std::time::Duration;
+use serde::Serialize;
 
-use testcontainers::CopyTargetOptions;
-use testcontainers::bollard::models::{EndpointSettings, NetworkConnectRequest};
-use testcontainers::core::WaitFor;
-use testcontainers::runners::AsyncRunner;
-use testcontainers::{ContainerAsync, GenericImage, ImageExt};
-
+pub use crate::model::UpstreamMode;
 pub use certs::Certs;
 
 /// `gcr.io/k8s-staging-gateway-api/echo-basic`, pinned.
@@ -32,37 +27,8 @@ const CERT_DIR: &str = "/etc/egress-upstream";
 /// Label on every container the harness starts, for `egress prune`.
 pub const LABEL: (&str, &str) = ("egress-conformance", "upstream");
 
-/// Where the scenarios' upstream is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum UpstreamMode {
-    /// The harness's echo server on the kind network, answering as httpbin.org.
-    #[default]
-    Local,
-    /// The real httpbin.org, as the article ran it.
-    Internet,
-}
-
-impl UpstreamMode {
-    pub fn parse(text: &str) -> Result<Self, String> {
-        match text {
-            "local" => Ok(Self::Local),
-            "internet" => Ok(Self::Internet),
-            other => Err(format!(
-                "--upstream takes `local` or `internet`, not `{other}`"
-            )),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Local => "local",
-            Self::Internet => "internet",
-        }
-    }
-}
-
 /// A file the container gets, from the certificates.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Mount {
     pub target: String,
     pub mode: u32,
@@ -71,8 +37,8 @@ pub struct Mount {
 }
 
 /// Everything about the container, as data: what `egress plan` prints and the unit
-/// tests pin; [`start`] turns it into a testcontainers request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// tests pin; `live::docker` turns it into a container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EchoServer {
     pub image: String,
     pub tag: String,
@@ -108,7 +74,7 @@ pub fn definition(run_id: &str) -> EchoServer {
     EchoServer {
         image: ECHO_IMAGE.into(),
         tag: ECHO_TAG.into(),
-        container_name: format!("{}upstream-{run_id}", crate::plan::CLUSTER_PREFIX),
+        container_name: format!("{}upstream-{run_id}", crate::model::CLUSTER_PREFIX),
         network: KIND_NETWORK.into(),
         aliases: vec![UPSTREAM_HOST.into()],
         env: env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
@@ -134,77 +100,6 @@ impl std::fmt::Display for EchoServer {
                 .collect::<Vec<_>>()
                 .join(",")
         )
-    }
-}
-
-/// A started echo server; removed by [`Running::stop`] or, failing that, when dropped
-/// (testcontainers removes a container on drop).
-pub struct Running {
-    pub container: ContainerAsync<GenericImage>,
-    pub definition: EchoServer,
-}
-
-/// Starts the echo server and puts it on the kind network under its aliases.
-///
-/// testcontainers has no network-alias API, so the container starts on Docker's
-/// default bridge and is then connected to `kind` with `EndpointSettings.aliases`
-/// through testcontainers' re-exported bollard client (Docker's
-/// `POST /networks/{id}/connect`). Docker's embedded DNS answers aliases to every
-/// container on that network; kind's nodes forward pod DNS there (kind's
-/// images/base/files/usr/local/bin/entrypoint, enable_network_magic).
-pub async fn start(definition: &EchoServer, certs: &Certs) -> Result<Running, String> {
-    let files = certs.files();
-    let mut request = GenericImage::new(&definition.image, &definition.tag)
-        .with_wait_for(WaitFor::message_on_stdout("(https)"))
-        .with_container_name(&definition.container_name)
-        .with_label(LABEL.0, LABEL.1)
-        .with_user(&definition.user)
-        .with_startup_timeout(Duration::from_secs(120));
-    for (k, v) in &definition.env {
-        request = request.with_env_var(k, v);
-    }
-    for m in &definition.mounts {
-        let bytes = files
-            .iter()
-            .find(|(name, _)| *name == m.source)
-            .map(|(_, pem)| pem.as_bytes().to_vec())
-            .ok_or_else(|| format!("no certificate file {}", m.source))?;
-        request = request.with_copy_to(CopyTargetOptions::new(&m.target).with_mode(m.mode), bytes);
-    }
-    let container = request
-        .start()
-        .await
-        .map_err(|e| format!("starting the upstream {definition}: {e}"))?;
-    let docker = testcontainers::bollard::Docker::connect_with_defaults()
-        .map_err(|e| format!("Docker client: {e}"))?;
-    let connect = NetworkConnectRequest {
-        container: container.id().to_owned(),
-        endpoint_config: Some(EndpointSettings {
-            aliases: Some(definition.aliases.clone()),
-            ..EndpointSettings::default()
-        }),
-    };
-    if let Err(e) = docker.connect_network(&definition.network, connect).await {
-        let _ = container.rm().await;
-        return Err(format!(
-            "connecting the upstream to Docker network {} (is a kind cluster up?): {e}",
-            definition.network
-        ));
-    }
-    Ok(Running {
-        container,
-        definition: definition.clone(),
-    })
-}
-
-impl Running {
-    /// Removes the container (and with it its place on the kind network).
-    pub async fn stop(self) -> Result<(), String> {
-        let name = self.definition.container_name.clone();
-        self.container
-            .rm()
-            .await
-            .map_err(|e| format!("removing the upstream {name}: {e}"))
     }
 }
 
@@ -277,17 +172,5 @@ mod tests {
         assert_eq!(s[0]["stringData"]["ca.crt"], certs.ca_cert.as_str());
         assert_eq!(s[1]["metadata"]["name"], "upstream-ca");
         assert!(s[1]["stringData"].get("tls.key").is_none());
-    }
-
-    #[tokio::test]
-    async fn without_docker_starting_fails_with_a_clear_error() {
-        if crate::prereq::check_docker(&crate::prereq::DockerEndpoint::from_env()).is_ok() {
-            return; // a real daemon: nothing to show here
-        }
-        let certs = Certs::generate(UPSTREAM_HOST).unwrap();
-        let Err(e) = start(&definition("test"), &certs).await else {
-            panic!("started without Docker");
-        };
-        assert!(e.contains("starting the upstream"), "{e}");
     }
 }

@@ -1,0 +1,945 @@
+//! The interpreter of a plan: it executes exactly the plan's step values, through
+//! the seams, in order — host steps once, then each cluster (at most
+//! `parallel_clusters` set up or alive at once) with its scenarios one after
+//! another, each cluster deleted after its last scenario — and logs every step to
+//! `steps.jsonl`. One cancellation token (SIGINT/SIGTERM) stops it; cleanup still
+//! runs and deletes only what this run created.
+
+pub mod converge;
+pub mod evidence;
+pub mod outcome;
+mod scenario;
+pub mod shutdown;
+mod steplog;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use k8s_openapi::jiff::Timestamp;
+use tokio_util::sync::CancellationToken;
+
+pub use evidence::EvidenceMode;
+pub use outcome::{RequestRun, ScenarioRun, StepError, Timing};
+pub use steplog::{StepLog, StepOutcome};
+
+use crate::model::{Backoff, Keep, RunMode};
+use crate::plan::{Condition, Plan, PlanOptions, PlannedStep, SlotPlan, Step, Workload};
+use crate::report::results::Environment;
+use crate::scenario::Scenario;
+use crate::seams::{Command, InfraError, KubeApi, Seams};
+use crate::suite::Workspace;
+use crate::upstream::Certs;
+
+/// Everything a run needs besides the scenarios.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// With `run_id` set and every `latest` resolved.
+    pub plan: PlanOptions,
+    /// Take an existing harness cluster of the same name instead of creating one.
+    pub reuse: bool,
+    pub evidence: EvidenceMode,
+    pub mode: RunMode,
+}
+
+impl EngineOptions {
+    pub fn run_dir(&self) -> PathBuf {
+        self.plan.run_dir()
+    }
+
+    pub fn run_id(&self) -> String {
+        self.plan
+            .run_id
+            .clone()
+            .unwrap_or_else(|| "<run-id>".into())
+    }
+}
+
+/// A cluster ready for scenarios.
+#[derive(Clone)]
+pub(crate) struct Mesh {
+    pub kube: Arc<dyn KubeApi>,
+    pub istio: semver::Version,
+    pub install: String,
+    pub cluster: Option<String>,
+    pub node_image: Option<String>,
+    pub kubernetes: Option<String>,
+    pub export_logs: Option<Vec<String>>,
+}
+
+pub struct Engine {
+    seams: Seams,
+    ws: Workspace,
+    scenarios: Vec<Scenario>,
+    options: EngineOptions,
+    plan: Plan,
+    certs: Option<Certs>,
+    cancel: CancellationToken,
+    log: StepLog,
+    upstream: tokio::sync::OnceCell<Result<(), StepError>>,
+    upstream_started: AtomicBool,
+}
+
+/// What the whole run left besides its scenario runs.
+#[derive(Debug, Default)]
+pub struct RunEnd {
+    /// Trouble outside any scenario (a cluster that could not be removed, …).
+    pub problems: Vec<String>,
+    pub interrupted: bool,
+    /// Clusters kept (name, kubeconfig), for the user to reach.
+    pub kept: Vec<(String, PathBuf)>,
+}
+
+impl Engine {
+    /// Plans the run; nothing is executed yet.
+    pub fn new(
+        ws: Workspace,
+        scenarios: Vec<Scenario>,
+        options: EngineOptions,
+        seams: Seams,
+        cancel: CancellationToken,
+    ) -> Result<Self, String> {
+        let refs: Vec<&Scenario> = scenarios.iter().collect();
+        let plan = crate::plan::build(&refs, &ws, &options.plan)?;
+        let run_dir = options.run_dir();
+        let certs = match plan.upstream {
+            Some(_) => {
+                let certs = Certs::generate(crate::upstream::UPSTREAM_HOST)?;
+                certs.write(&run_dir.join("upstream"))?;
+                Some(certs)
+            }
+            None => None,
+        };
+        let log = StepLog::new(Some(&run_dir));
+        Ok(Self {
+            seams,
+            ws,
+            scenarios,
+            options,
+            plan,
+            certs,
+            cancel,
+            log,
+            upstream: tokio::sync::OnceCell::new(),
+            upstream_started: AtomicBool::new(false),
+        })
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
+    }
+
+    pub fn steps_log(&self) -> &StepLog {
+        &self.log
+    }
+
+    /// Where `scenario` runs on `istio`, as far as the plan knows.
+    pub fn environment(&self, scenario: &str, istio: &str) -> Environment {
+        let slot = self.plan.slot_list().into_iter().find(|slot| {
+            slot.istio.to_string() == istio && slot.scenarios.iter().any(|n| n == scenario)
+        });
+        Environment {
+            install: slot.map(|s| s.install.clone()).unwrap_or_default(),
+            upstream: Some(self.options.plan.upstream.as_str().to_owned()),
+            kubernetes: None,
+            node_image: slot.and_then(|s| s.node_image.clone()),
+            cluster: slot.and_then(|s| s.cluster.clone()),
+            recording: None,
+        }
+    }
+
+    /// Runs the whole plan; `done` receives each scenario run as it ends.
+    pub async fn run(&self, done: &(dyn Fn(ScenarioRun) + Sync)) -> RunEnd {
+        let mut end = RunEnd::default();
+        let mut host_error = None;
+        for step in &self.plan.host {
+            if let Some(e) = &host_error {
+                self.skip(step, &format!("an earlier host step failed: {e}"));
+                continue;
+            }
+            if self.cancel.is_cancelled() {
+                self.skip(step, "interrupted");
+                host_error = Some(self.error_of(step, "interrupted".into()));
+                continue;
+            }
+            if let Err(e) = self.timed(step, self.host_step(&step.step)).await {
+                host_error = Some(self.error_of(step, e.message));
+            }
+        }
+        let permits = tokio::sync::Semaphore::new(self.plan.parallel_clusters);
+        let slots = self
+            .plan
+            .slots
+            .iter()
+            .map(|slot| self.run_slot(slot, &permits, host_error.as_ref(), done));
+        for problems in futures::future::join_all(slots).await {
+            match problems {
+                SlotEnd::Kept(name, kubeconfig) => end.kept.push((name, kubeconfig)),
+                SlotEnd::Problem(p) => end.problems.push(p),
+                SlotEnd::Done => {}
+            }
+        }
+        if let Some(step) = &self.plan.upstream
+            && self.upstream.get().is_none()
+        {
+            self.skip(step, "no cluster became ready");
+        }
+        for step in &self.plan.end {
+            match &step.step {
+                Step::StopUpstream {
+                    container,
+                    timeout_secs,
+                } if self.upstream_started.load(Ordering::SeqCst) => {
+                    let remove = self
+                        .seams
+                        .docker
+                        .remove_container(container, secs(*timeout_secs));
+                    if let Err(e) = self.timed(step, remove).await {
+                        end.problems.push(format!(
+                            "could not remove the upstream container {container}: {e}; run `egress prune`"
+                        ));
+                    }
+                }
+                _ => self.skip(step, "the upstream was not started"),
+            }
+        }
+        if let Some(p) = self.log.problem() {
+            end.problems.push(p);
+        }
+        end.interrupted = self.cancel.is_cancelled();
+        end
+    }
+
+    fn error_of(&self, step: &PlannedStep, message: String) -> StepError {
+        StepError {
+            index: step.index,
+            kind: step.step.kind().to_owned(),
+            cluster: step.cluster.clone(),
+            message,
+        }
+    }
+
+    fn skip(&self, step: &PlannedStep, why: &str) {
+        self.log.record(
+            step,
+            Timestamp::now(),
+            Duration::ZERO,
+            &StepOutcome::Skipped(why.to_owned()),
+        );
+    }
+
+    /// Runs a step's future and logs it.
+    async fn timed<T>(
+        &self,
+        step: &PlannedStep,
+        work: impl std::future::Future<Output = Result<T, InfraError>>,
+    ) -> Result<T, InfraError> {
+        let started = Timestamp::now();
+        let clock = tokio::time::Instant::now();
+        eprintln!("egress: {step}");
+        let result = work.await;
+        let outcome = match &result {
+            Ok(_) => StepOutcome::Ok,
+            Err(e) => StepOutcome::Error(e.message.clone()),
+        };
+        self.log.record(step, started, clock.elapsed(), &outcome);
+        result
+    }
+
+    async fn host_step(&self, step: &Step) -> Result<(), InfraError> {
+        let host = &self.seams.host;
+        match step {
+            Step::CheckDocker => self.seams.docker.ping().await,
+            Step::UseKind { argv, timeout_secs }
+            | Step::UseIstioctl {
+                argv, timeout_secs, ..
+            } => self
+                .command(argv, *timeout_secs, "checking a tool's version")
+                .await
+                .map(|_| ()),
+            Step::DownloadKind {
+                url,
+                checksum_url,
+                dest,
+                timeout_secs,
+            } => host
+                .download(
+                    url,
+                    checksum_url,
+                    crate::seams::Payload::Binary,
+                    dest,
+                    secs(*timeout_secs),
+                )
+                .await
+                .map(|_| ()),
+            Step::DownloadIstioctl {
+                url,
+                checksum_url,
+                dest,
+                timeout_secs,
+                ..
+            } => host
+                .download(
+                    url,
+                    checksum_url,
+                    crate::seams::Payload::TarGz("istioctl"),
+                    dest,
+                    secs(*timeout_secs),
+                )
+                .await
+                .map(|_| ()),
+            Step::PullImage {
+                image,
+                argv,
+                timeout_secs,
+            } => {
+                // An image already on the host is not pulled again (offline reruns).
+                let inspect = vec![
+                    "docker".to_owned(),
+                    "image".into(),
+                    "inspect".into(),
+                    image.clone(),
+                ];
+                let present = host
+                    .run(Command {
+                        argv: inspect,
+                        timeout: self.options.plan.timeouts.docker_call,
+                        what: format!("looking for {image}"),
+                    })
+                    .await
+                    .is_ok_and(|r| r.success());
+                if present {
+                    return Ok(());
+                }
+                self.command(argv, *timeout_secs, &format!("pulling {image}"))
+                    .await
+                    .map(|_| ())
+            }
+            Step::ResolveLatestIstio => Err(InfraError::new(
+                "`latest` must be resolved before the run is planned",
+            )),
+            other => Err(InfraError::new(format!(
+                "not a host step: {}",
+                other.kind()
+            ))),
+        }
+    }
+
+    /// Runs a planned argv; a non-zero exit is an error with stderr's tail.
+    async fn command(
+        &self,
+        argv: &[String],
+        timeout_secs: u64,
+        what: &str,
+    ) -> Result<crate::seams::Ran, InfraError> {
+        let run = self.seams.host.run(Command {
+            argv: argv.to_vec(),
+            timeout: secs(timeout_secs),
+            what: what.to_owned(),
+        });
+        tokio::select! {
+            ran = run => ran?.checked(),
+            () = self.cancel.cancelled() => {
+                self.seams.host.kill_all();
+                Err(InfraError::new("interrupted"))
+            }
+        }
+    }
+
+    async fn run_slot(
+        &self,
+        slot: &SlotPlan,
+        permits: &tokio::sync::Semaphore,
+        host_error: Option<&StepError>,
+        done: &(dyn Fn(ScenarioRun) + Sync),
+    ) -> SlotEnd {
+        let mode = self.options.mode;
+        let istio = slot.slot.istio.to_string();
+        let fail_all = |error: &StepError| {
+            for s in &slot.scenarios {
+                for step in &s.steps {
+                    self.skip(step, "the cluster was not set up");
+                }
+                done(ScenarioRun::not_run(
+                    &s.scenario,
+                    &istio,
+                    mode,
+                    self.environment(&s.scenario, &istio),
+                    error.clone(),
+                ));
+            }
+        };
+        if let Some(e) = host_error {
+            for step in &slot.setup {
+                self.skip(step, "a host step failed");
+            }
+            for step in &slot.teardown {
+                self.skip(step, "nothing was created");
+            }
+            fail_all(e);
+            return SlotEnd::Done;
+        }
+        let Ok(_permit) = permits.acquire().await else {
+            fail_all(&StepError {
+                index: 0,
+                kind: "schedule".into(),
+                cluster: slot.slot.cluster.clone(),
+                message: "the run's cluster limiter closed".into(),
+            });
+            return SlotEnd::Done;
+        };
+        let mut state = SlotState::default();
+        let set_up = self.set_up(slot, &mut state).await;
+        let mut failed = false;
+        match set_up {
+            Err(error) => {
+                failed = true;
+                fail_all(&error);
+            }
+            Ok(mesh) => {
+                for s in &slot.scenarios {
+                    let Some(scenario) = self.scenarios.iter().find(|x| x.name() == s.scenario)
+                    else {
+                        continue;
+                    };
+                    let run = scenario::ScenarioExec::new(self, &mesh, scenario)
+                        .run(&s.steps)
+                        .await;
+                    if !run.passed() || run.cleanup_error.is_some() {
+                        failed = true;
+                    }
+                    done(run);
+                }
+            }
+        }
+        self.tear_down(slot, &state, failed).await
+    }
+
+    /// The slot's setup steps; the upstream once per run; a client on its kubeconfig.
+    async fn set_up(&self, slot: &SlotPlan, state: &mut SlotState) -> Result<Mesh, StepError> {
+        let istio = match &slot.slot.istio {
+            crate::plan::IstioRelease::Exact(v) => v.clone(),
+            crate::plan::IstioRelease::Latest => {
+                return Err(StepError {
+                    index: 0,
+                    kind: "plan".into(),
+                    cluster: slot.slot.cluster.clone(),
+                    message: "`latest` was not resolved".into(),
+                });
+            }
+        };
+        let mut kube: Option<Arc<dyn KubeApi>> = None;
+        let mut export_logs = None;
+        let mut failure: Option<StepError> = None;
+        for step in &slot.setup {
+            if let Some(e) = &failure {
+                self.skip(step, &format!("step {} failed", e.index));
+                continue;
+            }
+            if self.cancel.is_cancelled() {
+                self.skip(step, "interrupted");
+                failure = Some(self.error_of(step, "interrupted".into()));
+                continue;
+            }
+            if step.condition == Some(Condition::UnlessReused) && state.reused {
+                self.skip(step, "--reuse found the cluster");
+                continue;
+            }
+            let result = match &step.step {
+                Step::CreateCluster {
+                    name,
+                    kubeconfig,
+                    argv,
+                    timeout_secs,
+                    attempts,
+                    ..
+                } => {
+                    let created = self
+                        .timed(
+                            step,
+                            self.create_cluster(
+                                name,
+                                kubeconfig,
+                                argv,
+                                *timeout_secs,
+                                *attempts,
+                                state,
+                            ),
+                        )
+                        .await;
+                    if created.is_ok() {
+                        export_logs = Some(vec![
+                            argv.first().cloned().unwrap_or_default(),
+                            "export".into(),
+                            "logs".into(),
+                            "--name".into(),
+                            name.clone(),
+                        ]);
+                    }
+                    created
+                }
+                Step::LoadImages {
+                    argv, timeout_secs, ..
+                }
+                | Step::InstallIstio {
+                    argv, timeout_secs, ..
+                } => {
+                    let what = step.step.kind();
+                    self.timed(step, async {
+                        self.command(argv, *timeout_secs, what).await.map(|_| ())
+                    })
+                    .await
+                }
+                Step::WaitReady {
+                    namespace,
+                    workload,
+                    name,
+                    timeout_secs,
+                } => {
+                    let api = match &kube {
+                        Some(k) => Ok(Arc::clone(k)),
+                        None => self.connect(slot).await,
+                    };
+                    match api {
+                        Ok(api) => {
+                            kube = Some(Arc::clone(&api));
+                            self.timed(
+                                step,
+                                self.wait(&*api, namespace, *workload, name, *timeout_secs),
+                            )
+                            .await
+                        }
+                        Err(e) => {
+                            self.log.record(
+                                step,
+                                Timestamp::now(),
+                                Duration::ZERO,
+                                &StepOutcome::Error(e.message.clone()),
+                            );
+                            Err(e)
+                        }
+                    }
+                }
+                Step::CheckExistingIstio { timeout_secs, .. } => {
+                    let work = async {
+                        let api = self.connect(slot).await?;
+                        kube = Some(Arc::clone(&api));
+                        for name in [
+                            crate::model::mesh::ISTIOD_DEPLOYMENT,
+                            crate::model::mesh::GATEWAY_DEPLOYMENT,
+                        ] {
+                            self.wait(
+                                &*api,
+                                crate::model::mesh::ISTIO_NAMESPACE,
+                                Workload::Deployment,
+                                name,
+                                *timeout_secs,
+                            )
+                            .await
+                            .map_err(|e| {
+                                e.context(&format!(
+                                    "the current cluster has no ready {name}; install Istio with an egress gateway first"
+                                ))
+                            })?;
+                        }
+                        Ok(())
+                    };
+                    self.timed(step, work).await
+                }
+                Step::ApplySecrets { namespace, .. } => {
+                    // The upstream first: kind's network exists now that a cluster does.
+                    match self.start_upstream_once().await {
+                        Err(e) => {
+                            self.skip(step, "the upstream did not start");
+                            Err(InfraError::new(e.to_string()))
+                        }
+                        Ok(()) => {
+                            let api = match &kube {
+                                Some(k) => Ok(Arc::clone(k)),
+                                None => self.connect(slot).await,
+                            };
+                            match api {
+                                Ok(api) => {
+                                    kube = Some(Arc::clone(&api));
+                                    self.timed(step, self.apply_secrets(&*api, namespace)).await
+                                }
+                                Err(e) => Err(e),
+                            }
+                        }
+                    }
+                }
+                other => Err(InfraError::new(format!(
+                    "not a cluster setup step: {}",
+                    other.kind()
+                ))),
+            };
+            if let Err(e) = result {
+                failure = Some(self.error_of(step, e.message));
+            }
+        }
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        if self.plan.upstream.is_some() {
+            self.start_upstream_once().await?;
+        }
+        let kube = match kube {
+            Some(k) => k,
+            None => self.connect(slot).await.map_err(|e| StepError {
+                index: 0,
+                kind: "connect".into(),
+                cluster: slot.slot.cluster.clone(),
+                message: e.message,
+            })?,
+        };
+        let kubernetes = kube.server_version().await;
+        Ok(Mesh {
+            kube,
+            istio,
+            install: slot.slot.install.clone(),
+            cluster: slot.slot.cluster.clone(),
+            node_image: slot.slot.node_image.clone(),
+            kubernetes,
+            export_logs,
+        })
+    }
+
+    async fn connect(&self, slot: &SlotPlan) -> Result<Arc<dyn KubeApi>, InfraError> {
+        self.seams
+            .kube
+            .connect(slot.slot.kubeconfig.as_deref())
+            .await
+            .map_err(|e| e.context("opening a Kubernetes client"))
+    }
+
+    /// `kind create cluster`, unless `--reuse` finds it; an existing cluster this run
+    /// did not create is refused (and never deleted).
+    async fn create_cluster(
+        &self,
+        name: &str,
+        kubeconfig: &std::path::Path,
+        argv: &[String],
+        timeout_secs: u64,
+        attempts: u32,
+        state: &mut SlotState,
+    ) -> Result<(), InfraError> {
+        let kind = argv.first().cloned().unwrap_or_else(|| "kind".into());
+        let listed = self
+            .command(
+                &[kind.clone(), "get".into(), "clusters".into()],
+                self.options.plan.timeouts.tool_version.as_secs(),
+                "listing kind clusters",
+            )
+            .await?;
+        let exists = listed.stdout.lines().any(|l| l.trim() == name);
+        if exists && self.options.reuse {
+            state.reused = true;
+            eprintln!("egress: reusing cluster {name}");
+            self.command(
+                &[
+                    kind,
+                    "export".into(),
+                    "kubeconfig".into(),
+                    "--name".into(),
+                    name.into(),
+                    "--kubeconfig".into(),
+                    kubeconfig.display().to_string(),
+                ],
+                self.options.plan.timeouts.tool_version.as_secs(),
+                "writing the cluster's kubeconfig",
+            )
+            .await?;
+            return Ok(());
+        }
+        if exists {
+            return Err(InfraError::new(format!(
+                "a kind cluster named {name} exists already and this run did not create it: pass --reuse to run on it, or remove it with `egress prune`"
+            )));
+        }
+        if let Some(dir) = kubeconfig.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| InfraError::new(format!("{}: {e}", dir.display())))?;
+        }
+        let mut last = None;
+        for attempt in 1..=attempts.max(1) {
+            state.created = true;
+            match self
+                .command(argv, timeout_secs, &format!("creating cluster {name}"))
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) if self.cancel.is_cancelled() => return Err(e),
+                Err(e) => {
+                    eprintln!("egress: creating {name} failed (attempt {attempt}/{attempts}): {e}");
+                    // kind leaves a half-made cluster behind; remove it before trying again.
+                    let _ = self
+                        .command(
+                            &[
+                                kind.clone(),
+                                "delete".into(),
+                                "cluster".into(),
+                                "--name".into(),
+                                name.into(),
+                                "--kubeconfig".into(),
+                                kubeconfig.display().to_string(),
+                            ],
+                            self.options.plan.timeouts.cluster_delete.as_secs(),
+                            "removing a half-made cluster",
+                        )
+                        .await;
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| InfraError::new("kind create cluster never ran")))
+    }
+
+    async fn wait(
+        &self,
+        kube: &dyn KubeApi,
+        namespace: &str,
+        workload: Workload,
+        name: &str,
+        timeout_secs: u64,
+    ) -> Result<(), InfraError> {
+        let timeout = secs(timeout_secs);
+        let took = retry(&self.backoff(), timeout, &self.cancel, || async {
+            match workload {
+                Workload::Deployment => kube.wait_deployment(namespace, name, timeout).await,
+                Workload::Pod { sidecar } => kube.wait_pod(namespace, name, sidecar, timeout).await,
+            }
+        })
+        .await?;
+        eprintln!(
+            "egress: {namespace}/{name} ready after {:.1}s",
+            took.as_secs_f64()
+        );
+        Ok(())
+    }
+
+    async fn apply_secrets(&self, kube: &dyn KubeApi, namespace: &str) -> Result<(), InfraError> {
+        let Some(certs) = &self.certs else {
+            return Err(InfraError::new(
+                "no certificates: the run has no local upstream",
+            ));
+        };
+        let objects: Vec<crate::manifest::Object> = crate::upstream::secrets(certs, namespace)
+            .into_iter()
+            .filter_map(crate::manifest::Object::from_json)
+            .collect();
+        let timeout = self.options.plan.timeouts.kube_call;
+        retry(&self.backoff(), timeout, &self.cancel, || {
+            kube.apply(&objects, namespace)
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn start_upstream_once(&self) -> Result<(), StepError> {
+        let Some(step) = &self.plan.upstream else {
+            return Ok(());
+        };
+        self.upstream
+            .get_or_init(|| async {
+                let (
+                    Step::StartUpstream {
+                        server,
+                        timeout_secs,
+                    },
+                    Some(certs),
+                ) = (&step.step, &self.certs)
+                else {
+                    return Err(self.error_of(step, "no upstream to start".into()));
+                };
+                let started = self
+                    .timed(
+                        step,
+                        self.seams
+                            .docker
+                            .start_upstream(server, certs, secs(*timeout_secs)),
+                    )
+                    .await;
+                // Even a failed start may leave a container: the end removes it.
+                self.upstream_started.store(true, Ordering::SeqCst);
+                started.map_err(|e| self.error_of(step, e.message))
+            })
+            .await
+            .clone()
+    }
+
+    async fn tear_down(&self, slot: &SlotPlan, state: &SlotState, failed: bool) -> SlotEnd {
+        let mut end = SlotEnd::Done;
+        for step in &slot.teardown {
+            let Step::DeleteCluster {
+                name,
+                kubeconfig,
+                argv,
+                timeout_secs,
+            } = &step.step
+            else {
+                self.skip(step, "not a teardown step");
+                continue;
+            };
+            if !state.created {
+                self.skip(step, "this run did not create the cluster");
+                if state.reused {
+                    end = SlotEnd::Kept(name.clone(), kubeconfig.clone());
+                }
+                continue;
+            }
+            let keep = match self.options.plan.keep {
+                Keep::Always => true,
+                Keep::OnFailure => failed,
+                Keep::Never => false,
+            };
+            if keep {
+                self.skip(step, "kept (--keep / --keep-on-failure)");
+                eprintln!(
+                    "egress: kept cluster {name}: kubectl --kubeconfig {} get pods -A; remove it with `egress prune`",
+                    kubeconfig.display()
+                );
+                end = SlotEnd::Kept(name.clone(), kubeconfig.clone());
+                continue;
+            }
+            // Deleting is the one thing an interrupt must not skip: a fresh runner call.
+            let delete = self.seams.host.run(Command {
+                argv: argv.clone(),
+                timeout: secs(*timeout_secs),
+                what: format!("deleting cluster {name}"),
+            });
+            let result = self
+                .timed(step, async { delete.await?.checked().map(|_| ()) })
+                .await;
+            match result {
+                Ok(()) => {
+                    if let Some(dir) = kubeconfig.parent() {
+                        let _ = std::fs::remove_dir_all(dir);
+                    }
+                }
+                Err(e) => {
+                    end = SlotEnd::Problem(format!(
+                        "could not remove cluster {name}: {e}; run `egress prune`"
+                    ));
+                }
+            }
+        }
+        end
+    }
+
+    pub(crate) fn backoff(&self) -> Backoff {
+        self.options.plan.timeouts.backoff
+    }
+}
+
+/// Runs the engine to its end on a runtime of its own (commands that are not a
+/// libtest run: `egress repro`).
+pub fn run_blocking(engine: &Engine) -> Result<(Vec<ScenarioRun>, RunEnd), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))?;
+    let runs = std::sync::Mutex::new(Vec::new());
+    let end = runtime.block_on(engine.run(&|run| {
+        runs.lock().unwrap_or_else(|e| e.into_inner()).push(run);
+    }));
+    Ok((runs.into_inner().unwrap_or_else(|e| e.into_inner()), end))
+}
+
+#[derive(Default)]
+struct SlotState {
+    created: bool,
+    reused: bool,
+}
+
+enum SlotEnd {
+    Done,
+    Kept(String, PathBuf),
+    Problem(String),
+}
+
+pub(crate) fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+/// Runs an idempotent call again on transient errors (503s, a watch gone with 410)
+/// until it succeeds, fails for good, or `deadline` passes.
+pub(crate) async fn retry<T, F, Fut>(
+    backoff: &Backoff,
+    deadline: Duration,
+    cancel: &CancellationToken,
+    mut call: F,
+) -> Result<T, InfraError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, InfraError>>,
+{
+    let started = tokio::time::Instant::now();
+    let mut pause = backoff.initial;
+    loop {
+        match call().await {
+            Ok(v) => return Ok(v),
+            Err(e) if !e.transient => return Err(e),
+            Err(e) if started.elapsed() + pause > deadline => {
+                return Err(e.context(&format!(
+                    "still failing after {:.0}s of retries",
+                    started.elapsed().as_secs_f64()
+                )));
+            }
+            Err(e) => {
+                eprintln!(
+                    "egress: transient: {e}; again in {:.2}s",
+                    pause.as_secs_f64()
+                );
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    () = cancel.cancelled() => return Err(InfraError::new("interrupted")),
+                }
+                pause = backoff.next(pause);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_errors_are_retried_until_the_deadline() {
+        let backoff = Backoff {
+            initial: Duration::from_millis(250),
+            max: Duration::from_secs(2),
+        };
+        let cancel = CancellationToken::new();
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let got = retry(&backoff, Duration::from_secs(10), &cancel, || {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            std::future::ready(if n < 3 {
+                Err(InfraError::transient("503"))
+            } else {
+                Ok(n)
+            })
+        })
+        .await;
+        assert_eq!(got, Ok(3));
+        let never = retry(&backoff, Duration::from_secs(5), &cancel, || {
+            std::future::ready(Err::<(), _>(InfraError::transient(
+                "503 Service Unavailable",
+            )))
+        })
+        .await
+        .unwrap_err();
+        assert!(never.message.contains("still failing after"), "{never}");
+        let fatal = retry(&backoff, Duration::from_secs(5), &cancel, || {
+            std::future::ready(Err::<(), _>(InfraError::new("forbidden")))
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(fatal.message, "forbidden");
+    }
+}

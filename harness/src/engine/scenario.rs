@@ -1,0 +1,749 @@
+//! One scenario's planned steps on a ready mesh: namespace, client, clean slate,
+//! manifests, requests judged until consistent, evidence, recording, cleanup. A
+//! failed step stops the scenario's work but never its cleanup.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+
+use super::converge::{self, Attempt, Converged};
+use super::evidence::{self, Bundle, EvidenceMode};
+use super::outcome::{RequestRun, ScenarioRun, StepError, Timing};
+use super::{Engine, Mesh, StepOutcome, retry, secs};
+use crate::judge;
+use crate::model::{ATTEMPT_ID, CONSISTENT_PASSES, mesh};
+use crate::plan::{Condition, PlannedStep, Proxies, Step, Workload};
+use crate::recording::{self, Context, Observation, Recording};
+use crate::report::results::Environment;
+use crate::scenario::{Presence, Request, Scenario};
+use crate::seams::{Applied, InfraError, KubeApi};
+
+pub(super) struct ScenarioExec<'a> {
+    engine: &'a Engine,
+    mesh: &'a Mesh,
+    scenario: &'a Scenario,
+    context: Context,
+    applied: BTreeMap<PathBuf, Vec<Applied>>,
+    requests: Vec<RequestRun>,
+    timings: Vec<Timing>,
+    error: Option<StepError>,
+    cleanup_error: Option<StepError>,
+    evidence: Option<Bundle>,
+    sidecar: Option<bool>,
+    started: Timestamp,
+}
+
+impl<'a> ScenarioExec<'a> {
+    pub(super) fn new(engine: &'a Engine, mesh: &'a Mesh, scenario: &'a Scenario) -> Self {
+        Self {
+            engine,
+            mesh,
+            scenario,
+            context: Context {
+                namespace: scenario.name().to_owned(),
+                client_pod: mesh::CLIENT_POD.into(),
+                service_account: mesh::CLIENT_SERVICE_ACCOUNT.into(),
+                upstream: Some(engine.options.plan.upstream.as_str().into()),
+            },
+            applied: BTreeMap::new(),
+            requests: Vec::new(),
+            timings: Vec::new(),
+            error: None,
+            cleanup_error: None,
+            evidence: None,
+            sidecar: None,
+            started: Timestamp::now(),
+        }
+    }
+
+    fn kube(&self) -> &dyn KubeApi {
+        &*self.mesh.kube
+    }
+
+    fn environment(&self) -> Environment {
+        Environment {
+            install: self.mesh.install.clone(),
+            upstream: Some(self.engine.options.plan.upstream.as_str().to_owned()),
+            kubernetes: self.mesh.kubernetes.clone(),
+            node_image: self.mesh.node_image.clone(),
+            cluster: self.mesh.cluster.clone(),
+            recording: None,
+        }
+    }
+
+    fn needs_evidence(&self) -> bool {
+        self.error.is_some()
+            || self.engine.options.evidence == EvidenceMode::Always
+            || self
+                .requests
+                .iter()
+                .any(|r| !r.passed() || !r.converged.relapses().is_empty())
+    }
+
+    pub(super) async fn run(mut self, steps: &[PlannedStep]) -> ScenarioRun {
+        let cancel = self.engine.cancel.clone();
+        for step in steps {
+            let cleanup = step.step.is_cleanup() || step.condition == Some(Condition::Always);
+            if cancel.is_cancelled()
+                && !matches!(
+                    step.step,
+                    Step::DeleteObjects { .. } | Step::DeleteNamespace { .. }
+                )
+            {
+                self.engine.skip(step, "interrupted");
+                if self.error.is_none() {
+                    self.error = Some(self.engine.error_of(step, "interrupted".into()));
+                }
+                continue;
+            }
+            if let Some(e) = &self.error
+                && !cleanup
+            {
+                let why = format!("step {} failed", e.index);
+                self.engine.skip(step, &why);
+                continue;
+            }
+            if step.condition == Some(Condition::OnFailureOrAlways) && !self.needs_evidence() {
+                self.engine.skip(step, "every request passed");
+                continue;
+            }
+            let clock = tokio::time::Instant::now();
+            let started = Timestamp::now();
+            eprintln!("egress: {step}");
+            let result = self.execute(&step.step).await;
+            let outcome = match &result {
+                Ok(()) => StepOutcome::Ok,
+                Err(e) => StepOutcome::Error(e.message.clone()),
+            };
+            self.engine
+                .log
+                .record(step, started, clock.elapsed(), &outcome);
+            self.timings.push(Timing {
+                step: timing_name(&step.step),
+                elapsed: clock.elapsed(),
+            });
+            if let Err(e) = result {
+                let error = self.engine.error_of(step, e.message);
+                if cleanup {
+                    self.cleanup_error.get_or_insert(error);
+                } else {
+                    self.error = Some(error);
+                }
+            }
+        }
+        let never_judged: Vec<String> = self
+            .requests
+            .iter()
+            .filter(|r| r.never_judged())
+            .map(|r| {
+                let why = r
+                    .converged
+                    .attempts
+                    .last()
+                    .and_then(|t| match &t.attempt {
+                        Attempt::Inconclusive { why } => Some(why.clone()),
+                        Attempt::Judged { .. } => None,
+                    })
+                    .unwrap_or_default();
+                format!("request {}: every attempt was inconclusive ({why})", r.name)
+            })
+            .collect();
+        if self.error.is_none()
+            && !never_judged.is_empty()
+            && let Some(step) = steps
+                .iter()
+                .find(|s| matches!(s.step, Step::SendRequest { .. }))
+        {
+            self.error = Some(self.engine.error_of(step, never_judged.join("; ")));
+        }
+        let recording = self.write_recording();
+        let interrupted = cancel.is_cancelled();
+        ScenarioRun {
+            scenario: self.scenario.name().to_owned(),
+            istio: self.mesh.istio.to_string(),
+            mode: self.engine.options.mode,
+            environment: self.environment(),
+            requests: self.requests,
+            error: self.error,
+            cleanup_error: self.cleanup_error,
+            timings: self.timings,
+            evidence: self.evidence,
+            recording,
+            sidecar: self.sidecar,
+            interrupted,
+        }
+    }
+
+    async fn execute(&mut self, step: &Step) -> Result<(), InfraError> {
+        let t = &self.engine.options.plan.timeouts;
+        let backoff = self.engine.backoff();
+        let cancel = &self.engine.cancel;
+        match step {
+            Step::CreateNamespace { name, labels } => {
+                retry(&backoff, t.kube_call, cancel, || {
+                    self.kube().create_namespace(name, labels)
+                })
+                .await
+            }
+            Step::ApplySecrets { namespace, .. } => {
+                self.engine.apply_secrets(self.kube(), namespace).await
+            }
+            Step::ApplyManifest { file, namespace } => {
+                let objects = crate::manifest::parse_file(file)
+                    .map_err(|p| InfraError::new(p.to_string()))?;
+                let applied = retry(&backoff, t.kube_call, cancel, || {
+                    self.kube().apply(&objects, namespace)
+                })
+                .await?;
+                self.applied.insert(file.clone(), applied);
+                Ok(())
+            }
+            Step::WaitReady {
+                namespace,
+                workload,
+                name,
+                timeout_secs,
+            } => {
+                if let Workload::Pod { sidecar } = workload {
+                    self.sidecar = Some(*sidecar);
+                }
+                self.engine
+                    .wait(self.kube(), namespace, *workload, name, *timeout_secs)
+                    .await
+            }
+            Step::AwaitCleanConfig {
+                hosts,
+                proxies,
+                timeout_secs,
+            } => self
+                .await_config_gone(hosts, proxies, secs(*timeout_secs))
+                .await
+                .map(|_| ()),
+            Step::SendRequest {
+                request,
+                argv,
+                deadline_secs,
+                ..
+            } => {
+                let Some(r) = self
+                    .scenario
+                    .requests
+                    .iter()
+                    .find(|r| r.name.value == *request)
+                else {
+                    return Err(InfraError::new(format!(
+                        "the scenario has no request {request}"
+                    )));
+                };
+                let run = self.converge_request(r, argv, secs(*deadline_secs)).await;
+                self.requests.push(run);
+                Ok(())
+            }
+            Step::CollectEvidence { dir, .. } => {
+                let mut bundle = self.collect_evidence(dir.clone()).await;
+                for r in &self.requests {
+                    if let Some(first) = r.converged.relapses().first()
+                        && let Ok(json) = serde_json::to_vec_pretty(first)
+                    {
+                        bundle.write(&format!("first-failure-{}.json", r.name), &json);
+                    }
+                }
+                self.evidence = Some(bundle);
+                Ok(())
+            }
+            Step::DeleteObjects { file, .. } => {
+                let Some(applied) = self.applied.remove(file) else {
+                    return Ok(());
+                };
+                retry(&backoff, t.kube_call, cancel, || {
+                    self.kube().delete(&applied)
+                })
+                .await
+            }
+            Step::DeleteNamespace { name, timeout_secs } => {
+                let timeout = secs(*timeout_secs);
+                retry(&backoff, timeout, cancel, || {
+                    self.kube().delete_namespace(name, timeout)
+                })
+                .await
+            }
+            other => Err(InfraError::new(format!(
+                "not a scenario step: {}",
+                other.kind()
+            ))),
+        }
+    }
+
+    async fn converge_request(
+        &self,
+        request: &Request,
+        planned_argv: &[String],
+        deadline: Duration,
+    ) -> RequestRun {
+        let started = tokio::time::Instant::now();
+        let cancel = self.engine.cancel.clone();
+        let converged: Converged<Observation> =
+            converge::converge(deadline, CONSISTENT_PASSES, |_| {
+                let remaining = deadline.saturating_sub(started.elapsed());
+                let cancel = cancel.clone();
+                async move {
+                    if cancel.is_cancelled() {
+                        return Attempt::Inconclusive {
+                            why: "interrupted".into(),
+                        };
+                    }
+                    self.attempt(request, planned_argv, remaining).await
+                }
+            })
+            .await;
+        let istio = &self.mesh.istio;
+        let verdicts = converged
+            .last_observed()
+            .map(|obs| judge::judge(request, obs, &self.context, istio))
+            .unwrap_or_default();
+        let first_relapse = converged
+            .relapses()
+            .first()
+            .map(|obs| judge::judge(request, obs, &self.context, istio))
+            .unwrap_or_default();
+        RequestRun {
+            name: request.name.value.clone(),
+            verdicts,
+            converged,
+            first_relapse,
+        }
+    }
+
+    /// One curl, its logs, and the judge.
+    async fn attempt(
+        &self,
+        request: &Request,
+        planned_argv: &[String],
+        remaining: Duration,
+    ) -> Attempt<Observation> {
+        let t = &self.engine.options.plan.timeouts;
+        let attempt_id = uuid::Uuid::new_v4().to_string();
+        let argv: Vec<String> = planned_argv
+            .iter()
+            .map(|a| a.replace(ATTEMPT_ID, &attempt_id))
+            .collect();
+        // The log API counts in whole seconds: start a second early; the probe picks the line.
+        let since = Timestamp::now() - SignedDuration::from_secs(1);
+        let timeout = secs(u64::from(request.max_time_seconds)) + t.exec_slack;
+        let exec = match self
+            .kube()
+            .exec(
+                &self.context.namespace,
+                mesh::CLIENT_POD,
+                mesh::CLIENT_CONTAINER,
+                &argv,
+                timeout,
+            )
+            .await
+        {
+            Ok(exec) => exec,
+            Err(e) => return Attempt::Inconclusive { why: e.message },
+        };
+        let (body, write_out) = crate::curl::split_output(&exec.stdout);
+        let (Some(write_out), Some(exit_code)) = (write_out, exec.exit_code) else {
+            return Attempt::Inconclusive {
+                why: format!(
+                    "the exec's result was lost (write-out: {}, exit status: {})",
+                    if exec.stdout.contains(crate::curl::MARKER) {
+                        "cut off"
+                    } else {
+                        "missing"
+                    },
+                    exec.exit_code.map_or("missing".into(), |c| c.to_string())
+                ),
+            };
+        };
+        let mut obs = Observation {
+            name: request.name.value.clone(),
+            request_id: Some(attempt_id.clone()),
+            probe: Some(crate::curl::probe(&attempt_id)),
+            exit_code: Some(exit_code),
+            http_code: Some(write_out.http_code),
+            body: Some(body.to_owned()),
+            stderr: Some(exec.stderr),
+            gateway_log: None,
+            sidecar_log: None,
+            time_total: write_out.time_total,
+        };
+        let host = argv.last().map(|u| judge::url_host(u)).unwrap_or_default();
+        let log_deadline = t.log_line.min(remaining);
+        let gateway = Proxies::Selector {
+            namespace: mesh::ISTIO_NAMESPACE.into(),
+            selector: mesh::GATEWAY_SELECTOR.into(),
+        };
+        let sidecar = Proxies::Pod {
+            namespace: self.context.namespace.clone(),
+            name: mesh::CLIENT_POD.into(),
+        };
+        for (proxy, expect, which) in [
+            (
+                &gateway,
+                request.expect.gateway_log.as_ref().map(presence),
+                "gateway",
+            ),
+            (
+                &sidecar,
+                request.expect.sidecar_log.as_ref().map(presence),
+                "sidecar",
+            ),
+        ] {
+            let wait = log_wait(expect.clone(), log_deadline, t.absence_settle);
+            let read = self.read_until_found(proxy, wait, &obs, &host, since).await;
+            if expect.is_some() && !read.complete() && !read.found {
+                return Attempt::Inconclusive {
+                    why: format!(
+                        "the {which} access log could not be read in full: {}",
+                        read.unreadable.join("; ")
+                    ),
+                };
+            }
+            // Nothing read at all is "not observed", not "no line".
+            let lines = (read.any_read || read.complete()).then_some(read.lines);
+            match which {
+                "gateway" => obs.gateway_log = lines,
+                _ => obs.sidecar_log = lines,
+            }
+        }
+        let passed = judge::passed(&judge::judge(
+            request,
+            &obs,
+            &self.context,
+            &self.mesh.istio,
+        ));
+        Attempt::Judged {
+            passed,
+            observed: obs,
+        }
+    }
+
+    /// Reads a proxy's log until the attempt's line is there or `wait` passes.
+    async fn read_until_found(
+        &self,
+        proxy: &Proxies,
+        wait: Duration,
+        obs: &Observation,
+        host: &str,
+        since: Timestamp,
+    ) -> LogRead {
+        let started = tokio::time::Instant::now();
+        let backoff = self.engine.backoff();
+        let mut pause = backoff.initial;
+        loop {
+            let mut read = self.read_logs(proxy, since).await;
+            read.found = judge::find_line(&read.lines, obs, host).is_some();
+            if read.found || started.elapsed() + pause > wait || self.engine.cancel.is_cancelled() {
+                return read;
+            }
+            tokio::time::sleep(pause).await;
+            pause = backoff.next(pause);
+        }
+    }
+
+    /// Lines of every Running pod of `proxy`; a pod that cannot be read is noted, and
+    /// the others still count.
+    async fn read_logs(&self, proxy: &Proxies, since: Timestamp) -> LogRead {
+        let mut read = LogRead::default();
+        let pods = match self.pods_of(proxy).await {
+            Ok(p) => p,
+            Err(e) => {
+                read.unreadable.push(e.message);
+                return read;
+            }
+        };
+        for (ns, pod) in pods {
+            match self
+                .kube()
+                .logs(&ns, &pod, mesh::PROXY_CONTAINER, Some(since), None)
+                .await
+            {
+                Ok(lines) => {
+                    read.any_read = true;
+                    read.lines.extend(lines);
+                }
+                Err(e) => read.unreadable.push(format!("{ns}/{pod}: {e}")),
+            }
+        }
+        read
+    }
+
+    async fn pods_of(&self, proxy: &Proxies) -> Result<Vec<(String, String)>, InfraError> {
+        let t = &self.engine.options.plan.timeouts;
+        match proxy {
+            Proxies::Pod { namespace, name } => Ok(vec![(namespace.clone(), name.clone())]),
+            Proxies::Selector {
+                namespace,
+                selector,
+            } => {
+                let pods = retry(
+                    &self.engine.backoff(),
+                    t.kube_call,
+                    &self.engine.cancel,
+                    || self.kube().pods(namespace, selector),
+                )
+                .await?;
+                Ok(pods.into_iter().map(|p| (namespace.clone(), p)).collect())
+            }
+        }
+    }
+
+    /// Polls the proxies' config dumps until none mentions `hosts`, or the deadline.
+    async fn await_config_gone(
+        &self,
+        hosts: &[String],
+        proxies: &[Proxies],
+        deadline: Duration,
+    ) -> Result<Duration, InfraError> {
+        let started = tokio::time::Instant::now();
+        if hosts.is_empty() {
+            return Ok(Duration::ZERO);
+        }
+        let t = &self.engine.options.plan.timeouts;
+        let backoff = self.engine.backoff();
+        let mut pause = backoff.initial;
+        loop {
+            let mut left = Vec::new();
+            for proxy in proxies {
+                for (ns, pod) in self.pods_of(proxy).await? {
+                    let dump = retry(&backoff, t.config_dump, &self.engine.cancel, || {
+                        self.kube().config_dump(&ns, &pod, t.config_dump)
+                    })
+                    .await?;
+                    for host in crate::evidence::config_dump::leftover_hosts(&dump, hosts)? {
+                        left.push(format!("{host} in {ns}/{pod}"));
+                    }
+                }
+            }
+            if left.is_empty() {
+                return Ok(started.elapsed());
+            }
+            if started.elapsed() + pause > deadline || self.engine.cancel.is_cancelled() {
+                return Err(InfraError::new(format!(
+                    "configuration of a scenario still present after {}s: {}",
+                    deadline.as_secs(),
+                    left.join(", ")
+                )));
+            }
+            tokio::time::sleep(pause).await;
+            pause = backoff.next(pause);
+        }
+    }
+
+    fn write_recording(&mut self) -> Option<PathBuf> {
+        let observed: Vec<Observation> = self
+            .requests
+            .iter()
+            .filter_map(|r| r.converged.last_observed().cloned())
+            .collect();
+        if observed.is_empty() {
+            return None;
+        }
+        let options = &self.engine.options;
+        let recording = Recording {
+            format: recording::FORMAT.into(),
+            scenario: self.scenario.name().into(),
+            istio: self.mesh.istio.to_string(),
+            source: format!(
+                "{} run {} on {}",
+                match options.mode {
+                    crate::model::RunMode::Live => "live",
+                    crate::model::RunMode::Simulated =>
+                        "SIMULATED (not evidence of Istio behaviour)",
+                },
+                options.run_id(),
+                self.mesh
+                    .cluster
+                    .as_deref()
+                    .unwrap_or("the current kube context")
+            ),
+            context: self.context.clone(),
+            requests: observed,
+            notes: vec![format!("install profile {}", self.mesh.install)],
+        };
+        let dir = options.run_dir().join("recordings");
+        let path = dir.join(format!("{}@{}.json", self.scenario.name(), self.mesh.istio));
+        let written = std::fs::create_dir_all(&dir)
+            .and_then(|()| recording.write(&path).map_err(std::io::Error::other));
+        match written {
+            Ok(()) => Some(path),
+            Err(e) => {
+                if let Some(b) = self.evidence.as_mut() {
+                    b.missing("recording", &e.to_string());
+                }
+                eprintln!(
+                    "egress: could not write the recording {}: {e}",
+                    path.display()
+                );
+                None
+            }
+        }
+    }
+
+    /// Everything worth keeping when a scenario fails; each piece that cannot be had is
+    /// noted in the bundle's `problems.txt`, never fatal.
+    async fn collect_evidence(&self, dir: PathBuf) -> Bundle {
+        let ns = self.scenario.name();
+        let mut bundle = Bundle::new(dir.clone());
+        let ws = &self.engine.ws;
+        let files = std::iter::once(crate::plan::client_manifest(self.scenario)).chain(
+            self.scenario
+                .manifests_for(self.engine.options.plan.upstream)
+                .into_iter()
+                .map(|m| m.value),
+        );
+        for file in files {
+            match std::fs::read(ws.manifests_dir().join(&file)) {
+                Ok(bytes) => bundle.write(&format!("manifests/{file}"), &bytes),
+                Err(e) => bundle.missing(&file, &e.to_string()),
+            }
+        }
+        let kube = self.kube();
+        let mut pods: Vec<(String, String, Vec<&str>)> = vec![(
+            ns.to_owned(),
+            mesh::CLIENT_POD.to_owned(),
+            vec![mesh::CLIENT_CONTAINER, mesh::PROXY_CONTAINER],
+        )];
+        for (selector, container, what) in [
+            (
+                mesh::GATEWAY_SELECTOR,
+                mesh::PROXY_CONTAINER,
+                "egress gateway pods",
+            ),
+            (mesh::ISTIOD_SELECTOR, mesh::ISTIOD_CONTAINER, "istiod pods"),
+        ] {
+            match kube.pods(mesh::ISTIO_NAMESPACE, selector).await {
+                Ok(found) => pods.extend(
+                    found
+                        .into_iter()
+                        .map(|p| (mesh::ISTIO_NAMESPACE.to_owned(), p, vec![container])),
+                ),
+                Err(e) => bundle.missing(what, &e.message),
+            }
+        }
+        let t = &self.engine.options.plan.timeouts;
+        for (pod_ns, pod, containers) in &pods {
+            for container in containers {
+                let name = format!(
+                    "logs/{}.log",
+                    evidence::file_name(&[pod_ns, pod, container])
+                );
+                match kube
+                    .logs(
+                        pod_ns,
+                        pod,
+                        container,
+                        Some(self.started),
+                        Some(evidence::FILE_CAP as i64),
+                    )
+                    .await
+                {
+                    Ok(lines) => bundle.write(&name, (lines.join("\n") + "\n").as_bytes()),
+                    Err(e) => bundle.missing(&name, &e.message),
+                }
+            }
+            if containers.contains(&mesh::PROXY_CONTAINER) {
+                let name = format!("config_dump/{}.json", evidence::file_name(&[pod_ns, pod]));
+                match kube.config_dump(pod_ns, pod, t.config_dump).await {
+                    Ok(dump) => bundle.write(&name, dump.as_bytes()),
+                    Err(e) => bundle.missing(&name, &e.message),
+                }
+            }
+        }
+        for events_ns in [ns, mesh::ISTIO_NAMESPACE] {
+            let name = format!("events/{events_ns}.txt");
+            match kube.events(events_ns).await {
+                Ok(lines) => bundle.write(&name, (lines.join("\n") + "\n").as_bytes()),
+                Err(e) => bundle.missing(&name, &e.message),
+            }
+        }
+        if let Some(export) = &self.mesh.export_logs {
+            let target = dir.join("kind-logs");
+            let mut argv = export.clone();
+            argv.push(target.display().to_string());
+            let ran = self
+                .engine
+                .seams
+                .host
+                .run(crate::seams::Command {
+                    argv,
+                    timeout: t.export_logs,
+                    what: "kind export logs".into(),
+                })
+                .await;
+            match ran {
+                Ok(ran) if ran.success() => bundle.cap_tree(&target),
+                Ok(ran) => bundle.missing("kind export logs", &ran.failure()),
+                Err(e) => bundle.missing("kind export logs", &e.message),
+            }
+        }
+        bundle.finish()
+    }
+}
+
+/// What reading one proxy's logs gave.
+#[derive(Debug, Default)]
+struct LogRead {
+    lines: Vec<String>,
+    /// Pods (or the pod list) that could not be read, and why.
+    unreadable: Vec<String>,
+    any_read: bool,
+    found: bool,
+}
+
+impl LogRead {
+    fn complete(&self) -> bool {
+        self.unreadable.is_empty()
+    }
+}
+
+fn presence<T>(p: &Presence<T>) -> Presence<()> {
+    match p {
+        Presence::Absent => Presence::Absent,
+        _ => Presence::Present,
+    }
+}
+
+/// How long to read logs for an expectation: until the line shows up when it must be
+/// there, a short settle when it must not, one read when nothing is asked.
+fn log_wait(expect: Option<Presence<()>>, deadline: Duration, settle: Duration) -> Duration {
+    match expect {
+        None => Duration::ZERO,
+        Some(Presence::Absent) => settle.min(deadline),
+        Some(_) => deadline,
+    }
+}
+
+fn timing_name(step: &Step) -> String {
+    match step {
+        Step::SendRequest { request, .. } => format!("request {request}"),
+        Step::ApplyManifest { file, .. } => format!(
+            "apply {}",
+            file.file_name().and_then(|f| f.to_str()).unwrap_or("?")
+        ),
+        other => other.kind().replace('_', " "),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_are_awaited_only_as_long_as_the_expectation_needs() {
+        let d = Duration::from_secs(10);
+        let settle = Duration::from_secs(3);
+        assert_eq!(log_wait(None, d, settle), Duration::ZERO);
+        assert_eq!(log_wait(Some(Presence::Absent), d, settle), settle);
+        assert_eq!(log_wait(Some(Presence::Present), d, settle), d);
+        assert_eq!(
+            log_wait(Some(Presence::Present), Duration::from_secs(2), settle),
+            Duration::from_secs(2)
+        );
+    }
+}

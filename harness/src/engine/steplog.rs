@@ -1,0 +1,118 @@
+//! `reports/<run-id>/steps.jsonl`: one line per planned step, executed or not, with
+//! its start, duration and outcome. Sorted by `index`, its step kinds and command
+//! lines are those of `egress plan --format json` for the same arguments.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::plan::PlannedStep;
+
+/// How a step ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", content = "detail", rename_all = "kebab-case")]
+pub enum StepOutcome {
+    Ok,
+    /// Trouble: the step's error.
+    Error(String),
+    /// Not executed, and why (its condition, an earlier failure, an interrupt).
+    Skipped(String),
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    index: usize,
+    step: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scenario: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    argv: Option<&'a [String]>,
+    started: String,
+    duration_seconds: f64,
+    #[serde(flatten)]
+    outcome: &'a StepOutcome,
+}
+
+/// Appends step lines; writing trouble is kept, never fatal to the run.
+pub struct StepLog {
+    path: Option<PathBuf>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    file: Option<std::fs::File>,
+    problem: Option<String>,
+    lines: usize,
+}
+
+impl StepLog {
+    /// A log at `dir/steps.jsonl` (created now), or none.
+    pub fn new(dir: Option<&Path>) -> Self {
+        let mut state = State::default();
+        let path = dir.map(|d| d.join("steps.jsonl"));
+        if let Some(path) = &path {
+            let opened = path
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| std::fs::File::create(path));
+            match opened {
+                Ok(f) => state.file = Some(f),
+                Err(e) => state.problem = Some(format!("{}: {e}", path.display())),
+            }
+        }
+        Self {
+            path,
+            state: Mutex::new(state),
+        }
+    }
+
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    pub fn record(
+        &self,
+        planned: &PlannedStep,
+        started: k8s_openapi::jiff::Timestamp,
+        took: Duration,
+        outcome: &StepOutcome,
+    ) {
+        let line = Line {
+            index: planned.index,
+            step: planned.step.kind(),
+            cluster: planned.cluster.as_deref(),
+            scenario: planned.scenario.as_deref(),
+            argv: planned.step.argv(),
+            started: started.to_string(),
+            duration_seconds: took.as_secs_f64(),
+            outcome,
+        };
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.lines += 1;
+        let Some(file) = state.file.as_mut() else {
+            return;
+        };
+        let written = serde_json::to_string(&line)
+            .map_err(std::io::Error::other)
+            .and_then(|text| writeln!(file, "{text}"));
+        if let Err(e) = written {
+            state.problem = Some(format!("steps.jsonl: {e}"));
+        }
+    }
+
+    /// Lines recorded so far.
+    pub fn lines(&self) -> usize {
+        self.state.lock().map(|s| s.lines).unwrap_or_default()
+    }
+
+    /// A write that failed, to be reported as a run problem.
+    pub fn problem(&self) -> Option<String> {
+        self.state.lock().ok().and_then(|s| s.problem.clone())
+    }
+}

@@ -1,0 +1,281 @@
+//! The leaf of the crate: the modes, names and deadlines every layer shares. It
+//! imports nothing of the crate, so plan, engine and report can all depend on it
+//! without depending on one another.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// Every kind cluster and container the harness creates carries this prefix;
+/// `egress prune` removes them.
+pub const CLUSTER_PREFIX: &str = "egc-";
+/// Consecutive passes that make a request's verdict consistent.
+pub const CONSISTENT_PASSES: u32 = 3;
+/// Stands in the planned curl argv for the fresh id of each attempt.
+pub const ATTEMPT_ID: &str = "<uuid per attempt>";
+
+/// Where the mesh's pieces are, as Istio's charts name them (istio/istio
+/// manifests/charts/gateways/istio-egress/values.yaml: `istio: egressgateway`).
+pub mod mesh {
+    pub const ISTIO_NAMESPACE: &str = "istio-system";
+    pub const GATEWAY_DEPLOYMENT: &str = "istio-egressgateway";
+    pub const GATEWAY_SELECTOR: &str = "istio=egressgateway";
+    pub const ISTIOD_DEPLOYMENT: &str = "istiod";
+    pub const ISTIOD_SELECTOR: &str = "app=istiod";
+    pub const ISTIOD_CONTAINER: &str = "discovery";
+    pub const PROXY_CONTAINER: &str = "istio-proxy";
+    /// The scenarios' client pod and its container (manifests/client/*.yaml).
+    pub const CLIENT_POD: &str = "curl";
+    pub const CLIENT_CONTAINER: &str = "curl";
+    pub const CLIENT_SERVICE_ACCOUNT: &str = "default";
+}
+
+/// Where the scenarios' upstream is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpstreamMode {
+    /// The harness's echo server on the kind network, answering as httpbin.org.
+    #[default]
+    Local,
+    /// The real httpbin.org, as the article ran it.
+    Internet,
+}
+
+impl UpstreamMode {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "local" => Ok(Self::Local),
+            "internet" => Ok(Self::Internet),
+            other => Err(format!(
+                "--upstream takes `local` or `internet`, not `{other}`"
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Internet => "internet",
+        }
+    }
+}
+
+/// Where scenarios run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClusterMode {
+    /// kind clusters of the harness's own, with their own kubeconfig.
+    #[default]
+    Kind,
+    /// The current kube context; nothing is created or deleted.
+    Existing,
+    /// kind clusters as the test support simulates them: the real engine, no
+    /// cluster. Only the project's own test binary can run it.
+    Simulated,
+}
+
+impl ClusterMode {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "kind" => Ok(Self::Kind),
+            "existing" => Ok(Self::Existing),
+            "simulated" => Ok(Self::Simulated),
+            other => Err(format!(
+                "--cluster takes `kind`, `existing` or `simulated`, not `{other}`"
+            )),
+        }
+    }
+
+    /// Whether the harness makes its own kind clusters (real or simulated).
+    pub fn makes_clusters(self) -> bool {
+        matches!(self, Self::Kind | Self::Simulated)
+    }
+}
+
+/// When harness clusters are kept after their last scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Keep {
+    #[default]
+    Never,
+    OnFailure,
+    Always,
+}
+
+/// How results were obtained; reports keep them apart, and only `Live` is a live pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunMode {
+    #[default]
+    Live,
+    Simulated,
+}
+
+/// Waits between polls: doubling from `initial` up to `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Backoff {
+    #[serde(with = "secs")]
+    pub initial: Duration,
+    #[serde(with = "secs")]
+    pub max: Duration,
+}
+
+impl Backoff {
+    pub fn next(&self, pause: Duration) -> Duration {
+        (pause * 2).min(self.max)
+    }
+}
+
+/// Every deadline of a live run, in one place (as Gateway API's conformance
+/// `TimeoutConfig`). `egress plan` prints the values in effect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Timeouts {
+    #[serde(with = "secs")]
+    pub download: Duration,
+    #[serde(with = "secs")]
+    pub tool_version: Duration,
+    #[serde(with = "secs")]
+    pub image_pull: Duration,
+    #[serde(with = "secs")]
+    pub cluster_create: Duration,
+    #[serde(with = "secs")]
+    pub cluster_delete: Duration,
+    #[serde(with = "secs")]
+    pub coredns_ready: Duration,
+    #[serde(with = "secs")]
+    pub image_load: Duration,
+    /// istioctl's own `--readiness-timeout`.
+    #[serde(with = "secs")]
+    pub istio_readiness: Duration,
+    /// The istioctl process as a whole.
+    #[serde(with = "secs")]
+    pub istio_install: Duration,
+    #[serde(with = "secs")]
+    pub istio_ready: Duration,
+    /// `--cluster existing`: how long its istiod and gateway may take to answer ready.
+    #[serde(with = "secs")]
+    pub existing_istio_ready: Duration,
+    #[serde(with = "secs")]
+    pub upstream_start: Duration,
+    #[serde(with = "secs")]
+    pub docker_call: Duration,
+    /// One Kubernetes API call (apply, list, logs, events).
+    #[serde(with = "secs")]
+    pub kube_call: Duration,
+    #[serde(with = "secs")]
+    pub client_ready: Duration,
+    #[serde(with = "secs")]
+    pub namespace_delete: Duration,
+    /// How long a request may take to become consistent (`--deadline`).
+    #[serde(with = "secs")]
+    pub request: Duration,
+    /// How long the proxies may take to forget an earlier scenario's hosts.
+    #[serde(with = "secs")]
+    pub clean_config: Duration,
+    /// One config dump read.
+    #[serde(with = "secs")]
+    pub config_dump: Duration,
+    /// How long a log line may take to show up after the request returned. Envoy
+    /// flushes file access logs every second by default (envoy
+    /// source/common/access_log/access_log_manager_impl.h, file_flush_interval_msec).
+    #[serde(with = "secs")]
+    pub log_line: Duration,
+    /// How long to keep reading before believing a line is really absent.
+    #[serde(with = "secs")]
+    pub absence_settle: Duration,
+    /// Added to curl's `--max-time` for the exec around it.
+    #[serde(with = "secs")]
+    pub exec_slack: Duration,
+    #[serde(with = "secs")]
+    pub export_logs: Duration,
+    pub backoff: Backoff,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        let s = Duration::from_secs;
+        Self {
+            download: s(300),
+            tool_version: s(30),
+            image_pull: s(600),
+            cluster_create: s(300),
+            cluster_delete: s(120),
+            coredns_ready: s(180),
+            image_load: s(300),
+            istio_readiness: s(300),
+            istio_install: s(420),
+            istio_ready: s(300),
+            existing_istio_ready: s(30),
+            upstream_start: s(120),
+            docker_call: s(60),
+            kube_call: s(30),
+            client_ready: s(180),
+            namespace_delete: s(180),
+            request: s(60),
+            clean_config: s(60),
+            config_dump: s(20),
+            log_line: s(10),
+            absence_settle: s(3),
+            exec_slack: s(15),
+            export_logs: s(180),
+            backoff: Backoff {
+                initial: Duration::from_millis(250),
+                max: s(2),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Timeouts {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let value = serde_json::to_value(self).map_err(|_| fmt::Error)?;
+        let Some(map) = value.as_object() else {
+            return Err(fmt::Error);
+        };
+        let parts: Vec<String> = map
+            .iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::Object(b) => format!(
+                    "{k}={}s..{}s",
+                    b.get("initial").cloned().unwrap_or_default(),
+                    b.get("max").cloned().unwrap_or_default()
+                ),
+                other => format!("{k}={other}s"),
+            })
+            .collect();
+        f.write_str(&parts.join(" "))
+    }
+}
+
+mod secs {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_print_every_deadline_in_seconds() {
+        let text = Timeouts::default().to_string();
+        assert!(text.contains("cluster_create=300.0s"), "{text}");
+        assert!(text.contains("backoff=0.25s..2.0s"), "{text}");
+        assert_eq!(text.matches('=').count(), 24, "{text}");
+    }
+
+    #[test]
+    fn modes_parse_and_refuse_with_the_choices() {
+        assert_eq!(ClusterMode::parse("simulated"), Ok(ClusterMode::Simulated));
+        assert!(
+            ClusterMode::parse("minikube")
+                .unwrap_err()
+                .contains("`kind`, `existing` or `simulated`")
+        );
+        assert_eq!(UpstreamMode::parse("internet"), Ok(UpstreamMode::Internet));
+    }
+}
