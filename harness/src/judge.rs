@@ -318,8 +318,11 @@ fn judge_headers(j: &mut Judge<'_>, e: &Expect, obs: &Observation) {
         );
         return;
     };
+    // An empty body echoed nothing: a proxy's own answer (direct_response 502) or
+    // no HTTP at all. Headers are then absent, not unreadable.
     let headers = match EchoedHeaders::parse(body) {
         Ok(h) => h,
+        Err(_) if body.trim().is_empty() => EchoedHeaders::default(),
         Err(why) => {
             let excerpt: String = body.chars().take(200).collect();
             j.push(

@@ -22,7 +22,7 @@ impl Replay {
     pub fn failures(&self) -> Vec<String> {
         let mut out = Vec::new();
         for (request, verdicts) in &self.requests {
-            if verdicts.iter().all(|v| v.outcome != Outcome::Pass) {
+            if verdicts.iter().all(|v| v.outcome == Outcome::NotObserved) {
                 out.push(format!(
                     "{request}: nothing was judged (no evidence for any expectation)"
                 ));

@@ -164,7 +164,9 @@ impl Engine {
             }
             if self.cancel.is_cancelled() {
                 self.skip(step, "interrupted");
-                host_error = Some(self.error_of(step, "interrupted".into()));
+                host_error = Some(
+                    self.error_of(step, "interrupted (SIGINT/SIGTERM) before this step".into()),
+                );
                 continue;
             }
             if let Err(e) = self.timed(step, self.host_step(&step.step)).await {
@@ -443,7 +445,9 @@ impl Engine {
             }
             if self.cancel.is_cancelled() {
                 self.skip(step, "interrupted");
-                failure = Some(self.error_of(step, "interrupted".into()));
+                failure = Some(
+                    self.error_of(step, "interrupted (SIGINT/SIGTERM) before this step".into()),
+                );
                 continue;
             }
             if step.condition == Some(Condition::UnlessReused) && state.reused {

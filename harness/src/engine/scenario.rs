@@ -94,7 +94,10 @@ impl<'a> ScenarioExec<'a> {
             {
                 self.engine.skip(step, "interrupted");
                 if self.error.is_none() {
-                    self.error = Some(self.engine.error_of(step, "interrupted".into()));
+                    self.error = Some(
+                        self.engine
+                            .error_of(step, "interrupted (SIGINT/SIGTERM) before this step".into()),
+                    );
                 }
                 continue;
             }

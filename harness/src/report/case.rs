@@ -299,7 +299,7 @@ fn records(verdicts: &[Verdict]) -> Vec<VerdictRecord> {
 fn failure_message(case: &Case) -> Option<String> {
     let mut lines = Vec::new();
     for r in &case.requests {
-        if r.verdicts.iter().all(|v| v.outcome != Outcome::Pass) {
+        if r.verdicts.iter().all(|v| v.outcome == Outcome::NotObserved) {
             lines.push(format!(
                 "{}: nothing was judged (no evidence for any expectation)",
                 r.name
@@ -313,6 +313,17 @@ fn failure_message(case: &Case) -> Option<String> {
             lines.push(format!(
                 "{}: {}: expected {}, observed {observed}",
                 r.name, v.subject, v.expected
+            ));
+        }
+        let failed_verdicts = r.verdicts.iter().any(|v| v.outcome == Outcome::Fail);
+        if !r.passed && !failed_verdicts && !r.verdicts.is_empty() {
+            lines.push(format!(
+                "{}: its last attempt passed, but not {} in a row within {:.0}s ({} attempt(s), {} inconclusive): raise --deadline if Istio is slow here",
+                r.name,
+                crate::model::CONSISTENT_PASSES,
+                r.elapsed_seconds,
+                r.attempts,
+                r.inconclusive
             ));
         }
         if r.passed && r.relapses > 0 {

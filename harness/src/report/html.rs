@@ -67,6 +67,9 @@ pub fn render(results: &Results, changes: Option<&[Change]>) -> String {
                                 @if n > 0 { span.badge.(class(status)) { (n) " " (status.label()) } " " }
                             }
                         }
+                        @if let Some(notice) = results.mode_notice() {
+                            p.mode { strong { (notice) } }
+                        }
                         @if results.interrupted {
                             p.badge.error { "Interrupted: cases still running are errors." }
                         }

@@ -10,6 +10,9 @@ pub fn render(results: &Results, changes: Option<&[Change]>) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# Istio egress conformance · {}\n", results.run_id);
     let _ = writeln!(out, "{}\n", totals(results));
+    if let Some(notice) = results.mode_notice() {
+        let _ = writeln!(out, "**{notice}**\n");
+    }
     if results.interrupted {
         let _ = writeln!(
             out,

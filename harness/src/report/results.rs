@@ -146,6 +146,35 @@ pub struct Case {
     pub duration_seconds: f64,
 }
 
+impl Results {
+    /// A line that says the results are not live, when some are not (a simulated or
+    /// replayed pass is never a live one).
+    pub fn mode_notice(&self) -> Option<String> {
+        let simulated = self
+            .cases
+            .iter()
+            .filter(|c| c.source == Source::Simulated)
+            .count();
+        let replayed = self
+            .cases
+            .iter()
+            .filter(|c| c.source == Source::Recording)
+            .count();
+        match (simulated, replayed) {
+            (0, 0) => None,
+            (s, 0) => Some(format!(
+                "SIMULATED: {s} case(s) ran the real engine against the test support's simulated cluster; none is a live result."
+            )),
+            (0, r) => Some(format!(
+                "RECORDINGS: {r} case(s) judged shipped recordings again; none is a live result."
+            )),
+            (s, r) => Some(format!(
+                "SIMULATED and RECORDINGS: {s} simulated and {r} replayed case(s); none is a live result."
+            )),
+        }
+    }
+}
+
 impl Case {
     /// The status as reports print it: a result that is not live says so, so a
     /// simulated or replayed pass is never read as a live one.

@@ -204,3 +204,26 @@ fn results_round_trip_and_the_published_schema_is_current() {
         }
     }
 }
+
+#[test]
+fn a_simulated_pass_is_never_shown_as_a_live_one() {
+    let mut results = every_status();
+    results.cases = vec![Case {
+        source: Source::Simulated,
+        ..case("gateway-http", Status::Pass)
+    }];
+    let md = super::markdown::render(&results, None);
+    let page = super::html::render(&results, None);
+    let xml = junit::render(&results).expect("render");
+    for (name, text) in [("summary.md", &md), ("index.html", &page)] {
+        assert!(text.contains("pass (simulated)"), "{name}");
+        assert!(text.contains("SIMULATED: 1 case(s)"), "{name}");
+    }
+    assert!(xml.contains(r#"name="source" value="simulated""#), "{xml}");
+    let json = serde_json::to_value(&results).expect("json");
+    assert_eq!(json["cases"][0]["source"], "simulated");
+    // A live pass carries no such mark.
+    results.cases[0].source = Source::Live;
+    assert!(!super::markdown::render(&results, None).contains("(simulated)"));
+    assert!(results.mode_notice().is_none());
+}

@@ -1,0 +1,464 @@
+//! The engine, executed: every scenario through the real interpreter against the
+//! simulated cluster of `tests/sim`, on the seed release and the newest supported
+//! one; injected faults and the outcome class each must give; cluster lifecycle;
+//! steps.jsonl against the plan. Nothing here is a live result.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use egress_harness::engine::{Engine, EngineOptions, EvidenceMode, RunEnd, ScenarioRun};
+use egress_harness::model::{ClusterMode, Keep, RunMode};
+use egress_harness::plan::{IstioRelease, PlanOptions};
+use egress_harness::report::case;
+use egress_harness::report::results::{Case, Source, Status};
+use egress_harness::scenario::Scenario;
+use egress_harness::suite::{Suite, Workspace};
+use egress_sim::{Fault, Faults, Sim};
+use tokio_util::sync::CancellationToken;
+
+fn ws() -> Workspace {
+    Workspace::at(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn scenarios(names: &[&str]) -> Vec<Scenario> {
+    let suite = Suite::load(&ws()).expect("suite");
+    let terms: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    suite
+        .select(&terms)
+        .expect("select")
+        .into_iter()
+        .cloned()
+        .collect()
+}
+
+/// Everything one simulated run gave.
+struct SimRun {
+    runs: Vec<ScenarioRun>,
+    end: RunEnd,
+    sim: Sim,
+    dir: PathBuf,
+    engine_plan: serde_json::Value,
+    scenarios: Vec<Scenario>,
+}
+
+impl SimRun {
+    fn case(&self, scenario: &str, istio: &str) -> Case {
+        let run = self
+            .runs
+            .iter()
+            .find(|r| r.scenario == scenario && r.istio == istio)
+            .unwrap_or_else(|| panic!("no run of {scenario} on {istio}"));
+        let s = self
+            .scenarios
+            .iter()
+            .find(|s| s.name() == scenario)
+            .expect("scenario");
+        case::from_live(s, run, &self.dir)
+    }
+
+    fn steps(&self) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(self.dir.join("steps.jsonl")).expect("steps.jsonl");
+        let mut lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect();
+        lines.sort_by_key(|l| l["index"].as_u64());
+        lines
+    }
+}
+
+fn options(istio: &str, run_id: &str) -> EngineOptions {
+    let mut plan = PlanOptions {
+        istio: IstioRelease::parse_list(istio).expect("versions"),
+        cluster: ClusterMode::Simulated,
+        kind: None,
+        cache_dir: std::env::temp_dir().join(format!("egress-engine-cache-{run_id}")),
+        run_id: Some(run_id.to_owned()),
+        reports_dir: std::env::temp_dir().join("egress-engine-reports"),
+        ..PlanOptions::for_this_host()
+    };
+    plan.timeouts.request = Duration::from_secs(8);
+    plan.timeouts.clean_config = Duration::from_secs(5);
+    plan.timeouts.log_line = Duration::from_secs(4);
+    EngineOptions {
+        plan,
+        reuse: false,
+        evidence: EvidenceMode::OnFailure,
+        mode: RunMode::Simulated,
+    }
+}
+
+fn run_with(
+    names: &[&str],
+    faults: &[Fault],
+    options: EngineOptions,
+    prepare: impl FnOnce(&Sim),
+    cancel: CancellationToken,
+) -> SimRun {
+    let scenarios = scenarios(names);
+    let sim = Sim::new(&ws(), &scenarios, Faults::of(faults)).expect("sim");
+    prepare(&sim);
+    let dir = options.run_dir();
+    let _ = std::fs::remove_dir_all(&dir);
+    let engine =
+        Engine::new(ws(), scenarios.clone(), options, sim.seams(), cancel).expect("engine");
+    let engine_plan = engine.plan().to_json();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let runs = Mutex::new(Vec::new());
+    let end = runtime.block_on(engine.run(&|r| runs.lock().expect("runs").push(r)));
+    SimRun {
+        runs: runs.into_inner().expect("runs"),
+        end,
+        sim,
+        dir,
+        engine_plan,
+        scenarios,
+    }
+}
+
+fn run(names: &[&str], istio: &str, faults: &[Fault], run_id: &str) -> SimRun {
+    run_with(
+        names,
+        faults,
+        options(istio, run_id),
+        |_| {},
+        CancellationToken::new(),
+    )
+}
+
+/// The status a case must have to count as what the scenario states (a known
+/// issue in xfail mode is a known failure).
+fn green(status: Status) -> bool {
+    matches!(status, Status::Pass | Status::KnownFailure)
+}
+
+#[test]
+fn every_scenario_passes_in_simulation_on_the_seed_and_the_newest_release() {
+    let newest = egress_harness::versions::newest_supported().to_string();
+    let versions = format!("1.22.1,{newest}");
+    let r = run(&[], &versions, &[], "all");
+    let scenarios = scenarios(&[]);
+    for s in &scenarios {
+        for v in ["1.22.1", newest.as_str()] {
+            let c = r.case(s.name(), v);
+            assert_eq!(
+                c.source,
+                Source::Simulated,
+                "{} is marked simulated",
+                s.name()
+            );
+            assert!(
+                green(c.status),
+                "{} on {v}: {:?} {}",
+                s.name(),
+                c.status,
+                c.message.unwrap_or_default()
+            );
+        }
+    }
+    assert!(r.sim.is_empty(), "left behind: {}", r.sim.snapshot());
+    assert!(r.end.problems.is_empty(), "{:?}", r.end.problems);
+
+    // steps.jsonl: every planned step once, in plan order, with the plan's command lines.
+    let logged = r.steps();
+    let planned = r.engine_plan["steps"].as_array().expect("steps").clone();
+    assert_eq!(logged.len(), planned.len());
+    for (l, p) in logged.iter().zip(&planned) {
+        assert_eq!((&l["index"], &l["step"]), (&p["index"], &p["step"]));
+        assert_eq!(l["argv"], p["argv"], "step {}", p["index"]);
+        assert!(l["started"].is_string() && l["duration_seconds"].is_number());
+    }
+    assert!(
+        logged.iter().all(|l| l["outcome"] != "error"),
+        "no step erred: {:?}",
+        logged.iter().find(|l| l["outcome"] == "error")
+    );
+}
+
+#[test]
+fn the_run_plan_is_what_egress_plan_prints_as_json() {
+    let scenarios = scenarios(&["gateway-http"]);
+    let options = options("1.22.1", "plan-json");
+    let refs: Vec<&Scenario> = scenarios.iter().collect();
+    let printed = egress_harness::plan::build(&refs, &ws(), &options.plan)
+        .expect("plan")
+        .to_json();
+    let r = run(&["gateway-http"], "1.22.1", &[], "plan-json");
+    assert_eq!(printed["steps"], r.engine_plan["steps"]);
+    let kinds: Vec<serde_json::Value> = r.steps().iter().map(|l| l["step"].clone()).collect();
+    let planned: Vec<serde_json::Value> = printed["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["step"].clone())
+        .collect();
+    assert_eq!(kinds, planned);
+}
+
+fn only_case(r: &SimRun, scenario: &str) -> Case {
+    r.case(scenario, "1.22.1")
+}
+
+fn assert_error_at(c: &Case, step: &str) {
+    assert_eq!(c.status, Status::Error, "{:?}", c.message);
+    let message = c.message.clone().unwrap_or_default();
+    assert!(message.contains(step), "names the step {step}: {message}");
+}
+
+#[test]
+fn infrastructure_faults_are_errors_naming_their_step() {
+    for (fault, step) in [
+        (Fault::ClusterCreateFails, "create_cluster"),
+        (Fault::ImageLoadFails, "load_images"),
+        (Fault::IstiodNeverReady, "wait_ready"),
+        (Fault::PodNeverReady, "wait_ready"),
+        (Fault::NoSidecarInjected, "wait_ready"),
+    ] {
+        let r = run(&["gateway-http"], "1.22.1", &[fault], fault.name());
+        let c = only_case(&r, "gateway-http");
+        assert_error_at(&c, step);
+        assert!(
+            r.sim.is_empty(),
+            "{}: left {}",
+            fault.name(),
+            r.sim.snapshot()
+        );
+    }
+}
+
+#[test]
+fn requests_that_were_never_judged_are_errors_not_failures() {
+    for fault in [
+        Fault::ExecLost,
+        Fault::ExecTimeout,
+        Fault::GatewayLogsUnreadable,
+    ] {
+        let r = run(&["gateway-http"], "1.22.1", &[fault], fault.name());
+        let c = only_case(&r, "gateway-http");
+        assert_error_at(&c, "send_request");
+        assert!(
+            c.message
+                .clone()
+                .unwrap_or_default()
+                .contains("inconclusive"),
+            "{}: {:?}",
+            fault.name(),
+            c.message
+        );
+        assert!(r.sim.is_empty());
+    }
+}
+
+#[test]
+fn an_unreadable_log_never_passes_an_expectation_on_it() {
+    // no-egress-gateway wants `gateway_log: absent`: with a replica unreadable that
+    // cannot be known, so it must not pass.
+    let r = run(
+        &["no-egress-gateway", "no-sidecar-bypasses-mesh"],
+        "1.22.1",
+        &[Fault::GatewayLogsUnreadable],
+        "unreadable",
+    );
+    assert_eq!(only_case(&r, "no-egress-gateway").status, Status::Error);
+    assert_eq!(
+        only_case(&r, "no-sidecar-bypasses-mesh").status,
+        Status::Error
+    );
+}
+
+#[test]
+fn transient_faults_are_survived() {
+    for fault in [
+        Fault::WatchGone410,
+        Fault::Apiserver503,
+        Fault::LogLineLate,
+        Fault::TraceSampled,
+    ] {
+        // A late line costs each attempt its delay: give the request the time.
+        let mut opts = options("1.22.1", fault.name());
+        opts.plan.timeouts.request = Duration::from_secs(30);
+        let r = run_with(
+            &["gateway-http"],
+            &[fault],
+            opts,
+            |_| {},
+            CancellationToken::new(),
+        );
+        let c = only_case(&r, "gateway-http");
+        assert_eq!(c.status, Status::Pass, "{}: {:?}", fault.name(), c.message);
+    }
+}
+
+#[test]
+fn a_line_that_never_appears_is_a_failure_of_the_expectation() {
+    let r = run(&["gateway-http"], "1.22.1", &[Fault::LogLineNever], "never");
+    let c = only_case(&r, "gateway-http");
+    assert_eq!(c.status, Status::Fail, "{:?}", c.message);
+    assert!(c.message.unwrap_or_default().contains("gateway_log"));
+    assert!(
+        !c.evidence.is_empty(),
+        "a failure keeps evidence: {:?}",
+        c.evidence
+    );
+}
+
+#[test]
+fn config_that_lingers_after_cleanup_is_an_error_of_the_cleanup() {
+    let r = run(
+        &["gateway-http"],
+        "1.22.1",
+        &[Fault::ConfigDumpKeepsHost],
+        "keeps-host",
+    );
+    let c = only_case(&r, "gateway-http");
+    assert_eq!(c.status, Status::Error, "{:?}", c.message);
+    let message = c.message.unwrap_or_default();
+    assert!(
+        message.contains("cleaned up") && message.contains("await_clean_config"),
+        "{message}"
+    );
+    assert!(
+        r.sim.is_empty(),
+        "the cluster still goes: {}",
+        r.sim.snapshot()
+    );
+}
+
+#[test]
+fn a_cancelled_run_cleans_up_and_marks_its_cases_interrupted() {
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(400));
+        trigger.cancel();
+    });
+    let r = run_with(
+        &[
+            "gateway-http",
+            "gateway-tls-origination",
+            "no-egress-gateway",
+        ],
+        &[Fault::LogLineLate],
+        options("1.22.1", "cancelled"),
+        |_| {},
+        cancel,
+    );
+    assert!(r.end.interrupted);
+    assert!(r.sim.is_empty(), "left: {}", r.sim.snapshot());
+    assert!(r.runs.iter().any(|run| run.interrupted));
+    for run in &r.runs {
+        assert_ne!(
+            r.case(&run.scenario, "1.22.1").status,
+            Status::Pass,
+            "{}: an interrupted run passes nothing it did not finish",
+            run.scenario
+        );
+    }
+}
+
+#[test]
+fn clusters_are_deleted_after_their_last_scenario_and_limited_in_number() {
+    let mut opts = options("1.22.1,1.30.3", "lifecycle");
+    opts.plan.parallel_clusters = 1;
+    let r = run_with(
+        &["gateway-http", "no-egress-gateway"],
+        &[],
+        opts,
+        |_| {},
+        CancellationToken::new(),
+    );
+    let steps = r.steps();
+    // With one cluster at a time, the second is created after the first is deleted.
+    let started = |kind: &str, cluster: &str| {
+        steps
+            .iter()
+            .find(|l| l["step"] == kind && l["cluster"] == cluster)
+            .and_then(|l| l["started"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| panic!("{kind} on {cluster}"))
+    };
+    let first = "egc-1-22-1-registry-only";
+    let second = "egc-1-30-3-registry-only";
+    assert!(started("delete_cluster", first) <= started("create_cluster", second));
+    assert!(r.sim.is_empty());
+}
+
+#[test]
+fn a_cluster_this_run_did_not_create_is_never_deleted() {
+    let name = "egc-1-22-1-registry-only";
+    let kept = |sim: &Sim| sim.world().clusters.contains_key(name);
+    let precreate = |sim: &Sim| {
+        sim.world()
+            .clusters
+            .insert(name.into(), egress_sim::Cluster::default());
+    };
+    // Without --reuse: refused, and the cluster stays.
+    let r = run_with(
+        &["gateway-http"],
+        &[],
+        options("1.22.1", "foreign"),
+        precreate,
+        CancellationToken::new(),
+    );
+    let c = only_case(&r, "gateway-http");
+    assert_error_at(&c, "create_cluster");
+    assert!(c.message.unwrap_or_default().contains("--reuse"));
+    assert!(kept(&r.sim));
+
+    // With --reuse and --keep-on-failure semantics aside: used, then left in place.
+    let mut opts = options("1.22.1", "reused");
+    opts.reuse = true;
+    opts.plan.keep = Keep::Never;
+    let r = run_with(
+        &["gateway-http"],
+        &[],
+        opts,
+        precreate,
+        CancellationToken::new(),
+    );
+    assert!(kept(&r.sim), "a reused cluster is not ours to delete");
+    let delete = r
+        .steps()
+        .into_iter()
+        .find(|l| l["step"] == "delete_cluster")
+        .expect("the delete step is logged");
+    assert_eq!(delete["outcome"], "skipped");
+}
+
+#[test]
+fn evidence_and_recordings_are_written_and_marked_simulated() {
+    let mut opts = options("1.22.1", "evidence");
+    opts.evidence = EvidenceMode::Always;
+    let r = run_with(
+        &["gateway-http"],
+        &[],
+        opts,
+        |_| {},
+        CancellationToken::new(),
+    );
+    let c = only_case(&r, "gateway-http");
+    assert_eq!(c.status, Status::Pass);
+    let files: Vec<&str> = c.evidence.iter().map(String::as_str).collect();
+    for want in [
+        "manifests/client/curl.yaml",
+        "config_dump/",
+        "logs/",
+        "events/",
+        "recordings/",
+    ] {
+        assert!(
+            files.iter().any(|f| f.contains(want)),
+            "{want} in {files:?}"
+        );
+    }
+    let recording = r.dir.join("recordings").join("gateway-http@1.22.1.json");
+    let text = std::fs::read_to_string(&recording).expect("recording");
+    assert!(
+        text.contains("SIMULATED"),
+        "{}",
+        Path::new(&recording).display()
+    );
+}

@@ -1,0 +1,324 @@
+//! The simulated data plane: curl by exec answers from a recording, adapted to the
+//! run. No routing is modelled: what Istio did is what the recording shows.
+//!
+//! Recordings, first found wins: `tests/sim/recordings/<scenario>@<mode>.json`,
+//! `tests/sim/recordings/<scenario>.json` (synthesized for the simulation, never
+//! evidence of Istio behaviour), then the shipped `scenarios/recordings/`.
+//!
+//! Per-version behaviour applied on top, each from the findings of December 2026:
+//! - Istio >= 1.25: the egress gateway treats the sidecar as an external client
+//!   (`use_remote_address: true` in its HTTP connection manager, istio/istio
+//!   pilot/pkg/networking/core/gateway.go), so it logs a fresh x-request-id and the
+//!   upstream sees no `X-Envoy-Internal`.
+//! - A sampled trace rewrites character 14 of the x-request-id (envoy
+//!   source/common/http/request_id_extension_uuid_impl.cc, setTraceReason); Istio
+//!   samples 1 % by default (meshConfig.defaultConfig.tracing.sampling).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use egress_harness::curl;
+use egress_harness::evidence::access_log::{self, Field};
+use egress_harness::model::UpstreamMode;
+use egress_harness::recording::{Context, Observation, Recording};
+use egress_harness::scenario::{Scenario, Template};
+use egress_harness::suite::Workspace;
+use semver::Version;
+
+/// Stands in a synthesized local recording for the run's client certificate.
+pub const CLIENT_CERT_PLACEHOLDER: &str = "<run client certificate>";
+
+/// What the recordings say, per scenario.
+pub struct Answers {
+    scenarios: BTreeMap<String, Scenario>,
+    /// (scenario, mode or "") → recording.
+    recordings: BTreeMap<(String, String), Recording>,
+    client_cert: Mutex<Option<String>>,
+}
+
+/// One exec's answer.
+pub struct Answer {
+    pub stdout: String,
+    pub stderr: String,
+    pub exit_code: i32,
+    pub gateway_lines: Vec<String>,
+    pub sidecar_lines: Vec<String>,
+}
+
+/// Where the synthesized recordings are.
+pub fn synthesized_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("recordings")
+}
+
+impl Answers {
+    pub fn load(ws: &Workspace, scenarios: &[Scenario]) -> Result<Self, String> {
+        let mut recordings = BTreeMap::new();
+        for s in scenarios {
+            let name = s.name();
+            for mode in ["local", "internet", ""] {
+                let file = if mode.is_empty() {
+                    synthesized_dir().join(format!("{name}.json"))
+                } else {
+                    synthesized_dir().join(format!("{name}@{mode}.json"))
+                };
+                if file.is_file() {
+                    recordings.insert((name.to_owned(), mode.to_owned()), Recording::read(&file)?);
+                }
+            }
+            let shipped =
+                egress_harness::recording::shipped(&ws.scenarios_dir().join("recordings"), name);
+            if let Some(first) = shipped.first() {
+                recordings
+                    .entry((name.to_owned(), String::new()))
+                    .or_insert(Recording::read(first)?);
+            }
+        }
+        Ok(Self {
+            scenarios: scenarios
+                .iter()
+                .map(|s| (s.name().to_owned(), s.clone()))
+                .collect(),
+            recordings,
+            client_cert: Mutex::new(None),
+        })
+    }
+
+    /// The simulated upstream got the run's certificates.
+    pub fn set_client_cert(&self, pem: &str) {
+        *self.client_cert.lock().unwrap_or_else(|e| e.into_inner()) = Some(pem.to_owned());
+    }
+
+    fn recording(&self, scenario: &str, mode: UpstreamMode) -> Option<(&Recording, bool)> {
+        let key = |m: &str| (scenario.to_owned(), m.to_owned());
+        self.recordings
+            .get(&key(mode.as_str()))
+            .map(|r| (r, true))
+            .or_else(|| self.recordings.get(&key("")).map(|r| (r, false)))
+    }
+
+    /// What curl printed for `argv` in the namespace of `scenario`.
+    pub fn answer(
+        &self,
+        namespace: &str,
+        argv: &[String],
+        istio: &Version,
+        sampled: bool,
+    ) -> Result<Answer, String> {
+        let scenario = self
+            .scenarios
+            .get(namespace)
+            .ok_or_else(|| format!("simulated exec: no scenario runs in namespace {namespace}"))?;
+        let attempt_id = argv
+            .iter()
+            .find_map(|a| a.strip_prefix("x-request-id: "))
+            .ok_or("simulated exec: the curl carries no x-request-id")?;
+        let context = Context {
+            namespace: namespace.to_owned(),
+            client_pod: "curl".into(),
+            service_account: "default".into(),
+            upstream: None,
+        };
+        let found = scenario.requests.iter().find_map(|r| {
+            let url = Template::parse(&r.url.value)
+                .ok()?
+                .render(&|name: &str| context.var(name));
+            [UpstreamMode::Local, UpstreamMode::Internet]
+                .into_iter()
+                .find(|m| curl::argv(r, &url, attempt_id, &scenario.curl_args_for(*m)) == argv)
+                .map(|m| (r, m))
+        });
+        let (request, mode) = found.ok_or_else(|| {
+            format!("simulated exec: no request of {namespace} is sent as {argv:?}")
+        })?;
+        let (recording, mode_specific) = self.recording(namespace, mode).ok_or_else(|| {
+            format!(
+                "the simulation has no recording of {namespace} ({} upstream): add tests/sim/recordings/{namespace}@{}.json",
+                mode.as_str(),
+                mode.as_str()
+            )
+        })?;
+        let obs = recording.observation(&request.name.value).ok_or_else(|| {
+            format!(
+                "{namespace}: the recording has no request {}",
+                request.name.value
+            )
+        })?;
+        let user_agent = curl::user_agent(attempt_id);
+        let logged_id = if sampled {
+            sampled_id(attempt_id)
+        } else {
+            attempt_id.to_owned()
+        };
+        let rewrite_gateway = *istio >= Version::new(1, 25, 0);
+        let adapt = |line: &str, at_gateway: bool| {
+            let id = if at_gateway && rewrite_gateway {
+                uuid::Uuid::new_v4().to_string()
+            } else {
+                logged_id.clone()
+            };
+            let line = rename_namespace(line, &recording.context.namespace, namespace);
+            adapt_line(&line, obs, &id, &user_agent)
+        };
+        let gateway_lines: Vec<String> = last_line(obs.gateway_log.as_deref())
+            .map(|l| adapt(l, true))
+            .into_iter()
+            .collect();
+        let sidecar_lines: Vec<String> = last_line(obs.sidecar_log.as_deref())
+            .map(|l| adapt(l, false))
+            .into_iter()
+            .collect();
+        let mut body = rename_namespace(
+            obs.body.as_deref().unwrap_or_default(),
+            &recording.context.namespace,
+            namespace,
+        );
+        let from = recording.context.namespace.as_str();
+        let drop_version = *istio >= Version::new(1, 24, 0);
+        body = map_headers(&body, |name, value| {
+            if name.eq_ignore_ascii_case("X-Envoy-Internal")
+                && rewrite_gateway
+                && !gateway_lines.is_empty()
+            {
+                None
+            } else if name.eq_ignore_ascii_case("X-Forwarded-Client-Cert") {
+                Some(super::identity::reissue_xfcc(value))
+            } else if name.eq_ignore_ascii_case("X-Envoy-Peer-Metadata") {
+                Some(super::identity::rewrite_peer_metadata(
+                    value,
+                    from,
+                    namespace,
+                    drop_version,
+                ))
+            } else {
+                Some(value.to_owned())
+            }
+        });
+        if mode == UpstreamMode::Local && !mode_specific {
+            body = as_echo_basic(&body, &request.url.value);
+        }
+        if let Some(pem) = &*self.client_cert.lock().unwrap_or_else(|e| e.into_inner()) {
+            let escaped = serde_json::to_string(pem).unwrap_or_default();
+            body = body.replace(&format!("\"{CLIENT_CERT_PLACEHOLDER}\""), &escaped);
+        }
+        let write_out = serde_json::json!({
+            "http_code": obs.http_code.unwrap_or(0),
+            "time_total": obs.time_total.unwrap_or(0.05),
+        });
+        Ok(Answer {
+            stdout: format!("{body}\n{}{write_out}", curl::MARKER),
+            stderr: obs.stderr.clone().unwrap_or_default(),
+            exit_code: obs.exit_code.unwrap_or(0),
+            gateway_lines,
+            sidecar_lines,
+        })
+    }
+}
+
+/// The line a request left: the one its recorded id finds, else the last.
+fn last_line(lines: Option<&[String]>) -> Option<&str> {
+    lines?.last().map(String::as_str)
+}
+
+/// The id as a sampled trace logs it: character 14 (the UUID version, `4`) becomes
+/// the trace reason `9` (envoy source/common/http/request_id_extension_uuid_impl.cc).
+pub fn sampled_id(id: &str) -> String {
+    id.char_indices()
+        .map(|(i, c)| if i == 14 { '9' } else { c })
+        .collect()
+}
+
+/// The recording's namespace, where it names the client, becomes the run's.
+fn rename_namespace(text: &str, from: &str, to: &str) -> String {
+    if from == to {
+        return text.to_owned();
+    }
+    text.replace(&format!("/ns/{from}/"), &format!("/ns/{to}/"))
+        .replace(&format!(".{from}~{from}.svc"), &format!(".{to}~{to}.svc"))
+        .replace(&format!("-httpbin.{from}"), &format!("-httpbin.{to}"))
+}
+
+/// The recorded id and User-Agent of a line replaced by this attempt's.
+fn adapt_line(line: &str, obs: &Observation, id: &str, user_agent: &str) -> String {
+    let mut out = line.to_owned();
+    if let Some(recorded) = obs.request_id.as_deref() {
+        out = out.replace(recorded, id);
+    }
+    if let Ok(entry) = access_log::parse_line(line)
+        && let Some(ua) = entry.get(Field::UserAgent)
+    {
+        out = out.replace(&format!("\"{ua}\""), &format!("\"{user_agent}\""));
+    }
+    out
+}
+
+/// The body with each echoed header value mapped (`None` drops the header), in
+/// httpbin's (`"Name": "v"`) and echo-basic's (`"Name": ["v"]`) forms alike.
+fn map_headers(body: &str, mut f: impl FnMut(&str, &str) -> Option<String>) -> String {
+    let Ok(mut json) = serde_json::from_str::<serde_json::Value>(body.trim()) else {
+        return body.to_owned();
+    };
+    let Some(headers) = json.get_mut("headers").and_then(|h| h.as_object_mut()) else {
+        return body.to_owned();
+    };
+    let mut mapped = serde_json::Map::new();
+    for (name, value) in headers.iter() {
+        let new = match value {
+            serde_json::Value::String(v) => f(name, v).map(serde_json::Value::String),
+            serde_json::Value::Array(values) => {
+                let kept: Vec<serde_json::Value> = values
+                    .iter()
+                    .filter_map(|v| v.as_str().and_then(|v| f(name, v)))
+                    .map(serde_json::Value::String)
+                    .collect();
+                (!kept.is_empty()).then_some(serde_json::Value::Array(kept))
+            }
+            other => Some(other.clone()),
+        };
+        if let Some(v) = new {
+            mapped.insert(name.clone(), v);
+        }
+    }
+    *headers = mapped;
+    serde_json::to_string_pretty(&json).unwrap_or_else(|_| body.to_owned())
+}
+
+/// httpbin's `/headers` body as the Gateway API echo server would print it
+/// (kubernetes-sigs/gateway-api conformance/echo-basic/echo-basic.go, RequestAssertions).
+fn as_echo_basic(body: &str, url: &str) -> String {
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(body.trim()) else {
+        return body.to_owned();
+    };
+    let Some(headers) = json.get("headers").and_then(|h| h.as_object()) else {
+        return body.to_owned();
+    };
+    let lists: serde_json::Map<String, serde_json::Value> = headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                serde_json::json!([v.as_str().unwrap_or_default()]),
+            )
+        })
+        .collect();
+    let path = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.find('/').map(|i| rest[i..].to_owned()))
+        .unwrap_or_else(|| "/".into());
+    let host = headers
+        .get("Host")
+        .and_then(|h| h.as_str())
+        .unwrap_or("httpbin.org");
+    serde_json::to_string_pretty(&serde_json::json!({
+        "path": path,
+        "host": host,
+        "method": "GET",
+        "proto": "HTTP/1.1",
+        "headers": lists,
+        "namespace": "",
+        "ingress": "",
+        "service": "",
+        "pod": "egc-upstream (simulated)",
+    }))
+    .unwrap_or_else(|_| body.to_owned())
+}

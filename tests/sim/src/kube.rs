@@ -1,0 +1,448 @@
+//! The Kubernetes API of a simulated cluster: namespaces and objects, Deployments
+//! and pods that become ready, exec of curl, access logs and config dumps.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use egress_harness::manifest::Object;
+use egress_harness::model::mesh;
+use egress_harness::seams::{Applied, Exec, InfraError, KubeApi, KubeConnector};
+use k8s_openapi::jiff::Timestamp;
+
+use super::faults::FAILING_API_CALLS;
+use super::{Cluster, Fault, LogLine, Sim};
+
+pub struct Connector(pub Sim);
+
+#[async_trait]
+impl KubeConnector for Connector {
+    async fn connect(&self, kubeconfig: Option<&Path>) -> Result<Arc<dyn KubeApi>, InfraError> {
+        let Some(path) = kubeconfig else {
+            return Err(InfraError::new(
+                "the simulation has no current kube context (--cluster existing is not simulated)",
+            ));
+        };
+        let cluster = super::host::cluster_of(path).ok_or_else(|| {
+            InfraError::new(format!(
+                "kubeconfig {}: no simulated cluster",
+                path.display()
+            ))
+        })?;
+        Ok(Arc::new(Api {
+            sim: self.0.clone(),
+            cluster,
+        }))
+    }
+}
+
+struct Api {
+    sim: Sim,
+    cluster: String,
+}
+
+/// A gateway replica's pod name; the second exists under `gateway-logs-unreadable`.
+fn gateway_pod(i: usize) -> String {
+    format!("istio-egressgateway-7d9f5c6b8-sim{i}")
+}
+
+impl Api {
+    /// Counts the call; the first few answer 503 under `apiserver-503`.
+    fn call(&self) -> Result<(), InfraError> {
+        let mut world = self.sim.world();
+        world.api_calls += 1;
+        if self.sim.faults.has(Fault::Apiserver503) && world.api_calls <= FAILING_API_CALLS {
+            return Err(InfraError::from_api(
+                "ApiError: the server is currently unable to handle the request: Service Unavailable (503)",
+            ));
+        }
+        Ok(())
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Cluster) -> Result<T, InfraError>,
+    ) -> Result<T, InfraError> {
+        self.call()?;
+        let mut world = self.sim.world();
+        let cluster = world.clusters.get_mut(&self.cluster).ok_or_else(|| {
+            InfraError::new(format!(
+                "cluster {}: connection refused (it was deleted)",
+                self.cluster
+            ))
+        })?;
+        f(cluster)
+    }
+
+    /// The first readiness watch of the run ends with 410 Gone under `watch-gone-410`.
+    fn watch(&self) -> Result<(), InfraError> {
+        let mut world = self.sim.world();
+        world.watches += 1;
+        if self.sim.faults.has(Fault::WatchGone410) && world.watches == 1 {
+            return Err(InfraError::from_api(
+                "watch: ErrorResponse: 410 Gone: too old resource version",
+            ));
+        }
+        Ok(())
+    }
+
+    fn gateway_pods(&self) -> Vec<String> {
+        let replicas = if self.sim.faults.has(Fault::GatewayLogsUnreadable) {
+            2
+        } else {
+            1
+        };
+        (0..replicas).map(gateway_pod).collect()
+    }
+}
+
+fn timed_out(what: &str, timeout: Duration) -> InfraError {
+    InfraError::new(format!(
+        "{what} not ready after {}s (simulated)",
+        timeout.as_secs()
+    ))
+}
+
+/// The hosts a ServiceEntry brings (`spec.hosts`).
+fn hosts_of(body: &serde_json::Value) -> Vec<String> {
+    body["spec"]["hosts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|h| h.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Hosts of every ServiceEntry in the cluster.
+fn mesh_hosts(cluster: &Cluster) -> Vec<String> {
+    cluster
+        .namespaces
+        .values()
+        .flat_map(|n| n.objects.iter())
+        .filter(|((kind, _), _)| kind == "ServiceEntry")
+        .flat_map(|(_, body)| hosts_of(body))
+        .collect()
+}
+
+/// Proxies hold a deleted host for this many dump reads (Istio pushes asynchronously).
+const LINGER_READS: u32 = 2;
+
+fn forget(cluster: &mut Cluster, body: &serde_json::Value, kind: &str, keep: bool) {
+    if kind == "ServiceEntry" {
+        for host in hosts_of(body) {
+            cluster
+                .lingering
+                .insert(host, if keep { u32::MAX } else { LINGER_READS });
+        }
+    }
+}
+
+#[async_trait]
+impl KubeApi for Api {
+    async fn server_version(&self) -> Option<String> {
+        let world = self.sim.world();
+        let image = world.clusters.get(&self.cluster)?.node_image.clone()?;
+        image
+            .split("kindest/node:")
+            .nth(1)
+            .and_then(|t| t.split('@').next())
+            .map(|v| format!("{v} (simulated)"))
+    }
+
+    async fn create_namespace(
+        &self,
+        name: &str,
+        labels: &[(String, String)],
+    ) -> Result<(), InfraError> {
+        self.with(|c| {
+            let ns = c.namespaces.entry(name.to_owned()).or_default();
+            ns.labels.extend(labels.iter().cloned());
+            Ok(())
+        })
+    }
+
+    async fn delete_namespace(&self, name: &str, _timeout: Duration) -> Result<(), InfraError> {
+        let keep = self.sim.faults.has(Fault::ConfigDumpKeepsHost);
+        self.with(|c| {
+            if let Some(ns) = c.namespaces.remove(name) {
+                for ((kind, _), body) in &ns.objects {
+                    forget(c, body, kind, keep);
+                }
+            }
+            c.logs.retain(|(ns, _), _| ns != name);
+            Ok(())
+        })
+    }
+
+    async fn apply(&self, objects: &[Object], namespace: &str) -> Result<Vec<Applied>, InfraError> {
+        self.with(|c| {
+            let mut applied = Vec::new();
+            for o in objects {
+                let ns = o.namespace.clone().unwrap_or_else(|| namespace.to_owned());
+                let Some(target) = c.namespaces.get_mut(&ns) else {
+                    return Err(InfraError::new(format!(
+                        "applying {}: namespaces \"{ns}\" not found",
+                        o.id()
+                    )));
+                };
+                target
+                    .objects
+                    .insert((o.kind.clone(), o.name.clone()), o.body.clone());
+                if o.kind == "ServiceEntry" {
+                    for host in hosts_of(&o.body) {
+                        c.lingering.remove(&host);
+                    }
+                }
+                applied.push(Applied {
+                    api_version: o.api_version.clone(),
+                    kind: o.kind.clone(),
+                    name: o.name.clone(),
+                    namespace: Some(ns),
+                });
+            }
+            Ok(applied)
+        })
+    }
+
+    async fn delete(&self, applied: &[Applied]) -> Result<(), InfraError> {
+        let keep = self.sim.faults.has(Fault::ConfigDumpKeepsHost);
+        self.with(|c| {
+            for a in applied {
+                let ns = a.namespace.clone().unwrap_or_default();
+                let removed = c
+                    .namespaces
+                    .get_mut(&ns)
+                    .and_then(|n| n.objects.remove(&(a.kind.clone(), a.name.clone())));
+                if let Some(body) = removed {
+                    forget(c, &body, &a.kind, keep);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    async fn wait_deployment(
+        &self,
+        namespace: &str,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<Duration, InfraError> {
+        self.watch()?;
+        let never = self.sim.faults.has(Fault::IstiodNeverReady) && name == mesh::ISTIOD_DEPLOYMENT;
+        self.with(|c| {
+            let ready = match (namespace, name) {
+                ("kube-system", "coredns") => true,
+                (mesh::ISTIO_NAMESPACE, _) => c.istio.is_some() && !never,
+                _ => false,
+            };
+            if ready {
+                Ok(Duration::from_millis(20))
+            } else {
+                Err(timed_out(
+                    &format!("Deployment {namespace}/{name}"),
+                    timeout,
+                ))
+            }
+        })
+    }
+
+    async fn wait_pod(
+        &self,
+        namespace: &str,
+        name: &str,
+        sidecar: bool,
+        timeout: Duration,
+    ) -> Result<Duration, InfraError> {
+        self.watch()?;
+        let faults = self.sim.faults.clone();
+        self.with(|c| {
+            let ns = c.namespaces.get(namespace);
+            let exists = ns.is_some_and(|n| n.objects.contains_key(&("Pod".into(), name.into())));
+            if !exists || faults.has(Fault::PodNeverReady) {
+                return Err(timed_out(&format!("Pod {namespace}/{name}"), timeout));
+            }
+            let injected = ns.is_some_and(|n| {
+                n.labels.get("istio-injection").map(String::as_str) == Some("enabled")
+            }) && !faults.has(Fault::NoSidecarInjected);
+            if sidecar && !injected {
+                return Err(InfraError::new(format!(
+                    "Pod {namespace}/{name} is ready without an istio-proxy container after {}s: is sidecar injection enabled? (simulated)",
+                    timeout.as_secs()
+                )));
+            }
+            Ok(Duration::from_millis(30))
+        })
+    }
+
+    async fn pods(&self, namespace: &str, selector: &str) -> Result<Vec<String>, InfraError> {
+        self.call()?;
+        Ok(match (namespace, selector) {
+            (mesh::ISTIO_NAMESPACE, mesh::GATEWAY_SELECTOR) => self.gateway_pods(),
+            (mesh::ISTIO_NAMESPACE, mesh::ISTIOD_SELECTOR) => vec!["istiod-5c9f8d7b6-sim0".into()],
+            _ => Vec::new(),
+        })
+    }
+
+    async fn exec(
+        &self,
+        namespace: &str,
+        _pod: &str,
+        _container: &str,
+        argv: &[String],
+        timeout: Duration,
+    ) -> Result<Exec, InfraError> {
+        let faults = &self.sim.faults;
+        if faults.has(Fault::Interrupt) {
+            let first = {
+                let mut world = self.sim.world();
+                !std::mem::replace(&mut world.interrupted, true)
+            };
+            if first {
+                // The real signal, so the harness's one handler is what reacts.
+                // SAFETY: kill(2) on our own pid; no memory is shared.
+                unsafe {
+                    libc::kill(libc::getpid(), libc::SIGINT);
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        if faults.has(Fault::ExecTimeout) {
+            return Err(InfraError::new(format!(
+                "exec in {namespace}/curl took longer than {}s (simulated)",
+                timeout.as_secs()
+            )));
+        }
+        let (istio, gateway_pod_for_logs) = {
+            let world = self.sim.world();
+            let istio = world
+                .clusters
+                .get(&self.cluster)
+                .and_then(|c| c.istio.as_ref().map(|(v, _)| v.clone()))
+                .ok_or_else(|| InfraError::new("exec: the cluster has no Istio"))?;
+            let pods = self.gateway_pods();
+            (
+                istio,
+                pods.last().cloned().unwrap_or_else(|| gateway_pod(0)),
+            )
+        };
+        let sampled = {
+            let mut world = self.sim.world();
+            world.requests += 1;
+            faults.has(Fault::TraceSampled) || world.requests.is_multiple_of(100)
+        };
+        let answer = self
+            .sim
+            .data
+            .answer(namespace, argv, &istio, sampled)
+            .map_err(InfraError::new)?;
+        if faults.has(Fault::ExecLost) {
+            let cut: String = answer
+                .stdout
+                .chars()
+                .take(answer.stdout.len() / 2)
+                .collect();
+            return Ok(Exec {
+                stdout: cut,
+                stderr: String::new(),
+                exit_code: None,
+            });
+        }
+        let visible = if faults.has(Fault::LogLineLate) {
+            Instant::now() + Duration::from_secs(2)
+        } else {
+            Instant::now()
+        };
+        if !faults.has(Fault::LogLineNever) {
+            self.with(|c| {
+                let line = |text: String| LogLine {
+                    visible,
+                    written: Timestamp::now(),
+                    text,
+                };
+                for text in answer.gateway_lines {
+                    c.logs
+                        .entry((mesh::ISTIO_NAMESPACE.into(), gateway_pod_for_logs.clone()))
+                        .or_default()
+                        .push(line(text));
+                }
+                for text in answer.sidecar_lines {
+                    c.logs
+                        .entry((namespace.into(), mesh::CLIENT_POD.into()))
+                        .or_default()
+                        .push(line(text));
+                }
+                Ok(())
+            })?;
+        }
+        Ok(Exec {
+            stdout: answer.stdout,
+            stderr: answer.stderr,
+            exit_code: Some(answer.exit_code),
+        })
+    }
+
+    async fn logs(
+        &self,
+        namespace: &str,
+        pod: &str,
+        _container: &str,
+        since: Option<Timestamp>,
+        _limit_bytes: Option<i64>,
+    ) -> Result<Vec<String>, InfraError> {
+        if self.sim.faults.has(Fault::GatewayLogsUnreadable) && pod == gateway_pod(1) {
+            return Err(InfraError::new(format!(
+                "logs of {namespace}/{pod}/istio-proxy: container \"istio-proxy\" in pod \"{pod}\" is waiting to start: ContainerCreating (simulated)"
+            )));
+        }
+        let now = Instant::now();
+        self.with(|c| {
+            Ok(c.logs
+                .get(&(namespace.to_owned(), pod.to_owned()))
+                .map(|lines| {
+                    lines
+                        .iter()
+                        .filter(|l| l.visible <= now && since.is_none_or(|s| l.written >= s))
+                        .map(|l| l.text.clone())
+                        .collect()
+                })
+                .unwrap_or_default())
+        })
+    }
+
+    async fn config_dump(
+        &self,
+        _namespace: &str,
+        pod: &str,
+        _timeout: Duration,
+    ) -> Result<String, InfraError> {
+        self.with(|c| {
+            let mut hosts = mesh_hosts(c);
+            for (host, reads) in c.lingering.iter_mut() {
+                if *reads > 0 {
+                    hosts.push(host.clone());
+                    *reads = reads.saturating_sub(1);
+                }
+            }
+            c.lingering.retain(|_, reads| *reads > 0);
+            let clusters: Vec<serde_json::Value> = hosts
+                .iter()
+                .map(|h| serde_json::json!({"cluster": {"name": format!("outbound|443||{h}")}}))
+                .collect();
+            Ok(serde_json::json!({"configs": [
+                {"@type": "type.googleapis.com/envoy.admin.v3.BootstrapConfigDump",
+                 "bootstrap": {"node": {"id": format!("simulated~{pod}")}}},
+                {"@type": "type.googleapis.com/envoy.admin.v3.ClustersConfigDump",
+                 "dynamic_active_clusters": clusters}
+            ]})
+            .to_string())
+        })
+    }
+
+    async fn events(&self, namespace: &str) -> Result<Vec<String>, InfraError> {
+        self.call()?;
+        Ok(vec![format!(
+            "Normal Simulated {namespace}: a simulated cluster records no events"
+        )])
+    }
+}

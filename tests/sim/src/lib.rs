@@ -1,0 +1,166 @@
+//! A simulated kind + Istio + Docker world behind the harness's three seams, for
+//! the project's own tests (`cargo test -- --cluster simulated`). It is never
+//! shipped and never evidence of Istio's behaviour.
+//!
+//! It simulates what the engine depends on — clusters, namespaces, objects, pods
+//! with sidecars, Deployments becoming ready, curl by exec, access-log lines, config
+//! dumps that hold a scenario's hosts until its objects are deleted — and the
+//! per-version behaviour the engine must survive. Its data plane does not route:
+//! exec answers from a recording (a shipped one, or a synthesized one under
+//! `tests/sim/recordings/`), adapted to the run (namespace, attempt id).
+//! `EGRESS_SIMULATED_FAULTS` makes it misbehave ([`Fault`]).
+
+mod data;
+mod faults;
+mod host;
+mod identity;
+mod kube;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use egress_harness::conformance::Simulation;
+use egress_harness::scenario::Scenario;
+use egress_harness::seams::Seams;
+use egress_harness::suite::Workspace;
+
+pub use faults::{Fault, Faults};
+
+/// One simulated kind cluster.
+#[derive(Debug, Clone, Default)]
+pub struct Cluster {
+    pub node_image: Option<String>,
+    /// Installed Istio: version and install profile.
+    pub istio: Option<(semver::Version, String)>,
+    pub namespaces: BTreeMap<String, Namespace>,
+    /// Scenario hosts the proxies still hold after their ServiceEntry went, with the
+    /// number of config-dump reads left before they are forgotten.
+    pub lingering: BTreeMap<String, u32>,
+    /// Access-log lines per (namespace, pod): when visible, when written, the line.
+    pub logs: BTreeMap<(String, String), Vec<LogLine>>,
+}
+
+/// One access-log line of a simulated proxy.
+#[derive(Debug, Clone)]
+pub struct LogLine {
+    pub visible: std::time::Instant,
+    pub written: k8s_openapi::jiff::Timestamp,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Namespace {
+    pub labels: BTreeMap<String, String>,
+    /// (kind, name) → object body.
+    pub objects: BTreeMap<(String, String), serde_json::Value>,
+}
+
+/// Everything the simulation holds.
+#[derive(Debug, Default)]
+pub struct World {
+    pub clusters: BTreeMap<String, Cluster>,
+    /// Docker containers by name, with their network aliases.
+    pub containers: BTreeMap<String, Vec<String>>,
+    pub images: BTreeSet<String>,
+    /// Downloads: destination → the version in the URL.
+    pub downloads: BTreeMap<PathBuf, String>,
+    /// Kube API calls so far (for `apiserver-503`).
+    pub api_calls: u32,
+    /// Watches started so far (for `watch-gone-410`).
+    pub watches: u32,
+    /// Requests answered so far (every 100th is trace-sampled).
+    pub requests: u64,
+    pub interrupted: bool,
+}
+
+/// The simulation: a world, its faults, the recordings its data plane answers from.
+#[derive(Clone)]
+pub struct Sim {
+    world: Arc<Mutex<World>>,
+    faults: Faults,
+    data: Arc<data::Answers>,
+}
+
+impl Sim {
+    pub fn new(ws: &Workspace, scenarios: &[Scenario], faults: Faults) -> Result<Self, String> {
+        Ok(Self {
+            world: Arc::new(Mutex::new(World::default())),
+            faults,
+            data: Arc::new(data::Answers::load(ws, scenarios)?),
+        })
+    }
+
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn seams(&self) -> Seams {
+        Seams {
+            kube: Arc::new(kube::Connector(self.clone())),
+            host: Arc::new(host::Programs(self.clone())),
+            docker: Arc::new(host::Docker(self.clone())),
+        }
+    }
+
+    /// Every cluster, namespace, object and container still held.
+    pub fn snapshot(&self) -> serde_json::Value {
+        let world = self.world();
+        let clusters: serde_json::Map<String, serde_json::Value> = world
+            .clusters
+            .iter()
+            .map(|(name, c)| {
+                let namespaces: serde_json::Map<String, serde_json::Value> = c
+                    .namespaces
+                    .iter()
+                    .map(|(ns, n)| {
+                        let objects: Vec<String> =
+                            n.objects.keys().map(|(k, o)| format!("{k}/{o}")).collect();
+                        (ns.clone(), serde_json::json!(objects))
+                    })
+                    .collect();
+                (
+                    name.clone(),
+                    serde_json::json!({
+                        "istio": c.istio.as_ref().map(|(v, p)| format!("{v} ({p})")),
+                        "namespaces": namespaces,
+                    }),
+                )
+            })
+            .collect();
+        serde_json::json!({
+            "note": "what the SIMULATED cluster still held at the end of the run",
+            "clusters": clusters,
+            "containers": world.containers.keys().collect::<Vec<_>>(),
+        })
+    }
+
+    /// Whether nothing is left: no cluster, no container.
+    pub fn is_empty(&self) -> bool {
+        let world = self.world();
+        world.clusters.is_empty() && world.containers.is_empty()
+    }
+}
+
+/// The [`Simulation`] the conformance binary is given; faults from the environment.
+#[derive(Default)]
+pub struct FromEnv {
+    sim: Mutex<Option<Sim>>,
+}
+
+impl Simulation for FromEnv {
+    fn seams(&self, ws: &Workspace, scenarios: &[Scenario]) -> Result<Seams, String> {
+        let faults = Faults::from_env()?;
+        let sim = Sim::new(ws, scenarios, faults)?;
+        let seams = sim.seams();
+        *self.sim.lock().unwrap_or_else(|e| e.into_inner()) = Some(sim);
+        Ok(seams)
+    }
+
+    fn snapshot(&self) -> serde_json::Value {
+        match &*self.sim.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(sim) => sim.snapshot(),
+            None => serde_json::json!({"clusters": {}, "containers": []}),
+        }
+    }
+}
