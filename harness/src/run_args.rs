@@ -105,6 +105,10 @@ impl RunArgs {
             options.istio = IstioRelease::parse_list(list)?;
         }
         options.cluster = ClusterMode::parse(&self.cluster)?;
+        if options.cluster == ClusterMode::Simulated {
+            // A simulated run leaves the user's cache alone.
+            options.cache_dir = std::env::temp_dir().join("egress-conformance-simulated");
+        }
         options.keep = if self.keep {
             Keep::Always
         } else if self.keep_on_failure {
