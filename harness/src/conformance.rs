@@ -464,7 +464,26 @@ fn scenario_trials(
     unfiltered: bool,
 ) -> Vec<Trial> {
     let name = s.name().to_owned();
-    let mut trials = vec![Trial::test(format!("{name}::validate"), || Ok(()))];
+    // The file is read again: a trial that could not fail would prove nothing.
+    let (file, manifests) = (
+        ws.scenarios_dir().join(format!("{name}.yaml")),
+        ws.manifests_dir(),
+    );
+    let expected = name.clone();
+    let mut trials =
+        vec![Trial::test(
+            format!("{name}::validate"),
+            move || match crate::scenario::load_file(&file, &manifests) {
+                Ok(s) if s.name() == expected => Ok(()),
+                Ok(s) => Err(format!("{} names itself {}", file.display(), s.name()).into()),
+                Err(errors) => Err(errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+                    .into()),
+            },
+        )];
 
     let (scenario, workspace) = (s.clone(), ws.clone());
     trials.push(Trial::test(format!("{name}::manifests"), move || {

@@ -162,12 +162,7 @@ pub fn explicit_run_id() -> Result<Option<String>, String> {
     }
 }
 
-/// The UTC time now as a run id (sorts by time).
-pub fn run_id() -> String {
-    k8s_openapi::jiff::Timestamp::now()
-        .strftime("%Y%m%dT%H%M%SZ")
-        .to_string()
-}
+pub use crate::model::run_id;
 
 #[cfg(test)]
 mod tests {

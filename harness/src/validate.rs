@@ -2,9 +2,9 @@
 //! kinds, and the objects agree with each other and with the install.
 
 use crate::manifest::{self, MeshService, Object, Problem};
+use crate::model::UpstreamMode;
 use crate::scenario::Scenario;
 use crate::suite::Workspace;
-use crate::upstream::UpstreamMode;
 
 const MODES: [UpstreamMode; 2] = [UpstreamMode::Local, UpstreamMode::Internet];
 

@@ -8,16 +8,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-pub use crate::plan::CONSISTENT_PASSES;
-
-/// The pause between attempts grows from the first to the last value, so fast
-/// convergence is seen quickly without hammering a slow one.
-const BACKOFF: &[Duration] = &[
-    Duration::from_millis(250),
-    Duration::from_millis(500),
-    Duration::from_secs(1),
-    Duration::from_secs(2),
-];
+use crate::model::Backoff;
+pub use crate::model::CONSISTENT_PASSES;
 
 /// One attempt as the loop sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,7 +86,14 @@ impl<T> Converged<T> {
 
 /// Runs `attempt` until `goal` consecutive judged passes or `deadline` from now.
 /// Inconclusive attempts neither count nor break a run of passes.
-pub async fn converge<T, F, Fut>(deadline: Duration, goal: u32, mut attempt: F) -> Converged<T>
+/// The pause between attempts doubles along `backoff`, so fast convergence is seen
+/// quickly without hammering a slow one.
+pub async fn converge<T, F, Fut>(
+    deadline: Duration,
+    goal: u32,
+    backoff: &Backoff,
+    mut attempt: F,
+) -> Converged<T>
 where
     F: FnMut(u32) -> Fut,
     Fut: Future<Output = Attempt<T>>,
@@ -104,6 +103,7 @@ where
     let mut streak = 0u32;
     let mut streak_began = Duration::ZERO;
     let mut number = 0u32;
+    let mut pause = backoff.initial;
     loop {
         let at = started.elapsed();
         number += 1;
@@ -129,7 +129,9 @@ where
                 elapsed: started.elapsed(),
             };
         }
-        let pause = BACKOFF[(number as usize - 1).min(BACKOFF.len() - 1)];
+        if number > 1 {
+            pause = backoff.next(pause);
+        }
         if started.elapsed() + pause >= deadline {
             return Converged {
                 attempts,
@@ -144,6 +146,11 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const B: Backoff = Backoff {
+        initial: Duration::from_millis(250),
+        max: Duration::from_secs(2),
+    };
 
     fn script(outcomes: &'static str) -> impl FnMut(u32) -> std::future::Ready<Attempt<u32>> {
         move |n| {
@@ -170,7 +177,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn three_consecutive_passes_make_it_consistent() {
-        let r = converge(Duration::from_secs(60), 3, script("FFPFPPP")).await;
+        let r = converge(Duration::from_secs(60), 3, &B, script("FFPFPPP")).await;
         assert!(r.consistent());
         assert_eq!(r.attempts.len(), 7);
         assert_eq!(r.first_failure(), Some(&1));
@@ -186,18 +193,18 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn failures_before_the_first_pass_are_not_relapses() {
-        let r = converge(Duration::from_secs(60), 3, script("FF?FPPP")).await;
+        let r = converge(Duration::from_secs(60), 3, &B, script("FF?FPPP")).await;
         assert!(r.consistent());
         assert!(r.relapses().is_empty());
     }
 
     #[tokio::test(start_paused = true)]
     async fn inconclusive_attempts_are_never_judged() {
-        let r = converge(Duration::from_secs(60), 3, script("P?P?P")).await;
+        let r = converge(Duration::from_secs(60), 3, &B, script("P?P?P")).await;
         assert!(r.consistent());
         assert_eq!(r.inconclusive(), 2);
         assert_eq!(r.first_failure(), None);
-        let r = converge(Duration::from_secs(5), 3, script("??????????????")).await;
+        let r = converge(Duration::from_secs(5), 3, &B, script("??????????????")).await;
         assert!(!r.consistent());
         assert_eq!(
             r.last_observed(),
@@ -208,7 +215,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_failure_that_persists_ends_at_the_deadline() {
-        let r = converge(Duration::from_secs(10), 3, script("PPFPPFPPFPPFPPFPPF")).await;
+        let r = converge(Duration::from_secs(10), 3, &B, script("PPFPPFPPFPPFPPFPPF")).await;
         assert!(!r.consistent(), "never three in a row");
         assert!(r.elapsed <= Duration::from_secs(10), "{:?}", r.elapsed);
         assert!(r.attempts.len() >= 5);

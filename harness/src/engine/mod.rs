@@ -24,9 +24,9 @@ pub use evidence::EvidenceMode;
 pub use outcome::{RequestRun, ScenarioRun, StepError, Timing};
 pub use steplog::{StepLog, StepOutcome};
 
+use crate::model::Environment;
 use crate::model::{Backoff, Keep, RunMode};
 use crate::plan::{Condition, Plan, PlanOptions, PlannedStep, SlotPlan, Step, Workload};
-use crate::report::results::Environment;
 use crate::scenario::Scenario;
 use crate::seams::{Command, InfraError, KubeApi, Seams};
 use crate::suite::Workspace;

@@ -6,9 +6,9 @@ use std::time::Duration;
 use super::converge::Converged;
 use super::evidence::Bundle;
 use crate::judge::{self, Verdict};
+use crate::model::Environment;
 use crate::model::RunMode;
 use crate::recording::Observation;
-use crate::report::results::Environment;
 
 /// A step and how long it took.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,10 +13,10 @@ use super::evidence::{self, Bundle, EvidenceMode};
 use super::outcome::{RequestRun, ScenarioRun, StepError, Timing};
 use super::{Engine, Mesh, StepOutcome, retry, secs};
 use crate::judge;
+use crate::model::Environment;
 use crate::model::{ATTEMPT_ID, CONSISTENT_PASSES, mesh};
 use crate::plan::{Condition, PlannedStep, Proxies, Step, Workload};
 use crate::recording::{self, Context, Observation, Recording};
-use crate::report::results::Environment;
 use crate::scenario::{Presence, Request, Scenario};
 use crate::seams::{Applied, InfraError, KubeApi};
 
@@ -287,8 +287,9 @@ impl<'a> ScenarioExec<'a> {
     ) -> RequestRun {
         let started = tokio::time::Instant::now();
         let cancel = self.engine.cancel.clone();
+        let backoff = self.engine.backoff();
         let converged: Converged<Observation> =
-            converge::converge(deadline, CONSISTENT_PASSES, |_| {
+            converge::converge(deadline, CONSISTENT_PASSES, &backoff, |_| {
                 let remaining = deadline.saturating_sub(started.elapsed());
                 let cancel = cancel.clone();
                 async move {

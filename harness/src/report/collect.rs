@@ -40,7 +40,7 @@ impl Reporter {
         let baseline = baseline.map(Results::read).transpose()?;
         let (run_id, dir) = match run_id {
             Some(id) => (id.clone(), reports_dir.join(id)),
-            None => fresh_dir(reports_dir, &crate::run_args::run_id()),
+            None => fresh_dir(reports_dir, &crate::model::run_id()),
         };
         Ok(Self {
             dir: Some(dir),

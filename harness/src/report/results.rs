@@ -195,26 +195,7 @@ impl Case {
     }
 }
 
-/// Where the case ran.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Environment {
-    /// The install profile (`manifests/install/<name>.yaml`).
-    pub install: String,
-    /// `local` (the harness's echo server) or `internet` (httpbin.org).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub upstream: Option<String>,
-    /// The API server's version, e.g. `v1.33.1`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kubernetes: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub node_image: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cluster: Option<String>,
-    /// The recording replayed (recordings only), as shipped under `scenarios/recordings/`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recording: Option<String>,
-}
+pub use crate::model::Environment;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
