@@ -177,9 +177,9 @@ pub struct Timeouts {
     /// One config dump read.
     #[serde(with = "secs")]
     pub config_dump: Duration,
-    /// How long a log line may take to show up after the request returned. Envoy
-    /// flushes file access logs every second by default (envoy
-    /// source/common/access_log/access_log_manager_impl.h, file_flush_interval_msec).
+    /// How long a log line may take to show up after the request returned. Istio's
+    /// pilot-agent starts Envoy with `--file-flush-interval-msec 1000` (istio/istio
+    /// pkg/envoy/proxy.go), so a line is on disk a second after its request.
     #[serde(with = "secs")]
     pub log_line: Duration,
     /// How long to keep reading before believing a line is really absent.

@@ -38,7 +38,41 @@ pub fn leftover_hosts(dump: &str, hosts: &[String]) -> Result<Vec<String>, Strin
                 .is_some_and(|t| t.ends_with(".BootstrapConfigDump"))
         })
         .collect();
-    let text = serde_json::to_string(&dynamic).map_err(|e| e.to_string())?;
+    // Listeners being drained (Envoy keeps them for its drain time, 45 s in Istio's
+    // proxies: --drain-time-s, istio/istio pkg/envoy/proxy.go) no longer serve traffic,
+    // and a route config no active listener names is an orphan waiting for removal:
+    // a host seen only there is gone (envoy api/envoy/admin/v3/config_dump_shared.proto,
+    // DynamicListener.draining_state, RoutesConfigDump).
+    let mut active: Vec<Value> = dynamic.iter().map(|c| (*c).clone()).collect();
+    for c in &mut active {
+        if let Some(listeners) = c.get_mut("dynamic_listeners").and_then(Value::as_array_mut) {
+            for l in listeners.iter_mut() {
+                if let Some(map) = l.as_object_mut() {
+                    map.remove("draining_state");
+                }
+            }
+        }
+    }
+    let listeners_text = serde_json::to_string(
+        &active
+            .iter()
+            .filter_map(|c| c.get("dynamic_listeners"))
+            .collect::<Vec<_>>(),
+    )
+    .map_err(|e| e.to_string())?;
+    for c in &mut active {
+        if let Some(routes) = c
+            .get_mut("dynamic_route_configs")
+            .and_then(Value::as_array_mut)
+        {
+            routes.retain(|r| {
+                r["route_config"]["name"].as_str().is_none_or(|name| {
+                    listeners_text.contains(&format!("\"route_config_name\":\"{name}\""))
+                })
+            });
+        }
+    }
+    let text = serde_json::to_string(&active).map_err(|e| e.to_string())?;
     Ok(hosts
         .iter()
         .filter(|h| text.contains(h.as_str()))
@@ -77,6 +111,37 @@ mod tests {
             .is_empty()
         );
         assert!(leftover_hosts("<html>", &hosts).is_err());
+        let listener = |state: &str| {
+            serde_json::json!({"name": "0.0.0.0_443", state: {"listener": {
+                "filter_chains": [{"filter_chain_match": {"server_names": ["httpbin.org"]},
+                    "filters": [{"typed_config": {"rds": {"route_config_name": "http.8080"}}}]}]}}})
+        };
+        let dump = |listeners: Vec<serde_json::Value>, route: &str| {
+            serde_json::json!({"configs": [
+                {"@type": "type.googleapis.com/envoy.admin.v3.ListenersConfigDump",
+                 "dynamic_listeners": listeners},
+                {"@type": "type.googleapis.com/envoy.admin.v3.RoutesConfigDump",
+                 "dynamic_route_configs": [{"route_config": {"name": route,
+                     "virtual_hosts": [{"domains": ["httpbin.org"]}]}}]}
+            ]})
+            .to_string()
+        };
+        assert!(
+            leftover_hosts(&dump(vec![listener("draining_state")], "orphan"), &hosts)
+                .unwrap()
+                .is_empty(),
+            "a draining listener and an orphaned route are gone"
+        );
+        assert_eq!(
+            leftover_hosts(&dump(vec![listener("active_state")], "orphan"), &hosts).unwrap(),
+            hosts,
+            "an active listener still counts"
+        );
+        assert_eq!(
+            leftover_hosts(&dump(vec![], "http.8080"), &hosts).unwrap(),
+            Vec::<String>::new(),
+            "a route no listener names is an orphan"
+        );
     }
 
     #[test]

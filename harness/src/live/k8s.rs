@@ -400,8 +400,8 @@ pub async fn logs(
 }
 
 /// The Envoy config dump of a proxy, read as istioctl does: a port-forward to the
-/// Envoy admin port 15000 and `GET /config_dump` (istio/istio pkg/kube/client.go,
-/// `EnvoyDo` → `portForwardRequest(..., 15000)`).
+/// Envoy admin port 15000 and `GET /config_dump` over HTTP/1.1 (istio/istio
+/// pkg/kube/client.go, `EnvoyDo` → `portForwardRequest`, Go's net/http).
 pub async fn config_dump(
     client: &Client,
     namespace: &str,
@@ -417,19 +417,12 @@ pub async fn config_dump(
         let mut stream = forward
             .take_stream(15000)
             .ok_or_else(|| format!("port-forward to {namespace}/{pod}:15000 gave no stream"))?;
-        use tokio::io::AsyncWriteExt;
-        stream
-            .write_all(b"GET /config_dump HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        let body = super::envoy_admin::get(&mut stream, "/config_dump")
             .await
-            .map_err(|e| format!("config dump of {namespace}/{pod}: {e}"))?;
-        let mut response = Vec::new();
-        stream
-            .read_to_end(&mut response)
-            .await
-            .map_err(|e| format!("config dump of {namespace}/{pod}: {e}"))?;
+            .map_err(|e| format!("config dump of {namespace}/{pod}: {e}"));
         drop(stream);
         forward.abort();
-        http_body(&response).map_err(|e| format!("config dump of {namespace}/{pod}: {e}"))
+        body
     };
     tokio::time::timeout(timeout, fetch).await.map_err(|_| {
         format!(
@@ -437,22 +430,6 @@ pub async fn config_dump(
             timeout.as_secs()
         )
     })?
-}
-
-/// The body of an HTTP/1.0 response, if its status is 200.
-pub fn http_body(response: &[u8]) -> Result<String, String> {
-    let text = String::from_utf8_lossy(response);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or("the answer is not HTTP")?;
-    let status = head.split_whitespace().nth(1).unwrap_or_default();
-    if status != "200" {
-        return Err(format!(
-            "Envoy admin answered {}",
-            head.lines().next().unwrap_or_default()
-        ));
-    }
-    Ok(body.to_owned())
 }
 
 /// Events of a namespace, oldest first, one line each.
@@ -702,16 +679,5 @@ mod tests {
             None,
             "a lost status is not an exit code"
         );
-    }
-
-    #[test]
-    fn the_admin_answer_is_read_only_when_it_is_200() {
-        assert_eq!(
-            http_body(b"HTTP/1.0 200 OK\r\ncontent-type: application/json\r\n\r\n{\"configs\":[]}")
-                .unwrap(),
-            "{\"configs\":[]}"
-        );
-        assert!(http_body(b"HTTP/1.0 503 Service Unavailable\r\n\r\n").is_err());
-        assert!(http_body(b"garbage").is_err());
     }
 }

@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod command;
 pub mod docker;
 pub mod download;
+pub mod envoy_admin;
 pub mod k8s;
 pub mod prune;
 
