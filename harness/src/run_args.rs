@@ -45,6 +45,10 @@ pub struct RunArgs {
     /// `internet` (the real httpbin.org, as the article ran it).
     #[arg(long, env = "EGRESS_UPSTREAM", default_value = "local", value_parser = ["local", "internet"])]
     pub upstream: String,
+    /// Another image for the local upstream (a mirror of echo-basic), `name:tag` or
+    /// `name@sha256:…`.
+    #[arg(long, env = "EGRESS_UPSTREAM_IMAGE")]
+    pub upstream_image: Option<String>,
     /// When to collect evidence: `on-failure` or `always`.
     #[arg(long, env = "EGRESS_EVIDENCE", default_value = "on-failure", value_parser = ["on-failure", "always"])]
     pub evidence: String,
@@ -120,6 +124,7 @@ impl RunArgs {
         options.istioctl.clone_from(&self.istioctl);
         options.timeouts.request = std::time::Duration::from_secs(self.deadline);
         options.upstream = UpstreamMode::parse(&self.upstream)?;
+        options.upstream_image.clone_from(&self.upstream_image);
         options.parallel_clusters = usize::from(self.parallel_clusters);
         options.run_id = explicit_run_id()?;
         Ok(options)

@@ -1,23 +1,87 @@
-//! The production [`DockerApi`]: the upstream echo server started by testcontainers
-//! and joined to kind's network with its aliases through testcontainers' bollard.
+//! The production [`DockerApi`]: the upstream echo server's container, through the
+//! docker CLI and the one command runner.
+//!
+//! Not testcontainers: testcontainers 0.28 (bollard 0.21) sends every request as
+//! `/v1.53/...` without negotiating (testcontainers/testcontainers-rs@0.28.0
+//! testcontainers/src/core/client/bollard_client.rs; fussybeaver/bollard@0.21.1
+//! src/docker.rs, API_DEFAULT_VERSION), so every engine older than Docker 29.2
+//! refuses it ("client version 1.53 is too new", moby daemon/server/middleware/
+//! version.go); harness/tests/docker.rs shows it on the engine at hand. The docker
+//! CLI negotiates the version itself.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use testcontainers::CopyTargetOptions;
-use testcontainers::bollard::models::{EndpointSettings, NetworkConnectRequest};
-use testcontainers::core::WaitFor;
-use testcontainers::runners::AsyncRunner;
-use testcontainers::{ContainerAsync, GenericImage, ImageExt};
-
-use super::command::{self, Command};
+use super::command::{self, Command, Ran};
 use crate::seams::{DockerApi, InfraError};
 use crate::upstream::{Certs, EchoServer, LABEL};
 
-/// Containers this process started, by name, so that they are removed by handle.
 #[derive(Default)]
-pub struct DockerEngine {
-    started: tokio::sync::Mutex<BTreeMap<String, ContainerAsync<GenericImage>>>,
+pub struct DockerEngine;
+
+async fn docker(args: &[&str], timeout: Duration, what: &str) -> Result<Ran, InfraError> {
+    let mut argv = vec!["docker".to_owned()];
+    argv.extend(args.iter().map(|a| (*a).to_owned()));
+    command::run_async(Command {
+        argv,
+        timeout,
+        what: what.to_owned(),
+    })
+    .await
+    .map_err(InfraError::new)
+}
+
+/// Containers on `network` that answer to one of `aliases`, with the alias.
+async fn alias_holders(
+    network: &str,
+    aliases: &[String],
+    timeout: Duration,
+) -> Result<Vec<(String, String)>, InfraError> {
+    let listed = docker(
+        &[
+            "network",
+            "inspect",
+            network,
+            "--format",
+            "{{range $id, $c := .Containers}}{{$c.Name}} {{end}}",
+        ],
+        timeout,
+        "listing the containers on the upstream's network",
+    )
+    .await?;
+    if !listed.success() {
+        return Err(InfraError::new(format!(
+            "Docker network {network} not found (kind makes it with its first cluster): {}",
+            listed.stderr.trim()
+        )));
+    }
+    let mut holders = Vec::new();
+    for name in listed.stdout.split_whitespace() {
+        let inspected = docker(
+            &[
+                "inspect",
+                name,
+                "--format",
+                "{{json .NetworkSettings.Networks}}",
+            ],
+            timeout,
+            "reading a container's aliases",
+        )
+        .await?;
+        let networks: serde_json::Value =
+            serde_json::from_str(inspected.stdout.trim()).unwrap_or_default();
+        let held: Vec<&str> = networks[network]["Aliases"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str())
+            .collect();
+        for alias in aliases {
+            if held.contains(&alias.as_str()) {
+                holders.push((name.to_owned(), alias.clone()));
+            }
+        }
+    }
+    Ok(holders)
 }
 
 #[async_trait::async_trait]
@@ -30,88 +94,157 @@ impl DockerApi for DockerEngine {
             .map_err(|m| InfraError::new(crate::prereq::describe(&[m])))
     }
 
-    /// testcontainers has no network-alias API, so the container starts on Docker's
-    /// default bridge and is then connected to `kind` with `EndpointSettings.aliases`
-    /// (Docker's `POST /networks/{id}/connect`). Docker's embedded DNS answers aliases
-    /// to every container on that network; kind's nodes forward pod DNS there (kind's
-    /// images/base/files/usr/local/bin/entrypoint, enable_network_magic).
+    /// Docker's embedded DNS answers the aliases to every container on the network;
+    /// kind's nodes forward pod DNS there (kind images/base/files/usr/local/bin/
+    /// entrypoint, enable_network_magic).
     async fn start_upstream(
         &self,
         server: &EchoServer,
         certs: &Certs,
         timeout: Duration,
     ) -> Result<(), InfraError> {
-        let files = certs.files();
-        let mut request = GenericImage::new(&server.image, &server.tag)
-            .with_wait_for(WaitFor::message_on_stdout("(https)"))
-            .with_container_name(&server.container_name)
-            .with_label(LABEL.0, LABEL.1)
-            .with_user(&server.user)
-            .with_startup_timeout(timeout);
-        for (k, v) in &server.env {
-            request = request.with_env_var(k, v);
-        }
-        for m in &server.mounts {
-            let bytes = files
-                .iter()
-                .find(|(name, _)| *name == m.source)
-                .map(|(_, pem)| pem.as_bytes().to_vec())
-                .ok_or_else(|| InfraError::new(format!("no certificate file {}", m.source)))?;
-            request =
-                request.with_copy_to(CopyTargetOptions::new(&m.target).with_mode(m.mode), bytes);
-        }
-        let container = request
-            .start()
-            .await
-            .map_err(|e| InfraError::new(format!("starting the upstream {server}: {e}")))?;
-        let docker = testcontainers::bollard::Docker::connect_with_defaults()
-            .map_err(|e| InfraError::new(format!("Docker client: {e}")))?;
-        let connect = NetworkConnectRequest {
-            container: container.id().to_owned(),
-            endpoint_config: Some(EndpointSettings {
-                aliases: Some(server.aliases.clone()),
-                ..EndpointSettings::default()
-            }),
-        };
-        if let Err(e) = docker.connect_network(&server.network, connect).await {
-            let _ = container.rm().await;
+        let call = Duration::from_secs(60).min(timeout);
+        let holders = alias_holders(&server.network, &server.aliases, call).await?;
+        if let Some((holder, alias)) = holders.first() {
             return Err(InfraError::new(format!(
-                "connecting the upstream to Docker network {} (is a kind cluster up?): {e}",
+                "container {holder} already answers as {alias} on Docker network {}: two upstreams would share the name. Remove it (`egress prune` removes the harness's own; `docker rm -f {holder}` any other)",
                 server.network
             )));
         }
-        self.started
-            .lock()
-            .await
-            .insert(server.container_name.clone(), container);
+        let label = format!("{}={}", LABEL.0, LABEL.1);
+        let mut args: Vec<String> = [
+            "create",
+            "--name",
+            &server.container_name,
+            "--label",
+            &label,
+            "--user",
+            &server.user,
+            "--network",
+            &server.network,
+        ]
+        .map(String::from)
+        .to_vec();
+        for alias in &server.aliases {
+            args.extend(["--network-alias".to_owned(), alias.clone()]);
+        }
+        for (k, v) in &server.env {
+            args.extend(["-e".to_owned(), format!("{k}={v}")]);
+        }
+        args.push(server.image_ref());
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        docker(&argv, timeout, "creating the upstream container")
+            .await?
+            .checked()?;
+        let started = self.copy_and_start(server, certs, timeout).await;
+        if let Err(e) = started {
+            let _ = self.remove_container(&server.container_name, call).await;
+            return Err(e);
+        }
         Ok(())
     }
 
     async fn remove_container(&self, name: &str, timeout: Duration) -> Result<(), InfraError> {
-        if let Some(container) = self.started.lock().await.remove(name) {
-            return tokio::time::timeout(timeout, container.rm())
-                .await
-                .map_err(|_| {
-                    InfraError::new(format!(
-                        "removing {name} took longer than {}s",
-                        timeout.as_secs()
-                    ))
-                })?
-                .map_err(|e| InfraError::new(format!("removing the upstream {name}: {e}")));
-        }
         remove_by_name(name, timeout).await
     }
 }
 
-/// `docker rm -f`, for containers of an earlier run or one whose handle is gone.
+impl DockerEngine {
+    async fn copy_and_start(
+        &self,
+        server: &EchoServer,
+        certs: &Certs,
+        timeout: Duration,
+    ) -> Result<(), InfraError> {
+        // The certificates share one folder; `docker cp DIR/. C:FOLDER` creates it.
+        let dir = std::env::temp_dir().join(format!("{}-files", server.container_name));
+        let _ = std::fs::remove_dir_all(&dir);
+        let files = certs.files();
+        let mut folder = None;
+        for m in &server.mounts {
+            let pem = files
+                .iter()
+                .find(|(name, _)| *name == m.source)
+                .map(|(_, pem)| pem.to_string())
+                .ok_or_else(|| InfraError::new(format!("no certificate file {}", m.source)))?;
+            let target = std::path::Path::new(&m.target);
+            let (Some(parent), Some(name)) = (target.parent(), target.file_name()) else {
+                return Err(InfraError::new(format!("{} is no file path", m.target)));
+            };
+            folder.get_or_insert_with(|| parent.display().to_string());
+            write_private(&dir.join(name), pem.as_bytes(), m.mode)?;
+        }
+        if let Some(folder) = folder {
+            let source = format!("{}/.", dir.display());
+            let target = format!("{}:{folder}", server.container_name);
+            let copied = docker(
+                &["cp", &source, &target],
+                timeout,
+                "copying the certificates in",
+            )
+            .await?
+            .checked();
+            let _ = std::fs::remove_dir_all(&dir);
+            copied?;
+        }
+        docker(
+            &["start", &server.container_name],
+            timeout,
+            "starting the upstream container",
+        )
+        .await?
+        .checked()?;
+        // echo-basic prints "(https)" once its HTTPS listener is up.
+        let started = tokio::time::Instant::now();
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let logs = docker(
+                &["logs", &server.container_name],
+                Duration::from_secs(30).min(timeout),
+                "reading the upstream's log",
+            )
+            .await?;
+            if logs.stdout.contains("(https)") || logs.stderr.contains("(https)") {
+                return Ok(());
+            }
+            if started.elapsed() + pause > timeout {
+                return Err(InfraError::new(format!(
+                    "the upstream {} did not say it serves HTTPS within {}s; its log:\n{}{}",
+                    server.container_name,
+                    timeout.as_secs(),
+                    logs.stdout,
+                    logs.stderr
+                )));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(1));
+        }
+    }
+}
+
+/// A file only its owner reads (the server key).
+fn write_private(path: &std::path::Path, bytes: &[u8], mode: u32) -> Result<(), InfraError> {
+    let io = |e: std::io::Error| InfraError::new(format!("{}: {e}", path.display()));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    std::fs::write(path, bytes).map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io)?;
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    Ok(())
+}
+
+/// `docker rm -f`, for containers of this run or of an earlier one.
 pub async fn remove_by_name(name: &str, timeout: Duration) -> Result<(), InfraError> {
-    command::run_async(Command {
-        argv: vec!["docker".into(), "rm".into(), "-f".into(), name.into()],
-        timeout,
-        what: format!("removing container {name}"),
-    })
-    .await
-    .map_err(InfraError::new)?
-    .checked()
-    .map(|_| ())
+    let ran = docker(&["rm", "-f", name], timeout, "removing a container").await?;
+    if ran.success() || ran.stderr.contains("No such container") {
+        Ok(())
+    } else {
+        Err(InfraError::new(ran.failure()))
+    }
 }

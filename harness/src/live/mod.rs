@@ -25,6 +25,6 @@ pub fn production_seams() -> Seams {
     Seams {
         kube: Arc::new(k8s::KubeConnect),
         host: Arc::new(command::Runner),
-        docker: Arc::new(docker::DockerEngine::default()),
+        docker: Arc::new(docker::DockerEngine),
     }
 }

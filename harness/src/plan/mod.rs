@@ -118,6 +118,8 @@ pub struct PlanOptions {
     pub run_id: Option<String>,
     /// `reports/` of the workspace.
     pub reports_dir: PathBuf,
+    /// Another image for the upstream (`image:tag` or `image@sha256:…`), e.g. a mirror.
+    pub upstream_image: Option<String>,
 }
 
 impl PlanOptions {
@@ -140,6 +142,7 @@ impl PlanOptions {
             parallel_clusters: 2,
             run_id: None,
             reports_dir: PathBuf::from("reports"),
+            upstream_image: None,
         }
     }
 
@@ -557,7 +560,10 @@ pub fn build(
                     None,
                     Some(Condition::OncePerRun),
                     Step::StartUpstream {
-                        server: crate::upstream::definition(options.run_id()),
+                        server: crate::upstream::definition(
+                            options.run_id(),
+                            options.upstream_image.as_deref(),
+                        ),
                         timeout_secs: t.upstream_start.as_secs(),
                     },
                 ));
@@ -965,6 +971,7 @@ mod tests {
             parallel_clusters: 2,
             run_id: None,
             reports_dir: "reports".into(),
+            upstream_image: None,
         }
     }
 

@@ -407,7 +407,7 @@ impl fmt::Display for Step {
                 timeout_secs,
             } => write!(
                 f,
-                "start (Docker API, timeout {timeout_secs}s): {server}; serving HTTP on 80, HTTPS on 443 with a certificate for {} from the run's CA, client certificates verified against it",
+                "start (docker create/cp/start, timeout {timeout_secs}s): {server}; serving HTTP on 80, HTTPS on 443 with a certificate for {} from the run's CA, client certificates verified against it",
                 server.aliases.join(",")
             ),
             Step::ApplySecrets { namespace, names } => write!(

@@ -53,8 +53,9 @@ pub struct EchoServer {
     pub user: String,
 }
 
-/// The echo server of run `run_id`.
-pub fn definition(run_id: &str) -> EchoServer {
+/// The echo server of run `run_id`, from the pinned image or `image` (`name:tag` or
+/// `name@sha256:…`).
+pub fn definition(run_id: &str, image: Option<&str>) -> EchoServer {
     let path = |f: &str| format!("{CERT_DIR}/{f}");
     let env = [
         ("HTTP_PORT", "80".to_owned()),
@@ -71,9 +72,13 @@ pub fn definition(run_id: &str) -> EchoServer {
             source,
         })
         .collect();
+    let (image, tag) = match image.and_then(|i| i.rsplit_once('@').or_else(|| i.rsplit_once(':'))) {
+        Some((name, tag)) => (name.to_owned(), tag.to_owned()),
+        None => (ECHO_IMAGE.to_owned(), ECHO_TAG.to_owned()),
+    };
     EchoServer {
-        image: ECHO_IMAGE.into(),
-        tag: ECHO_TAG.into(),
+        image,
+        tag,
         container_name: format!("{}upstream-{run_id}", crate::model::CLUSTER_PREFIX),
         network: KIND_NETWORK.into(),
         aliases: vec![UPSTREAM_HOST.into()],
@@ -84,13 +89,23 @@ pub fn definition(run_id: &str) -> EchoServer {
     }
 }
 
+impl EchoServer {
+    /// `image:tag`, or `image@sha256:…` when the tag is a digest.
+    pub fn image_ref(&self) -> String {
+        if self.tag.starts_with("sha256:") {
+            format!("{}@{}", self.image, self.tag)
+        } else {
+            format!("{}:{}", self.image, self.tag)
+        }
+    }
+}
+
 impl std::fmt::Display for EchoServer {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         write!(
             f,
-            "{}:{} as container {} on Docker network {} with alias {}, ports {}",
-            self.image,
-            self.tag,
+            "{} as container {} on Docker network {} with alias {}, ports {}",
+            self.image_ref(),
             self.container_name,
             self.network,
             self.aliases.join(","),
@@ -131,7 +146,7 @@ mod tests {
 
     #[test]
     fn the_container_is_defined_for_the_kind_network_as_httpbin() {
-        let d = definition("20261126T120000Z");
+        let d = definition("20261126T120000Z", None);
         assert_eq!((d.image.as_str(), d.tag.as_str()), (ECHO_IMAGE, ECHO_TAG));
         assert_eq!(d.container_name, "egc-upstream-20261126T120000Z");
         assert_eq!(d.network, "kind");

@@ -1,0 +1,281 @@
+//! The upstream container path against the real Docker engine of this machine (no
+//! registry: the echo image is a stand-in built FROM scratch by the test support).
+//! Needs a Docker daemon; without one the tests say they are skipped, unless
+//! `EGRESS_REQUIRE_DOCKER=1` (CI).
+
+use std::io::{Read, Write};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use egress_harness::live::docker::DockerEngine;
+use egress_harness::seams::DockerApi;
+use egress_harness::upstream::{self, Certs, EchoServer};
+
+fn docker_here() -> bool {
+    let up = Command::new("docker")
+        .args(["version", "--format", "{{.Server.APIVersion}}"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !up {
+        assert!(
+            std::env::var("EGRESS_REQUIRE_DOCKER").as_deref() != Ok("1"),
+            "no Docker daemon"
+        );
+        eprintln!("skipped: no Docker daemon");
+    }
+    up
+}
+
+fn image() -> &'static str {
+    static IMAGE: OnceLock<String> = OnceLock::new();
+    IMAGE.get_or_init(|| egress_echo::standin_image().expect("the stand-in image"))
+}
+
+fn docker(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The network the tests use, named as kind names its own; made when missing and
+/// removed afterwards only if this test made it.
+struct Network {
+    made: bool,
+}
+
+const NETWORK: &str = "kind";
+
+/// One alias on one network: the tests that use it take turns.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+impl Network {
+    fn ensure() -> Self {
+        let exists = docker(&["network", "inspect", NETWORK]).0;
+        let made = !exists && docker(&["network", "create", NETWORK]).0;
+        Self { made }
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        if self.made {
+            let _ = docker(&["network", "rm", NETWORK]);
+        }
+    }
+}
+
+fn server(run_id: &str) -> EchoServer {
+    upstream::definition(run_id, Some(image()))
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn exists(name: &str) -> bool {
+    let (_, out, _) = docker(&["ps", "-a", "--format", "{{.Names}}"]);
+    out.lines().any(|l| l == name)
+}
+
+/// GET from a second container on the network, the way a pod reaches the alias.
+fn get_from_peer(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let mount = format!("{}:/certs:ro", dir.display());
+    let mut argv = vec![
+        "run",
+        "--rm",
+        "--network",
+        NETWORK,
+        "-v",
+        &mount,
+        image(),
+        "get",
+    ];
+    argv.extend_from_slice(args);
+    docker(&argv)
+}
+
+#[test]
+fn u2_an_unnegotiated_api_1_53_client_is_refused_by_older_engines_and_the_cli_negotiates() {
+    if !docker_here() {
+        return;
+    }
+    let socket = egress_harness::prereq::DockerEndpoint::from_env();
+    let egress_harness::prereq::DockerEndpoint::Unix(path) = socket else {
+        eprintln!("skipped: a TCP Docker endpoint");
+        return;
+    };
+    let ask = |path_and_query: &str| {
+        let mut s = std::os::unix::net::UnixStream::connect(&path).expect("socket");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        write!(s, "GET {path_and_query} HTTP/1.0\r\nHost: docker\r\n\r\n").expect("write");
+        let mut out = String::new();
+        s.read_to_string(&mut out).expect("read");
+        out
+    };
+    let version = ask("/version");
+    let body = version.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let json: serde_json::Value = serde_json::from_str(body).expect("version JSON");
+    let api = json["ApiVersion"].as_str().expect("ApiVersion").to_owned();
+    let minor: u32 = api
+        .split('.')
+        .nth(1)
+        .and_then(|m| m.parse().ok())
+        .expect("1.NN");
+    // What testcontainers 0.28 / bollard 0.21 send, unnegotiated.
+    let answer = ask("/v1.53/version");
+    if minor < 53 {
+        assert!(
+            answer.starts_with("HTTP/1.0 400") || answer.starts_with("HTTP/1.1 400"),
+            "{answer}"
+        );
+        assert!(answer.contains("too new"), "{answer}");
+        eprintln!("this engine speaks API {api}: testcontainers 0.28 cannot drive it");
+    }
+    // The docker CLI the harness now uses negotiates down to the engine's version.
+    let (ok, out, err) = docker(&["version", "--format", "{{.Server.APIVersion}}"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), api);
+}
+
+#[test]
+fn the_upstream_answers_as_httpbin_on_the_kind_network_over_http_tls_and_mtls() {
+    if !docker_here() {
+        return;
+    }
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _net = Network::ensure();
+    let s = server(&format!("t-serve-{}", std::process::id()));
+    let certs = Certs::generate(upstream::UPSTREAM_HOST).expect("certs");
+    let dir = std::env::temp_dir().join(format!("egress-docker-certs-{}", std::process::id()));
+    certs.write(&dir).expect("certs written");
+    let engine = DockerEngine;
+    let rt = runtime();
+    rt.block_on(engine.start_upstream(&s, &certs, Duration::from_secs(60)))
+        .expect("the upstream starts");
+    let checks = std::panic::catch_unwind(|| {
+        let (ok, body, err) = get_from_peer(&dir, &["http://httpbin.org/headers"]);
+        assert!(ok, "HTTP: {err}");
+        let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(json["headers"]["Host"][0], "httpbin.org");
+        assert!(json["tls"].is_null(), "no TLS on 80");
+
+        let (ok, body, err) =
+            get_from_peer(&dir, &["https://httpbin.org/headers", "/certs/ca.crt"]);
+        assert!(ok, "TLS: {err}");
+        let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(json["tls"]["serverName"], "httpbin.org");
+        assert_eq!(
+            json["tls"]["peerCertificates"].as_array().map(Vec::len),
+            Some(0)
+        );
+
+        let (ok, body, err) = get_from_peer(
+            &dir,
+            &[
+                "https://httpbin.org/headers",
+                "/certs/ca.crt",
+                "/certs/client.crt",
+                "/certs/client.key",
+            ],
+        );
+        assert!(ok, "mTLS: {err}");
+        let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        let pem = json["tls"]["peerCertificates"][0]
+            .as_str()
+            .expect("the client certificate");
+        let info = egress_harness::evidence::xfcc::cert_info(pem).expect("readable");
+        assert!(
+            info.subject.contains("egress-conformance client"),
+            "{}",
+            info.subject
+        );
+
+        // A certificate from another CA is refused in the handshake.
+        let other = Certs::generate("stranger.test").expect("certs");
+        let odir = std::env::temp_dir().join(format!("egress-docker-other-{}", std::process::id()));
+        other.write(&odir).expect("written");
+        std::fs::copy(dir.join("ca.crt"), odir.join("ca.crt")).expect("our CA");
+        let (ok, _, _) = get_from_peer(
+            &odir,
+            &[
+                "https://httpbin.org/headers",
+                "/certs/ca.crt",
+                "/certs/client.crt",
+                "/certs/client.key",
+            ],
+        );
+        assert!(!ok, "a foreign client certificate must be refused");
+    });
+    rt.block_on(engine.remove_container(&s.container_name, Duration::from_secs(60)))
+        .expect("removed");
+    assert!(!exists(&s.container_name), "the container is gone");
+    if let Err(e) = checks {
+        std::panic::resume_unwind(e);
+    }
+}
+
+#[test]
+fn a_leftover_holding_the_alias_is_refused_not_shared() {
+    if !docker_here() {
+        return;
+    }
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _net = Network::ensure();
+    let squatter = format!("egc-test-squatter-{}", std::process::id());
+    let (ok, _, err) = docker(&[
+        "run",
+        "-d",
+        "--name",
+        &squatter,
+        "--network",
+        NETWORK,
+        "--network-alias",
+        "httpbin.org",
+        "-e",
+        "HTTP_PORT=8080",
+        image(),
+    ]);
+    assert!(ok, "{err}");
+    let s = server(&format!("t-alias-{}", std::process::id()));
+    let certs = Certs::generate(upstream::UPSTREAM_HOST).expect("certs");
+    let result =
+        runtime().block_on(DockerEngine.start_upstream(&s, &certs, Duration::from_secs(30)));
+    let _ = docker(&["rm", "-f", &squatter]);
+    let e = result.expect_err("refused");
+    assert!(
+        e.message.contains(&squatter) && e.message.contains("already answers as httpbin.org"),
+        "{e}"
+    );
+    assert!(!exists(&s.container_name), "nothing was created");
+}
+
+#[test]
+fn prune_removes_an_upstream_a_killed_run_left() {
+    if !docker_here() {
+        return;
+    }
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _net = Network::ensure();
+    let s = server(&format!("t-prune-{}", std::process::id()));
+    let certs = Certs::generate(upstream::UPSTREAM_HOST).expect("certs");
+    let rt = runtime();
+    rt.block_on(DockerEngine.start_upstream(&s, &certs, Duration::from_secs(60)))
+        .expect("started");
+    assert!(exists(&s.container_name));
+    let removed = rt
+        .block_on(egress_harness::live::prune::prune_upstreams())
+        .expect("prune");
+    assert!(!removed.is_empty());
+    assert!(!exists(&s.container_name), "pruned");
+}

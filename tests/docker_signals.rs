@@ -1,0 +1,118 @@
+//! SIGINT and SIGTERM during a run remove the upstream container it started: the
+//! engine with the simulated cluster and the real Docker engine of this machine,
+//! signalled for real. A test binary of its own: the signal reaches the whole process.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use egress_harness::engine::shutdown::Shutdown;
+use egress_harness::engine::{Engine, EngineOptions, EvidenceMode};
+use egress_harness::model::{ClusterMode, RunMode};
+use egress_harness::plan::{IstioRelease, PlanOptions};
+use egress_harness::suite::{Suite, Workspace};
+use egress_sim::{Fault, Faults, Sim};
+
+fn docker(args: &[&str]) -> (bool, String) {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn running(name: &str) -> bool {
+    docker(&["ps", "-a", "--format", "{{.Names}}"])
+        .1
+        .lines()
+        .any(|l| l == name)
+}
+
+fn run_and_signal(signal: libc::c_int, run_id: &str, image: &str) {
+    let ws = Workspace::at(env!("CARGO_MANIFEST_DIR"));
+    let scenarios: Vec<_> = Suite::load(&ws)
+        .expect("suite")
+        .select(&["gateway-http".into()])
+        .expect("select")
+        .into_iter()
+        .cloned()
+        .collect();
+    // Late log lines keep the request busy long enough to be interrupted.
+    let sim = Sim::new(&ws, &scenarios, Faults::of(&[Fault::LogLineLate])).expect("sim");
+    let mut seams = sim.seams();
+    seams.docker = std::sync::Arc::new(egress_harness::live::docker::DockerEngine);
+    let mut plan = PlanOptions {
+        istio: IstioRelease::parse_list("1.22.1").expect("version"),
+        cluster: ClusterMode::Simulated,
+        kind: None,
+        cache_dir: std::env::temp_dir().join(format!("egress-signal-{run_id}")),
+        run_id: Some(run_id.into()),
+        reports_dir: std::env::temp_dir().join("egress-signal-reports"),
+        upstream_image: Some(image.to_owned()),
+        ..PlanOptions::for_this_host()
+    };
+    plan.timeouts.request = Duration::from_secs(60);
+    let shutdown = Shutdown::default();
+    let engine = Engine::new(
+        ws,
+        scenarios,
+        EngineOptions {
+            plan,
+            reuse: false,
+            evidence: EvidenceMode::OnFailure,
+            mode: RunMode::Simulated,
+        },
+        seams,
+        shutdown.token(),
+    )
+    .expect("engine");
+    let container = format!("egc-upstream-{run_id}");
+    shutdown.engine_started();
+    shutdown.listen(|| {});
+    let handle = std::thread::spawn(move || {
+        egress_harness::engine::run_blocking(&engine)
+            .expect("ran")
+            .1
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !running(&container) {
+        assert!(Instant::now() < deadline, "the upstream never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: kill(2) on our own pid; no memory is shared.
+    unsafe {
+        libc::kill(libc::getpid(), signal);
+    }
+    let end = handle.join().expect("the engine returns");
+    assert!(end.interrupted, "the run knows it was interrupted");
+    assert!(!running(&container), "{container} is gone after the signal");
+    assert!(
+        sim.is_empty(),
+        "the simulated cluster is gone: {}",
+        sim.snapshot()
+    );
+}
+
+#[test]
+fn sigint_and_sigterm_remove_the_upstream_container() {
+    if !docker(&["version"]).0 {
+        assert!(
+            std::env::var("EGRESS_REQUIRE_DOCKER").as_deref() != Ok("1"),
+            "no Docker daemon"
+        );
+        eprintln!("skipped: no Docker daemon");
+        return;
+    }
+    let image = egress_echo::standin_image().expect("stand-in image");
+    let made =
+        !docker(&["network", "inspect", "kind"]).0 && docker(&["network", "create", "kind"]).0;
+    let pid = std::process::id();
+    run_and_signal(libc::SIGINT, &format!("sigint-{pid}"), &image);
+    run_and_signal(libc::SIGTERM, &format!("sigterm-{pid}"), &image);
+    if made {
+        let _ = docker(&["network", "rm", "kind"]);
+    }
+}
