@@ -86,7 +86,13 @@ fn run_and_signal(signal: libc::c_int, run_id: &str, image: &str) {
     unsafe {
         libc::kill(libc::getpid(), signal);
     }
+    let signalled = Instant::now();
     let end = handle.join().expect("the engine returns");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(20),
+        "a signal stops the run promptly, not at the request's deadline: {:?}",
+        signalled.elapsed()
+    );
     assert!(end.interrupted, "the run knows it was interrupted");
     assert!(!running(&container), "{container} is gone after the signal");
     assert!(

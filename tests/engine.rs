@@ -462,3 +462,26 @@ fn evidence_and_recordings_are_written_and_marked_simulated() {
         Path::new(&recording).display()
     );
 }
+
+#[test]
+fn an_istioctl_of_another_release_is_refused() {
+    let mut opts = options("1.22.1", "istioctl");
+    opts.plan.istioctl = Some("/opt/istio-1.30.3/bin/istioctl".into());
+    let r = run_with(
+        &["gateway-http"],
+        &[],
+        opts,
+        |_| {},
+        CancellationToken::new(),
+    );
+    let c = only_case(&r, "gateway-http");
+    assert_error_at(&c, "use_istioctl");
+    assert!(
+        c.message
+            .clone()
+            .unwrap_or_default()
+            .contains("is istioctl 1.30.3"),
+        "{:?}",
+        c.message
+    );
+}

@@ -9,8 +9,9 @@ pub const SEED_ISTIO: &str = "1.22.1";
 /// What `--istio` means when it is not given.
 pub const DEFAULT_ISTIO: &str = "1.30.3";
 
-/// The kind release the harness downloads when kind is not on PATH.
-pub const KIND_VERSION: &str = "v0.27.0";
+/// The kind release the harness downloads when kind is not on PATH (2026-06; its
+/// release notes list the node images below that it built).
+pub const KIND_VERSION: &str = "v0.32.0";
 
 /// Kubernetes minors each Istio minor supports, inclusive.
 /// Source: istio/istio.io data/compatibility/supportStatus.yml (read 2026-08).
@@ -25,25 +26,57 @@ const SUPPORT: &[(u64, u64, u64)] = &[
     (28, 30, 34),
     (29, 31, 35),
     (30, 32, 36),
+    // 1.31 as istio.io lists it; 1.32 one Kubernetes minor on, as every row before.
+    (31, 32, 36),
+    (32, 33, 37),
 ];
 
-/// Node images published with kind v0.27.0 (its release notes), pinned by digest.
-const NODE_IMAGES: &[(u64, &str)] = &[
+/// The newest node image of each Kubernetes minor, pinned by digest as each kind
+/// release's notes publish it (kind's own advice: "You _must_ use the @sha256
+/// digest"). 1.33–1.36 are kind v0.32.0's; older minors, still needed by Istio
+/// 1.22–1.24, were last built by v0.30.0 (1.31, 1.32), v0.29.0 (1.30) and v0.27.0
+/// (1.29). kind does not promise that an image of an older release runs on a newer
+/// kind; these older images are what the pinned kind is run with all the same.
+const NODE_IMAGES: &[(u64, &str, &str)] = &[
+    (
+        36,
+        "kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5",
+        "v0.32.0",
+    ),
+    (
+        35,
+        "kindest/node:v1.35.5@sha256:ce977ae6d65918d0b58a5f8b5e940429c2ce42fa3a5619ec2bbc60b949c0ac95",
+        "v0.32.0",
+    ),
+    (
+        34,
+        "kindest/node:v1.34.8@sha256:02722c2dedddcfc00febf5d27fbeb9b7b2c14294c82109ff4a85d89ac9ba3256",
+        "v0.32.0",
+    ),
+    (
+        33,
+        "kindest/node:v1.33.12@sha256:3f5c8443c620245e4d355cfe09e96a91ead32ceaa569d3f1ca9edf0cb2fe2ff4",
+        "v0.32.0",
+    ),
     (
         32,
-        "kindest/node:v1.32.2@sha256:f226345927d7e348497136874b6d207e0b32cc52154ad8323129352923a3142f",
+        "kindest/node:v1.32.8@sha256:abd489f042d2b644e2d033f5c2d900bc707798d075e8186cb65e3f1367a9d5a1",
+        "v0.30.0",
     ),
     (
         31,
-        "kindest/node:v1.31.6@sha256:28b7cbb993dfe093c76641a0c95807637213c9109b761f1d422c2400e22b8e87",
+        "kindest/node:v1.31.12@sha256:0f5cc49c5e73c0c2bb6e2df56e7df189240d83cf94edfa30946482eb08ec57d2",
+        "v0.30.0",
     ),
     (
         30,
-        "kindest/node:v1.30.10@sha256:4de75d0e82481ea846c0ed1de86328d821c1e6a6a91ac37bf804e5313670e507",
+        "kindest/node:v1.30.13@sha256:397209b3d947d154f6641f2d0ce8d473732bd91c87d9575ade99049aa33cd648",
+        "v0.29.0",
     ),
     (
         29,
         "kindest/node:v1.29.14@sha256:8703bd94ee24e51b778d5556ae310c6c0fa67d761fae6379c8e0bb480e6fea29",
+        "v0.27.0",
     ),
 ];
 
@@ -92,13 +125,14 @@ pub fn kubernetes_range(istio: &Version) -> Result<(u64, u64, bool), String> {
     Ok((lo + ahead, hi + ahead, true))
 }
 
-/// The node image for an Istio version: the newest pinned image inside its range.
+/// The node image for an Istio version: the newest pinned image inside its range
+/// (the table is newest first).
 pub fn node_image(istio: &Version) -> Result<&'static str, String> {
     let (lo, hi, extrapolated) = kubernetes_range(istio)?;
     NODE_IMAGES
         .iter()
-        .find(|(minor, _)| (lo..=hi).contains(minor))
-        .map(|(_, image)| *image)
+        .find(|(minor, _, _)| (lo..=hi).contains(minor))
+        .map(|(_, image, _)| *image)
         .ok_or_else(|| {
             format!(
                 "Istio {istio} supports Kubernetes 1.{lo}-1.{hi}{}; none of kind {KIND_VERSION}'s node images fits. Pass --node-image kindest/node:v1.{hi}.x",
@@ -116,7 +150,7 @@ mod tests {
     }
 
     #[test]
-    fn seed_version_gets_kubernetes_1_30() {
+    fn seed_version_gets_the_newest_kubernetes_it_supports() {
         let image = node_image(&v("1.22.1")).unwrap();
         assert!(image.starts_with("kindest/node:v1.30."), "{image}");
     }
@@ -136,15 +170,41 @@ mod tests {
     }
 
     #[test]
-    fn newer_than_table_is_extrapolated_and_may_not_fit() {
-        let (lo, hi, extrapolated) = kubernetes_range(&v("1.32.0")).unwrap();
-        assert_eq!((lo, hi, extrapolated), (34, 38, true));
+    fn istio_1_31_and_1_32_plan_inside_their_ranges_and_later_ones_are_extrapolated() {
+        assert_eq!(kubernetes_range(&v("1.31.1")).unwrap(), (32, 36, false));
+        assert!(
+            node_image(&v("1.31.1"))
+                .unwrap()
+                .starts_with("kindest/node:v1.36.")
+        );
         assert!(
             node_image(&v("1.32.0"))
+                .unwrap()
+                .starts_with("kindest/node:v1.36.")
+        );
+        let (lo, hi, extrapolated) = kubernetes_range(&v("1.36.0")).unwrap();
+        assert_eq!((lo, hi, extrapolated), (37, 41, true));
+        assert!(
+            node_image(&v("1.36.0"))
                 .unwrap_err()
                 .contains("--node-image")
         );
         assert!(kubernetes_range(&v("1.21.0")).is_err());
+    }
+
+    #[test]
+    fn every_image_is_pinned_by_digest_and_the_table_is_newest_first() {
+        for pair in NODE_IMAGES.windows(2) {
+            assert!(pair[0].0 > pair[1].0);
+        }
+        for (minor, image, _) in NODE_IMAGES {
+            assert!(
+                image.starts_with(&format!("kindest/node:v1.{minor}.")),
+                "{image}"
+            );
+            let digest = image.split("@sha256:").nth(1).unwrap_or_default();
+            assert_eq!(digest.len(), 64, "{image}");
+        }
     }
 
     #[test]

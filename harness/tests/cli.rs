@@ -126,8 +126,8 @@ fn plan_covers_each_version_with_its_own_kubeconfig() {
     assert!(
         plan.lines()
             .any(|l| l.contains("egc-1-30-3-registry-only --kubeconfig")
-                && l.contains("kindest/node:v1.32.")),
-        "1.30 needs a 1.32 node"
+                && l.contains("kindest/node:v1.36.")),
+        "1.30 runs on the newest Kubernetes it supports, 1.36"
     );
 }
 

@@ -88,10 +88,12 @@ impl<T> Converged<T> {
 /// Inconclusive attempts neither count nor break a run of passes.
 /// The pause between attempts doubles along `backoff`, so fast convergence is seen
 /// quickly without hammering a slow one.
+/// A cancelled run stops after the attempt in flight.
 pub async fn converge<T, F, Fut>(
     deadline: Duration,
     goal: u32,
     backoff: &Backoff,
+    cancel: &tokio_util::sync::CancellationToken,
     mut attempt: F,
 ) -> Converged<T>
 where
@@ -132,20 +134,25 @@ where
         if number > 1 {
             pause = backoff.next(pause);
         }
-        if started.elapsed() + pause >= deadline {
+        if started.elapsed() + pause >= deadline || cancel.is_cancelled() {
             return Converged {
                 attempts,
                 consistent_after: None,
                 elapsed: started.elapsed(),
             };
         }
-        tokio::time::sleep(pause).await;
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            () = cancel.cancelled() => {}
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use tokio_util::sync::CancellationToken;
 
     const B: Backoff = Backoff {
         initial: Duration::from_millis(250),
@@ -177,7 +184,14 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn three_consecutive_passes_make_it_consistent() {
-        let r = converge(Duration::from_secs(60), 3, &B, script("FFPFPPP")).await;
+        let r = converge(
+            Duration::from_secs(60),
+            3,
+            &B,
+            &CancellationToken::new(),
+            script("FFPFPPP"),
+        )
+        .await;
         assert!(r.consistent());
         assert_eq!(r.attempts.len(), 7);
         assert_eq!(r.first_failure(), Some(&1));
@@ -193,18 +207,39 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn failures_before_the_first_pass_are_not_relapses() {
-        let r = converge(Duration::from_secs(60), 3, &B, script("FF?FPPP")).await;
+        let r = converge(
+            Duration::from_secs(60),
+            3,
+            &B,
+            &CancellationToken::new(),
+            script("FF?FPPP"),
+        )
+        .await;
         assert!(r.consistent());
         assert!(r.relapses().is_empty());
     }
 
     #[tokio::test(start_paused = true)]
     async fn inconclusive_attempts_are_never_judged() {
-        let r = converge(Duration::from_secs(60), 3, &B, script("P?P?P")).await;
+        let r = converge(
+            Duration::from_secs(60),
+            3,
+            &B,
+            &CancellationToken::new(),
+            script("P?P?P"),
+        )
+        .await;
         assert!(r.consistent());
         assert_eq!(r.inconclusive(), 2);
         assert_eq!(r.first_failure(), None);
-        let r = converge(Duration::from_secs(5), 3, &B, script("??????????????")).await;
+        let r = converge(
+            Duration::from_secs(5),
+            3,
+            &B,
+            &CancellationToken::new(),
+            script("??????????????"),
+        )
+        .await;
         assert!(!r.consistent());
         assert_eq!(
             r.last_observed(),
@@ -215,7 +250,14 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_failure_that_persists_ends_at_the_deadline() {
-        let r = converge(Duration::from_secs(10), 3, &B, script("PPFPPFPPFPPFPPFPPF")).await;
+        let r = converge(
+            Duration::from_secs(10),
+            3,
+            &B,
+            &CancellationToken::new(),
+            script("PPFPPFPPFPPFPPFPPF"),
+        )
+        .await;
         assert!(!r.consistent(), "never three in a row");
         assert!(r.elapsed <= Duration::from_secs(10), "{:?}", r.elapsed);
         assert!(r.attempts.len() >= 5);

@@ -257,13 +257,26 @@ impl Engine {
         let host = &self.seams.host;
         match step {
             Step::CheckDocker => self.seams.docker.ping().await,
-            Step::UseKind { argv, timeout_secs }
-            | Step::UseIstioctl {
-                argv, timeout_secs, ..
-            } => self
-                .command(argv, *timeout_secs, "checking a tool's version")
+            Step::UseKind { argv, timeout_secs } => self
+                .command(argv, *timeout_secs, "checking kind's version")
                 .await
                 .map(|_| ()),
+            Step::UseIstioctl {
+                version,
+                argv,
+                timeout_secs,
+            } => {
+                let ran = self
+                    .command(argv, *timeout_secs, "checking istioctl's version")
+                    .await?;
+                match istioctl_version(&ran.stdout) {
+                    Some(found) if found != *version => Err(InfraError::new(format!(
+                        "--istioctl {} is istioctl {found}, but this run installs Istio {version}: pass the istioctl of that release, or leave --istioctl out to download it",
+                        argv.first().map(String::as_str).unwrap_or_default()
+                    ))),
+                    _ => Ok(()),
+                }
+            }
             Step::DownloadKind {
                 url,
                 checksum_url,
@@ -489,8 +502,44 @@ impl Engine {
                 }
                 Step::LoadImages {
                     argv, timeout_secs, ..
+                } => {
+                    let started = Timestamp::now();
+                    let clock = tokio::time::Instant::now();
+                    eprintln!("egress: {step}");
+                    match self.command(argv, *timeout_secs, "loading images").await {
+                        Ok(_) => {
+                            self.log
+                                .record(step, started, clock.elapsed(), &StepOutcome::Ok);
+                            Ok(())
+                        }
+                        // kind load breaks on Docker's containerd image store
+                        // (kubernetes-sigs/kind#3795, #4224): the nodes pull instead.
+                        Err(e)
+                            if e.message.contains("content digest")
+                                && e.message.contains("not found") =>
+                        {
+                            let why = "kind load failed on Docker's containerd image store (kubernetes-sigs/kind#3795); the nodes pull the images themselves";
+                            eprintln!("egress: {why}");
+                            self.log.record(
+                                step,
+                                started,
+                                clock.elapsed(),
+                                &StepOutcome::Skipped(why.into()),
+                            );
+                            Ok(())
+                        }
+                        Err(e) => {
+                            self.log.record(
+                                step,
+                                started,
+                                clock.elapsed(),
+                                &StepOutcome::Error(e.message.clone()),
+                            );
+                            Err(e)
+                        }
+                    }
                 }
-                | Step::InstallIstio {
+                Step::InstallIstio {
                     argv, timeout_secs, ..
                 } => {
                     let what = step.step.kind();
@@ -866,6 +915,15 @@ enum SlotEnd {
     Problem(String),
 }
 
+/// The client version `istioctl version --remote=false` prints ("client version:
+/// 1.22.1", or the bare version in older releases).
+fn istioctl_version(stdout: &str) -> Option<String> {
+    stdout
+        .split_whitespace()
+        .find(|w| semver::Version::parse(w.trim_start_matches('v')).is_ok())
+        .map(|w| w.trim_start_matches('v').to_owned())
+}
+
 pub(crate) fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
@@ -912,6 +970,16 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_istioctl_version_is_read_from_its_output() {
+        assert_eq!(
+            istioctl_version("client version: 1.22.1\n").as_deref(),
+            Some("1.22.1")
+        );
+        assert_eq!(istioctl_version("1.30.3\n").as_deref(), Some("1.30.3"));
+        assert_eq!(istioctl_version("client version: (simulated)"), None);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn transient_errors_are_retried_until_the_deadline() {

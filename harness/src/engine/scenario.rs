@@ -288,8 +288,12 @@ impl<'a> ScenarioExec<'a> {
         let started = tokio::time::Instant::now();
         let cancel = self.engine.cancel.clone();
         let backoff = self.engine.backoff();
-        let converged: Converged<Observation> =
-            converge::converge(deadline, CONSISTENT_PASSES, &backoff, |_| {
+        let converged: Converged<Observation> = converge::converge(
+            deadline,
+            CONSISTENT_PASSES,
+            &backoff,
+            &self.engine.cancel,
+            |_| {
                 let remaining = deadline.saturating_sub(started.elapsed());
                 let cancel = cancel.clone();
                 async move {
@@ -300,8 +304,9 @@ impl<'a> ScenarioExec<'a> {
                     }
                     self.attempt(request, planned_argv, remaining).await
                 }
-            })
-            .await;
+            },
+        )
+        .await;
         let istio = &self.mesh.istio;
         let verdicts = converged
             .last_observed()

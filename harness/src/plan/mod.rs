@@ -413,6 +413,22 @@ pub fn build(
         }
     }
 
+    if options.upstream == UpstreamMode::Local && !slots.is_empty() {
+        // Pulled up front, so a missing image fails before any cluster is made.
+        let image =
+            crate::upstream::definition(options.run_id(), options.upstream_image.as_deref())
+                .image_ref();
+        host.push(n.at(
+            None,
+            None,
+            None,
+            Step::PullImage {
+                argv: vec!["docker".into(), "pull".into(), image.clone()],
+                image,
+                timeout_secs: t.image_pull.as_secs(),
+            },
+        ));
+    }
     let mut upstream = None;
     let mut slot_plans = Vec::new();
     for (i, slot) in slots.iter().enumerate() {
@@ -999,7 +1015,7 @@ mod tests {
         assert_eq!(
             commands(&plan),
             vec![
-                format!("/usr/bin/kind create cluster --name egc-1-22-1-registry-only --kubeconfig {kc} --image kindest/node:v1.30.10@sha256:4de75d0e82481ea846c0ed1de86328d821c1e6a6a91ac37bf804e5313670e507"),
+                format!("/usr/bin/kind create cluster --name egc-1-22-1-registry-only --kubeconfig {kc} --image kindest/node:v1.30.13@sha256:397209b3d947d154f6641f2d0ce8d473732bd91c87d9575ade99049aa33cd648"),
                 "/usr/bin/kind load docker-image --name egc-1-22-1-registry-only docker.io/istio/pilot:1.22.1 docker.io/istio/proxyv2:1.22.1 curlimages/curl:8.11.1".to_owned(),
                 format!("/cache/istioctl/1.22.1/istioctl install -y -f {root}/install/registry-only.yaml --kubeconfig {kc} --readiness-timeout 300s"),
                 format!("/usr/bin/kind delete cluster --name egc-1-22-1-registry-only --kubeconfig {kc}"),
@@ -1039,8 +1055,8 @@ mod tests {
             .filter(|p| matches!(p.step, Step::PullImage { .. }))
             .count();
         assert_eq!(
-            pulls, 5,
-            "two Istio images per version plus one client image, each pulled once"
+            pulls, 6,
+            "two Istio images per version, the client image and the upstream, each pulled once"
         );
     }
 
@@ -1184,5 +1200,44 @@ mod tests {
         let plan = build(&[&s], &ws, &options("1.22.1")).unwrap();
         assert!(plan.slots.is_empty());
         assert_eq!(plan.skipped[0].reason, "applies to Istio >=1.24");
+    }
+
+    #[test]
+    fn the_install_overlays_name_the_hub_whose_images_are_loaded() {
+        let ws = ws();
+        for profile in ["registry-only", "allow-any", "in-mesh-headers"] {
+            let file = ws
+                .manifests_dir()
+                .join("install")
+                .join(format!("{profile}.yaml"));
+            let objects = crate::manifest::parse_file(&file).unwrap();
+            assert_eq!(objects[0].spec()["hub"], "docker.io/istio", "{profile}");
+        }
+        let suite = Suite::load(&ws).unwrap();
+        let all = suite.select(&[]).unwrap();
+        let plan = build(&all, &ws, &options("1.22.1,1.30.3,1.31.1")).unwrap();
+        for p in plan.steps() {
+            if let Step::LoadImages { images, .. } = &p.step {
+                assert!(
+                    images
+                        .iter()
+                        .any(|i| i.starts_with("docker.io/istio/pilot:"))
+                );
+            }
+        }
+        for slot in plan.slot_list() {
+            let IstioRelease::Exact(v) = &slot.istio else {
+                unreachable!()
+            };
+            let (low, high, _) = versions::kubernetes_range(v).unwrap();
+            let image = slot.node_image.as_deref().unwrap();
+            let minor: u64 = image["kindest/node:v1.".len()..]
+                .split('.')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((low..=high).contains(&minor), "Istio {v} on 1.{minor}");
+        }
     }
 }

@@ -349,14 +349,18 @@ impl fmt::Display for Step {
                 "download (timeout {timeout_secs}s): istioctl {version} from {url} (sha256 from {checksum_url}) -> {}",
                 dest.display()
             ),
+            Step::LoadImages {
+                argv, timeout_secs, ..
+            } => write!(
+                f,
+                "run (timeout {timeout_secs}s; where Docker's containerd image store cannot export them, the nodes pull instead): {}",
+                shell_words(argv)
+            ),
             Step::UseKind { argv, timeout_secs }
             | Step::UseIstioctl {
                 argv, timeout_secs, ..
             }
             | Step::PullImage {
-                argv, timeout_secs, ..
-            }
-            | Step::LoadImages {
                 argv, timeout_secs, ..
             }
             | Step::InstallIstio {

@@ -15,9 +15,13 @@ use serde::Serialize;
 pub use crate::model::UpstreamMode;
 pub use certs::Certs;
 
-/// `gcr.io/k8s-staging-gateway-api/echo-basic`, pinned.
-pub const ECHO_IMAGE: &str = "gcr.io/k8s-staging-gateway-api/echo-basic";
-pub const ECHO_TAG: &str = "v20260204-monthly-2026.01-60-g28382302";
+/// `registry.k8s.io/gateway-api/conformance/echo-basic`, pinned.
+pub const ECHO_IMAGE: &str = "registry.k8s.io/gateway-api/conformance/echo-basic";
+/// A release of kubernetes-sigs/gateway-api-conformance-images on the production
+/// registry (staging images are deleted after 90 days, kubernetes/k8s.io#6905). Its
+/// digest could not be read where this was written: pin it with --upstream-image
+/// NAME@sha256:… for a run that must not follow a re-pushed tag.
+pub const ECHO_TAG: &str = "v0.1.0";
 /// The host name every scenario calls.
 pub const UPSTREAM_HOST: &str = "httpbin.org";
 /// kind's Docker network (fixed name in kind's pkg/cluster/internal/providers/docker/network.go).

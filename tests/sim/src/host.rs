@@ -13,6 +13,9 @@ use super::{Cluster, Fault, Sim};
 
 pub struct Programs(pub Sim);
 
+/// The release of an istioctl the simulation did not download (`--istioctl PATH`).
+pub const LOCAL_ISTIOCTL: &str = "1.30.3";
+
 fn ran(argv: &[String], code: i32, stdout: &str, stderr: &str) -> Ran {
     Ran {
         argv: argv.to_vec(),
@@ -154,7 +157,15 @@ impl Programs {
     fn istioctl(&self, argv: &[String]) -> Ran {
         let sim = &self.0;
         match argv.get(1).map(String::as_str) {
-            Some("version") => ran(argv, 0, "client version: (simulated)\n", ""),
+            Some("version") => {
+                let version = sim
+                    .world()
+                    .downloads
+                    .get(Path::new(&argv[0]))
+                    .cloned()
+                    .unwrap_or_else(|| LOCAL_ISTIOCTL.into());
+                ran(argv, 0, &format!("client version: {version}\n"), "")
+            }
             Some("install") => {
                 let (Some(file), Some(kubeconfig)) = (flag(argv, "-f"), flag(argv, "--kubeconfig"))
                 else {
@@ -167,8 +178,9 @@ impl Programs {
                     let world = sim.world();
                     world.downloads.get(Path::new(&argv[0])).cloned()
                 };
-                let Some(version) = version.and_then(|v| semver::Version::parse(&v).ok()) else {
-                    return ran(argv, 1, "", "Error: this istioctl was not downloaded");
+                let version = version.unwrap_or_else(|| LOCAL_ISTIOCTL.into());
+                let Ok(version) = semver::Version::parse(&version) else {
+                    return ran(argv, 1, "", "Error: this istioctl has no version");
                 };
                 let profile = Path::new(file)
                     .file_stem()
