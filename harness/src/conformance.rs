@@ -223,7 +223,7 @@ impl LiveSeed {
                 if std::env::var_os("NEXTEST_RUN_ID").is_some() && !work.args.reuse {
                     return Err("live trials share clusters inside one process; cargo-nextest runs each test in its own. Run live trials with `cargo test -- --scenario NAME` (or pass --reuse / EGRESS_REUSE=1 with clusters kept by an earlier run)".into());
                 }
-                crate::live::production_seams()
+                crate::live::production_seams(&options.plan.timeouts)
             }
         };
         let latest = if options.plan.istio.contains(&IstioRelease::Latest) {

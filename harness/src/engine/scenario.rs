@@ -648,7 +648,8 @@ impl<'a> ScenarioExec<'a> {
                         pod,
                         container,
                         Some(self.started),
-                        Some(evidence::FILE_CAP as i64),
+                        // The whole log: the bundle keeps its newest 4 MiB (KC10).
+                        None,
                     )
                     .await
                 {

@@ -29,9 +29,21 @@ pub async fn client(kubeconfig: Option<&Path>) -> Result<Client, String> {
         Some(path) => {
             let kc = Kubeconfig::read_from(path)
                 .map_err(|e| format!("kubeconfig {}: {e}", path.display()))?;
-            Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+            let named_proxy = kc
+                .clusters
+                .iter()
+                .any(|c| c.cluster.as_ref().is_some_and(|c| c.proxy_url.is_some()));
+            let mut config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
                 .await
-                .map_err(|e| format!("kubeconfig {}: {e}", path.display()))?
+                .map_err(|e| format!("kubeconfig {}: {e}", path.display()))?;
+            // kube takes HTTPS_PROXY from the environment when the kubeconfig names no
+            // proxy (kube-client src/config/file_loader.rs), and this build has no
+            // proxy support: a kind API server on 127.0.0.1 is reached directly, as
+            // kind and istioctl reach it.
+            if !named_proxy {
+                config.proxy_url = None;
+            }
+            config
         }
         None => Config::infer()
             .await
@@ -469,10 +481,28 @@ pub async fn events(client: &Client, namespace: &str) -> Result<Vec<String>, Str
 /// The production [`crate::seams::KubeApi`]: kube-rs on the harness's kubeconfig.
 pub struct KubeCluster {
     client: Client,
+    /// The deadline of one API call (waits, execs and dumps carry their own).
+    call: Duration,
 }
 
-/// Opens [`KubeCluster`]s.
-pub struct KubeConnect;
+/// Opens [`KubeCluster`]s whose single API calls end after `call`.
+pub struct KubeConnect {
+    pub call: Duration,
+}
+
+/// `work`, or an error saying what took longer than `limit`.
+async fn within<T>(
+    limit: Duration,
+    what: &str,
+    work: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+        Err(format!(
+            "{what}: no answer within {}s (timed out)",
+            limit.as_secs()
+        ))
+    })
+}
 
 #[async_trait::async_trait]
 impl crate::seams::KubeConnector for KubeConnect {
@@ -481,7 +511,10 @@ impl crate::seams::KubeConnector for KubeConnect {
         kubeconfig: Option<&Path>,
     ) -> Result<std::sync::Arc<dyn crate::seams::KubeApi>, InfraError> {
         let client = client(kubeconfig).await.map_err(InfraError::new)?;
-        Ok(std::sync::Arc::new(KubeCluster { client }))
+        Ok(std::sync::Arc::new(KubeCluster {
+            client,
+            call: self.call,
+        }))
     }
 }
 
@@ -497,9 +530,13 @@ impl crate::seams::KubeApi for KubeCluster {
         name: &str,
         labels: &[(String, String)],
     ) -> Result<(), InfraError> {
-        create_namespace(&self.client, name, labels)
-            .await
-            .map_err(InfraError::from_api)
+        within(
+            self.call,
+            "creating a namespace",
+            create_namespace(&self.client, name, labels),
+        )
+        .await
+        .map_err(InfraError::from_api)
     }
     async fn delete_namespace(&self, name: &str, timeout: Duration) -> Result<(), InfraError> {
         delete_namespace(&self.client, name, timeout)
@@ -508,12 +545,16 @@ impl crate::seams::KubeApi for KubeCluster {
             .map_err(InfraError::from_api)
     }
     async fn apply(&self, objects: &[Object], namespace: &str) -> Result<Vec<Applied>, InfraError> {
-        apply(&self.client, objects, namespace)
-            .await
-            .map_err(InfraError::from_api)
+        within(
+            self.call,
+            "server-side apply",
+            apply(&self.client, objects, namespace),
+        )
+        .await
+        .map_err(InfraError::from_api)
     }
     async fn delete(&self, applied: &[Applied]) -> Result<(), InfraError> {
-        delete(&self.client, applied)
+        within(self.call, "deleting objects", delete(&self.client, applied))
             .await
             .map_err(InfraError::from_api)
     }
@@ -539,9 +580,13 @@ impl crate::seams::KubeApi for KubeCluster {
             .map_err(InfraError::from_api)
     }
     async fn pods(&self, namespace: &str, selector: &str) -> Result<Vec<String>, InfraError> {
-        pods(&self.client, namespace, selector)
-            .await
-            .map_err(InfraError::from_api)
+        within(
+            self.call,
+            "listing pods",
+            pods(&self.client, namespace, selector),
+        )
+        .await
+        .map_err(InfraError::from_api)
     }
     async fn exec(
         &self,
@@ -564,9 +609,13 @@ impl crate::seams::KubeApi for KubeCluster {
         since: Option<k8s_openapi::jiff::Timestamp>,
         limit_bytes: Option<i64>,
     ) -> Result<Vec<String>, InfraError> {
-        logs(&self.client, namespace, pod, container, since, limit_bytes)
-            .await
-            .map_err(InfraError::from_api)
+        within(
+            self.call,
+            "reading logs",
+            logs(&self.client, namespace, pod, container, since, limit_bytes),
+        )
+        .await
+        .map_err(InfraError::from_api)
     }
     async fn config_dump(
         &self,
@@ -579,7 +628,7 @@ impl crate::seams::KubeApi for KubeCluster {
             .map_err(InfraError::from_api)
     }
     async fn events(&self, namespace: &str) -> Result<Vec<String>, InfraError> {
-        events(&self.client, namespace)
+        within(self.call, "listing events", events(&self.client, namespace))
             .await
             .map_err(InfraError::from_api)
     }
@@ -588,6 +637,28 @@ impl crate::seams::KubeApi for KubeCluster {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn kc2_https_proxy_in_the_environment_does_not_break_the_harness_kubeconfig() {
+        let dir = std::env::temp_dir().join(format!("egress-kc2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let kubeconfig = dir.join("kubeconfig");
+        std::fs::write(
+            &kubeconfig,
+            "apiVersion: v1\nkind: Config\ncurrent-context: kind-egc\nclusters:\n- name: kind-egc\n  cluster:\n    server: https://127.0.0.1:6443\n    insecure-skip-tls-verify: true\ncontexts:\n- name: kind-egc\n  context: {cluster: kind-egc, user: kind-egc}\nusers:\n- name: kind-egc\n  user: {token: t}\n",
+        )
+        .unwrap();
+        // SAFETY: this test alone reads the proxy variables; set for its duration.
+        unsafe {
+            std::env::set_var("HTTPS_PROXY", "http://proxy.invalid:3128");
+        }
+        let built = client(Some(&kubeconfig)).await;
+        unsafe {
+            std::env::remove_var("HTTPS_PROXY");
+        }
+        assert!(built.is_ok(), "{:?}", built.err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Status, StatusCause, StatusDetails};
 
     fn deployment(

@@ -21,9 +21,11 @@ use std::sync::Arc;
 use crate::seams::Seams;
 
 /// The real world: kube-rs, this host's programs, the Docker daemon.
-pub fn production_seams() -> Seams {
+pub fn production_seams(timeouts: &crate::model::Timeouts) -> Seams {
     Seams {
-        kube: Arc::new(k8s::KubeConnect),
+        kube: Arc::new(k8s::KubeConnect {
+            call: timeouts.kube_call,
+        }),
         host: Arc::new(command::Runner),
         docker: Arc::new(docker::DockerEngine),
     }

@@ -129,6 +129,21 @@ pub const KINDS: &[Kind] = &[
         namespaced: true,
         spec_fields: None,
     },
+    // RBAC, for what Istio checks on a proxy's behalf: before 1.25 a sidecar's SDS
+    // request for a credentialName Secret passes only if the proxy's service account
+    // may `list secrets` (istio/istio pilot/pkg/credentials/kube/secrets.go).
+    Kind {
+        kind: "Role",
+        api_versions: &["rbac.authorization.k8s.io/v1"],
+        namespaced: true,
+        spec_fields: None,
+    },
+    Kind {
+        kind: "RoleBinding",
+        api_versions: &["rbac.authorization.k8s.io/v1"],
+        namespaced: true,
+        spec_fields: None,
+    },
     Kind {
         kind: "NetworkPolicy",
         api_versions: &["networking.k8s.io/v1"],

@@ -127,11 +127,12 @@ fn run_versions(
         return Vec::new();
     }
     let shutdown = crate::engine::shutdown::Shutdown::default();
+    let seams = crate::live::production_seams(&options.plan.timeouts);
     let engine = match Engine::new(
         ws.clone(),
         vec![scenario.clone()],
         options,
-        crate::live::production_seams(),
+        seams,
         shutdown.token(),
     ) {
         Ok(e) => e,
