@@ -531,10 +531,35 @@ pub fn find_line<'a>(
     {
         return Some(hit.clone());
     }
-    let tcp: Vec<&(&str, Entry<'a>)> = parsed.iter().rev().filter(|(_, e)| e.is_tcp()).collect();
+    // A TCP or TLS line carries no id: it must have started with this attempt or
+    // later (START_TIME in ms; a second of slack for the proxy's clock), and name the
+    // host as SNI or in its cluster.
+    let sent = obs
+        .sent_at
+        .as_deref()
+        .and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok());
+    let recent = |e: &Entry<'_>| match (sent, e.get(Field::StartTime)) {
+        (Some(sent), Some(start)) => start
+            .parse::<k8s_openapi::jiff::Timestamp>()
+            .is_ok_and(|start| start >= sent - k8s_openapi::jiff::SignedDuration::from_secs(1)),
+        _ => true,
+    };
+    let tcp: Vec<&(&str, Entry<'a>)> = parsed
+        .iter()
+        .rev()
+        .filter(|(_, e)| e.is_tcp() && recent(e))
+        .collect();
+    let names_host = |e: &Entry<'_>| {
+        e.get(Field::UpstreamCluster)
+            .is_some_and(|c| c.ends_with(&format!("||{host}")))
+    };
     if let Some(hit) = tcp
         .iter()
-        .find(|(_, e)| e.get(Field::RequestedServerName) == Some(host))
+        .find(|(_, e)| e.get(Field::RequestedServerName) == Some(host) && names_host(e))
+        .or_else(|| {
+            tcp.iter()
+                .find(|(_, e)| e.get(Field::RequestedServerName) == Some(host))
+        })
     {
         return Some((*hit).clone());
     }
@@ -547,6 +572,42 @@ pub fn find_line<'a>(
                 && e.get(Field::UpstreamCluster) == Some("BlackHoleCluster")
         })
         .cloned()
+}
+
+#[cfg(test)]
+mod correlation_tests {
+    use super::*;
+
+    fn tcp_line(start: &str, cluster: &str) -> String {
+        format!(
+            r#"[{start}] "- - -" 0 - - - "-" 940 5946 156 - "-" "-" "-" "-" "172.18.0.9:443" {cluster} 10.244.0.6:48712 10.244.0.6:8443 10.244.0.7:55490 httpbin.org -"#
+        )
+    }
+
+    #[test]
+    fn a_tcp_line_is_taken_only_from_the_attempt_on_and_for_its_host() {
+        let earlier = tcp_line("2026-12-01T12:00:00.000Z", "outbound|443||httpbin.org");
+        let other_host = tcp_line("2026-12-01T12:00:10.100Z", "outbound|443||other.example");
+        let this = tcp_line("2026-12-01T12:00:10.050Z", "outbound|443||httpbin.org");
+        let obs = Observation {
+            sent_at: Some("2026-12-01T12:00:10.000Z".into()),
+            ..Observation::default()
+        };
+        let lines = vec![earlier.clone(), this.clone(), other_host];
+        assert_eq!(
+            find_line(&lines, &obs, "httpbin.org").map(|(l, _)| l),
+            Some(this.as_str())
+        );
+        assert!(
+            find_line(&[earlier.clone()], &obs, "httpbin.org").is_none(),
+            "a line from before the attempt is another attempt's"
+        );
+        let recorded = Observation::default();
+        assert!(
+            find_line(&[earlier], &recorded, "httpbin.org").is_some(),
+            "recordings without a send time keep the SNI match"
+        );
+    }
 }
 
 /// Whether a logged x-request-id is the one sent. Envoy marks a sampled trace by

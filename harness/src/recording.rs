@@ -59,6 +59,10 @@ pub struct Observation {
     /// The token the harness put in the User-Agent, by which log lines are found.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe: Option<String>,
+    /// When the attempt was sent (RFC 3339, ms): a TCP line, which carries no id, must
+    /// have started no earlier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<String>,
     #[serde(default)]
     pub exit_code: Option<i32>,
     #[serde(default)]

@@ -339,7 +339,8 @@ impl<'a> ScenarioExec<'a> {
             .map(|a| a.replace(ATTEMPT_ID, &attempt_id))
             .collect();
         // The log API counts in whole seconds: start a second early; the probe picks the line.
-        let since = Timestamp::now() - SignedDuration::from_secs(1);
+        let sent_at = Timestamp::now();
+        let since = sent_at - SignedDuration::from_secs(1);
         let timeout = secs(u64::from(request.max_time_seconds)) + t.exec_slack;
         let exec = match self
             .kube()
@@ -373,6 +374,7 @@ impl<'a> ScenarioExec<'a> {
             name: request.name.value.clone(),
             request_id: Some(attempt_id.clone()),
             probe: Some(crate::curl::probe(&attempt_id)),
+            sent_at: Some(sent_at.to_string()),
             exit_code: Some(exit_code),
             http_code: Some(write_out.http_code),
             body: Some(body.to_owned()),
