@@ -599,7 +599,7 @@ mod correlation_tests {
             Some(this.as_str())
         );
         assert!(
-            find_line(&[earlier.clone()], &obs, "httpbin.org").is_none(),
+            find_line(std::slice::from_ref(&earlier), &obs, "httpbin.org").is_none(),
             "a line from before the attempt is another attempt's"
         );
         let recorded = Observation::default();
