@@ -158,15 +158,7 @@ impl Engine {
         let mut end = RunEnd::default();
         let mut host_error = None;
         for step in &self.plan.host {
-            if let Some(e) = &host_error {
-                self.skip(step, &format!("an earlier host step failed: {e}"));
-                continue;
-            }
-            if self.cancel.is_cancelled() {
-                self.skip(step, "interrupted");
-                host_error = Some(
-                    self.error_of(step, "interrupted (SIGINT/SIGTERM) before this step".into()),
-                );
+            if !self.may_run(step, &mut host_error) {
                 continue;
             }
             if let Err(e) = self.timed(step, self.host_step(&step.step)).await {
@@ -224,6 +216,26 @@ impl Engine {
             cluster: step.cluster.clone(),
             message,
         }
+    }
+
+    /// Whether `step` may run: not after a failed step, not once interrupted; a step
+    /// that may not is logged as skipped, and an interrupt becomes the failure.
+    fn may_run(&self, step: &PlannedStep, failure: &mut Option<StepError>) -> bool {
+        if let Some(e) = failure {
+            self.skip(step, &format!("an earlier step failed: {e}"));
+            return false;
+        }
+        if self.cancel.is_cancelled() {
+            self.skip(step, "interrupted");
+            *failure = Some(self.interrupted_at(step));
+            return false;
+        }
+        true
+    }
+
+    /// The error of a run interrupted before `step`.
+    fn interrupted_at(&self, step: &PlannedStep) -> StepError {
+        self.error_of(step, "interrupted (SIGINT/SIGTERM) before this step".into())
     }
 
     fn skip(&self, step: &PlannedStep, why: &str) {
@@ -452,15 +464,7 @@ impl Engine {
         let mut export_logs = None;
         let mut failure: Option<StepError> = None;
         for step in &slot.setup {
-            if let Some(e) = &failure {
-                self.skip(step, &format!("step {} failed", e.index));
-                continue;
-            }
-            if self.cancel.is_cancelled() {
-                self.skip(step, "interrupted");
-                failure = Some(
-                    self.error_of(step, "interrupted (SIGINT/SIGTERM) before this step".into()),
-                );
+            if !self.may_run(step, &mut failure) {
                 continue;
             }
             if step.condition == Some(Condition::UnlessReused) && state.reused {

@@ -94,10 +94,7 @@ impl<'a> ScenarioExec<'a> {
             {
                 self.engine.skip(step, "interrupted");
                 if self.error.is_none() {
-                    self.error = Some(
-                        self.engine
-                            .error_of(step, "interrupted (SIGINT/SIGTERM) before this step".into()),
-                    );
+                    self.error = Some(self.engine.interrupted_at(step));
                 }
                 continue;
             }
