@@ -29,6 +29,7 @@ use crate::validate;
 /// libtest's own arguments plus the harness's.
 #[derive(Parser, Debug)]
 #[command(name = "conformance", about = "Istio egress conformance trials")]
+#[derive(Clone)]
 struct Args {
     /// Run the scenarios with these names or tags (repeatable, comma-separated).
     #[arg(long = "scenario", value_delimiter = ',', env = "EGRESS_SCENARIO")]
@@ -56,7 +57,25 @@ pub fn main() -> ExitCode {
 
 /// Entry point of `tests/conformance.rs`.
 pub fn main_with(simulation: Option<Arc<dyn Simulation>>) -> ExitCode {
-    let args = Args::parse();
+    run(Args::parse(), simulation)
+}
+
+/// `egress run [--scenario …] [live flags] [libtest flags]`: the suite as `cargo test
+/// -- …` runs it, same engine and reports. Without `--scenario` every scenario runs live.
+pub fn egress_run(argv: Vec<String>) -> ExitCode {
+    let mut full = vec!["egress run".to_owned()];
+    full.extend(argv);
+    let mut args = match Args::try_parse_from(full) {
+        Ok(a) => a,
+        Err(e) => e.exit(),
+    };
+    if args.scenarios.is_empty() {
+        args.libtest.include_ignored = true;
+    }
+    run(args, None)
+}
+
+fn run(args: Args, simulation: Option<Arc<dyn Simulation>>) -> ExitCode {
     let reporter = match reporter(&args) {
         Ok(r) => Arc::new(r),
         Err(message) => {
@@ -425,6 +444,35 @@ fn trials(
             }
             trials.push(trial);
         }
+    }
+    // A selection that runs nothing live is an error, not a green run of offline checks.
+    let unfiltered_live = args.libtest.filter.is_none() && args.libtest.skip.is_empty();
+    if selecting && live.is_empty() && unfiltered_live && !args.libtest.list && !selected.is_empty()
+    {
+        let versions: Vec<String> = istio.iter().map(ToString::to_string).collect();
+        let ranges: Vec<String> = selected
+            .iter()
+            .map(|s| {
+                let skip = istio.iter().find_map(|v| match v {
+                    IstioRelease::Exact(v) => s
+                        .known_issue_for(v)
+                        .filter(|k| k.mode == KnownIssueMode::Skip)
+                        .map(|k| format!(", skipped by known issue {}", k.url.value)),
+                    IstioRelease::Latest => None,
+                });
+                format!(
+                    "{} applies to Istio {}{}",
+                    s.name(),
+                    s.istio,
+                    skip.unwrap_or_default()
+                )
+            })
+            .collect();
+        return Err(format!(
+            "no selected scenario runs live on Istio {}: {}. Pick versions inside those ranges with --istio",
+            versions.join(","),
+            ranges.join("; ")
+        ));
     }
     // The engine plans exactly the scenarios and versions of the live trials that run.
     let live_scenarios: Vec<Scenario> = selected

@@ -204,3 +204,30 @@ fn explain_reads_pasted_evidence_exactly() {
     assert_eq!(lines[0]["route_name"], serde_json::Value::Null);
     assert!(lines[1]["error"].is_string());
 }
+
+#[test]
+fn egress_run_is_the_suite_and_refuses_a_simulation_it_does_not_have() {
+    // A report folder of its own: CI's run id names the suite's report.
+    let id = format!("cli-egress-run-{}", std::process::id());
+    let out = Command::new(env!("CARGO_BIN_EXE_egress"))
+        .args([
+            "run",
+            "--scenario",
+            "gateway-http",
+            "--cluster",
+            "simulated",
+        ])
+        .env("EGRESS_ROOT", root())
+        .env("EGRESS_RUN_ID", &id)
+        .env_remove("EGRESS_SCENARIO")
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(std::path::Path::new(&root()).join("reports").join(&id));
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("gateway-http::live"), "{text}");
+    assert!(
+        text.contains("--cluster simulated runs only in the project's own test binary"),
+        "{text}"
+    );
+}

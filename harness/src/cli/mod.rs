@@ -27,6 +27,13 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the suite live, as `cargo test -- …` does: `egress run --scenario mtls --istio
+    /// 1.22.1,latest`; every flag of `cargo test -- --help` (see `egress run --help`).
+    #[command(disable_help_flag = true)]
+    Run {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// List scenarios with their tags, Istio versions and install profiles.
     List(list::Args),
     /// Check scenario files strictly: YAML, keys, manifests, hosts and ports.
@@ -50,6 +57,7 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run { args } => return crate::conformance::egress_run(args),
         Command::List(args) => list::run(&args),
         Command::Validate(args) => validate::run(&args),
         Command::Plan(args) => plan::run(&args),
