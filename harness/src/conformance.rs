@@ -236,8 +236,19 @@ impl LiveSeed {
                 return Err("--cluster simulated runs only in the project's own test binary (`cargo test -- --cluster simulated`)".into());
             }
             (_, false) => {
-                if let Err(missing) = crate::prereq::check_live() {
-                    return Err(crate::prereq::describe(&missing));
+                // The preflight once, one banner; each live trial then says it did not run.
+                let clusters = options.plan.parallel_clusters;
+                let checks = crate::doctor::checks(&crate::doctor::RealHost, clusters, false);
+                if let Some(banner) = crate::doctor::banner(&checks) {
+                    eprintln!("egress: {banner}");
+                    let first = checks
+                        .iter()
+                        .find(|c| c.verdict == crate::doctor::Verdict::Fail)
+                        .map(|c| format!("{}: {}; {}", c.name, c.detail, c.fix))
+                        .unwrap_or_default();
+                    return Err(format!(
+                        "not run: the preflight failed ({first}); `egress doctor` lists every check"
+                    ));
                 }
                 if std::env::var_os("NEXTEST_RUN_ID").is_some() && !work.args.reuse {
                     return Err("live trials share clusters inside one process; cargo-nextest runs each test in its own. Run live trials with `cargo test -- --scenario NAME` (or pass --reuse / EGRESS_REUSE=1 with clusters kept by an earlier run)".into());

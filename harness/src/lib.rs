@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod conformance;
 pub mod curl;
+pub mod doctor;
 pub mod engine;
 pub mod evidence;
 pub mod judge;

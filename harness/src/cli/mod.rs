@@ -1,5 +1,6 @@
 //! The `egress` command line.
 
+mod doctor;
 mod explain;
 mod list;
 mod new_scenario;
@@ -34,6 +35,8 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Check everything a live run needs from this host, each with its fix.
+    Doctor(doctor::Args),
     /// List scenarios with their tags, Istio versions and install profiles.
     List(list::Args),
     /// Check scenario files strictly: YAML, keys, manifests, hosts and ports.
@@ -58,6 +61,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run { args } => return crate::conformance::egress_run(args),
+        Command::Doctor(args) => doctor::run(&args),
         Command::List(args) => list::run(&args),
         Command::Validate(args) => validate::run(&args),
         Command::Plan(args) => plan::run(&args),

@@ -120,10 +120,13 @@ fn run_versions(
             ));
         }
     };
-    if let Err(missing) = crate::prereq::check_live() {
-        let message = crate::prereq::describe(&missing);
-        eprintln!("egress: {message}");
-        error_cases(reporter, &message);
+    let checks = crate::doctor::checks(&crate::doctor::RealHost, 1, false);
+    if let Some(banner) = crate::doctor::banner(&checks) {
+        eprintln!("egress: {banner}");
+        error_cases(
+            reporter,
+            "not run: the preflight failed; `egress doctor` lists every check",
+        );
         return Vec::new();
     }
     let shutdown = crate::engine::shutdown::Shutdown::default();
