@@ -297,19 +297,16 @@ impl LiveSeed {
         let handle = std::thread::Builder::new()
             .name("egress-engine".into())
             .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_multi_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(r) => r,
-                    Err(e) => {
-                        board.end(Err(format!("tokio runtime: {e}")));
-                        return RunEnd::default();
+                match crate::engine::run_on_own_runtime(&engine, &|run| board.post(run)) {
+                    Ok(end) => {
+                        board.end(Ok(()));
+                        end
                     }
-                };
-                let end = runtime.block_on(engine.run(&|run| board.post(run)));
-                board.end(Ok(()));
-                end
+                    Err(e) => {
+                        board.end(Err(e));
+                        RunEnd::default()
+                    }
+                }
             })
             .map_err(|e| format!("starting the engine thread: {e}"))?;
         *self.engine.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);

@@ -1,4 +1,4 @@
-//! What a live run needs from the host, checked up front with one clear line each.
+//! Whether a Docker daemon answers, with one clear line when not (`doctor` builds on it).
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -93,13 +93,6 @@ fn exchange(stream: &mut (impl Read + Write)) -> std::io::Result<String> {
     let mut reply = Vec::new();
     stream.take(4096).read_to_end(&mut reply)?;
     Ok(String::from_utf8_lossy(&reply).into_owned())
-}
-
-/// What a live run needs from the host before anything else: a Docker daemon. kind
-/// comes from PATH or is downloaded (its version is printed when the run starts);
-/// istioctl is downloaded per version; kubectl is never needed.
-pub fn check_live() -> Result<(), Vec<Missing>> {
-    check_docker(&DockerEndpoint::from_env()).map_err(|m| vec![m])
 }
 
 /// One line naming everything missing.

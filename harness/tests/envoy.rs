@@ -34,6 +34,16 @@ fn admin() -> String {
     "admin:\n  address:\n    socket_address: {address: 127.0.0.1, port_value: {admin}}\n".into()
 }
 
+/// A bootstrap with the admin port, one listener and its clusters.
+fn bootstrap(listener: &str, clusters: &str) -> String {
+    format!(
+        "{}static_resources:\n  listeners:\n{}\n  clusters:\n{}\n",
+        admin(),
+        indent(listener, 2),
+        indent(clusters, 2)
+    )
+}
+
 /// An HTTP connection manager as Istio builds one, with the request-id and tracing
 /// settings of both its sidecars and gateways:
 /// - `request_id_extension` UUID with `use_request_id_for_trace_sampling: true`
@@ -145,26 +155,21 @@ fn sidecar_and_gateway(binary: &Path, name: &str, gateway_internal: Option<&str>
     let gateway = Envoy::start(
         binary,
         &format!("{name}-gateway"),
-        &format!(
-            "{}static_resources:\n  listeners:\n{}\n  clusters:\n{}\n",
-            admin(),
-            indent(
-                &listener(
-                    "0.0.0.0_8080",
-                    gateway_port,
-                    &hcm(
-                        "gateway",
-                        true,
-                        gateway_internal,
-                        "outbound|80||httpbin.org",
-                        &gateway_log,
-                        ""
-                    ),
-                    ""
+        &bootstrap(
+            &listener(
+                "0.0.0.0_8080",
+                gateway_port,
+                &hcm(
+                    "gateway",
+                    true,
+                    gateway_internal,
+                    "outbound|80||httpbin.org",
+                    &gateway_log,
+                    "",
                 ),
-                2
+                "",
             ),
-            indent(&cluster("outbound|80||httpbin.org", echo, ""), 2)
+            &cluster("outbound|80||httpbin.org", echo, ""),
         ),
     );
     let sidecar_port = free_port();
@@ -172,26 +177,21 @@ fn sidecar_and_gateway(binary: &Path, name: &str, gateway_internal: Option<&str>
     let sidecar = Envoy::start(
         binary,
         &format!("{name}-sidecar"),
-        &format!(
-            "{}static_resources:\n  listeners:\n{}\n  clusters:\n{}\n",
-            admin(),
-            indent(
-                &listener(
-                    "0.0.0.0_80",
-                    sidecar_port,
-                    &hcm(
-                        "outbound_0.0.0.0_80",
-                        false,
-                        None,
-                        to_gateway,
-                        &sidecar_log,
-                        ""
-                    ),
-                    ""
+        &bootstrap(
+            &listener(
+                "0.0.0.0_80",
+                sidecar_port,
+                &hcm(
+                    "outbound_0.0.0.0_80",
+                    false,
+                    None,
+                    to_gateway,
+                    &sidecar_log,
+                    "",
                 ),
-                2
+                "",
             ),
-            indent(&cluster(to_gateway, gateway_port, ""), 2)
+            &cluster(to_gateway, gateway_port, ""),
         ),
     );
     Path2 {
@@ -394,26 +394,21 @@ fn xfcc_from_an_envoy_mtls_pair_is_read_with_its_hash_matching_the_certificate()
     let _gateway = Envoy::start(
         &binary,
         "mtls-gateway",
-        &format!(
-            "{}static_resources:\n  listeners:\n{}\n  clusters:\n{}\n",
-            admin(),
-            indent(
-                &listener(
-                    "0.0.0.0_8443",
-                    gateway_port,
-                    &hcm(
-                        "gateway",
-                        true,
-                        None,
-                        "outbound|80||httpbin.org",
-                        &log,
-                        xfcc
-                    ),
-                    &downstream_tls(&dir, true)
+        &bootstrap(
+            &listener(
+                "0.0.0.0_8443",
+                gateway_port,
+                &hcm(
+                    "gateway",
+                    true,
+                    None,
+                    "outbound|80||httpbin.org",
+                    &log,
+                    xfcc,
                 ),
-                2
+                &downstream_tls(&dir, true),
             ),
-            indent(&cluster("outbound|80||httpbin.org", echo, ""), 2)
+            &cluster("outbound|80||httpbin.org", echo, ""),
         ),
     );
     // The sidecar originates mTLS to the gateway with its workload certificate
@@ -424,29 +419,21 @@ fn xfcc_from_an_envoy_mtls_pair_is_read_with_its_hash_matching_the_certificate()
     let _sidecar = Envoy::start(
         &binary,
         "mtls-sidecar",
-        &format!(
-            "{}static_resources:\n  listeners:\n{}\n  clusters:\n{}\n",
-            admin(),
-            indent(
-                &listener(
-                    "0.0.0.0_80",
-                    sidecar_port,
-                    &hcm(
-                        "outbound_0.0.0.0_80",
-                        false,
-                        None,
-                        to_gateway,
-                        &sidecar_log,
-                        ""
-                    ),
-                    ""
+        &bootstrap(
+            &listener(
+                "0.0.0.0_80",
+                sidecar_port,
+                &hcm(
+                    "outbound_0.0.0.0_80",
+                    false,
+                    None,
+                    to_gateway,
+                    &sidecar_log,
+                    "",
                 ),
-                2
+                "",
             ),
-            indent(
-                &cluster(to_gateway, gateway_port, &upstream_tls(&dir, true)),
-                2
-            )
+            &cluster(to_gateway, gateway_port, &upstream_tls(&dir, true)),
         ),
     );
     let id = uuid::Uuid::new_v4().to_string();
@@ -489,19 +476,14 @@ fn tls_wrapped_in_tls_answers_curl_in_plaintext_and_curl_exits_35() {
     let _https = Envoy::start(
         &binary,
         "https-upstream",
-        &format!(
-            "{}static_resources:\n  listeners:\n{}\n  clusters:\n{}\n",
-            admin(),
-            indent(
-                &listener(
-                    "https",
-                    https_port,
-                    &hcm("https", false, None, "echo", &log, ""),
-                    &downstream_tls(&dir, false)
-                ),
-                2
+        &bootstrap(
+            &listener(
+                "https",
+                https_port,
+                &hcm("https", false, None, "echo", &log, ""),
+                &downstream_tls(&dir, false),
             ),
-            indent(&cluster("echo", echo, ""), 2)
+            &cluster("echo", echo, ""),
         ),
     );
     // The double-encryption mistake: the sidecar wraps the app's TLS bytes in a TLS
@@ -516,18 +498,13 @@ typed_config:
     let _wrapper = Envoy::start(
         &binary,
         "tls-wrapper",
-        &format!(
-            "{}static_resources:\n  listeners:\n{}\n  clusters:\n{}\n",
-            admin(),
-            indent(&listener("0.0.0.0_443", wrapper_port, tcp, ""), 2),
-            indent(
-                &cluster(
-                    "outbound|443||httpbin.org",
-                    https_port,
-                    &upstream_tls(&dir, false)
-                ),
-                2
-            )
+        &bootstrap(
+            &listener("0.0.0.0_443", wrapper_port, tcp, ""),
+            &cluster(
+                "outbound|443||httpbin.org",
+                https_port,
+                &upstream_tls(&dir, false),
+            ),
         ),
     );
     let r = request("gateway-passthrough-double-encryption");

@@ -294,32 +294,22 @@ impl Engine {
                 checksum_url,
                 dest,
                 timeout_secs,
-            } => host
-                .download(
-                    url,
-                    checksum_url,
-                    crate::seams::Payload::Binary,
-                    dest,
-                    secs(*timeout_secs),
-                )
-                .await
-                .map(|_| ()),
-            Step::DownloadIstioctl {
+            }
+            | Step::DownloadIstioctl {
                 url,
                 checksum_url,
                 dest,
                 timeout_secs,
                 ..
-            } => host
-                .download(
-                    url,
-                    checksum_url,
-                    crate::seams::Payload::TarGz("istioctl"),
-                    dest,
-                    secs(*timeout_secs),
-                )
-                .await
-                .map(|_| ()),
+            } => {
+                let payload = match step {
+                    Step::DownloadIstioctl { .. } => crate::seams::Payload::TarGz("istioctl"),
+                    _ => crate::seams::Payload::Binary,
+                };
+                host.download(url, checksum_url, payload, dest, secs(*timeout_secs))
+                    .await
+                    .map(|_| ())
+            }
             Step::PullImage {
                 image,
                 argv,
@@ -893,18 +883,25 @@ impl Engine {
     }
 }
 
-/// Runs the engine to its end on a runtime of its own (commands that are not a
-/// libtest run: `egress repro`).
+/// Runs the engine to its end and collects its runs (`egress repro`).
 pub fn run_blocking(engine: &Engine) -> Result<(Vec<ScenarioRun>, RunEnd), String> {
+    let runs = std::sync::Mutex::new(Vec::new());
+    let end = run_on_own_runtime(engine, &|run| {
+        runs.lock().unwrap_or_else(|e| e.into_inner()).push(run);
+    })?;
+    Ok((runs.into_inner().unwrap_or_else(|e| e.into_inner()), end))
+}
+
+/// Runs the engine to its end on a runtime of its own, handing each run to `done`.
+pub fn run_on_own_runtime(
+    engine: &Engine,
+    done: &(dyn Fn(ScenarioRun) + Sync),
+) -> Result<RunEnd, String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("tokio runtime: {e}"))?;
-    let runs = std::sync::Mutex::new(Vec::new());
-    let end = runtime.block_on(engine.run(&|run| {
-        runs.lock().unwrap_or_else(|e| e.into_inner()).push(run);
-    }));
-    Ok((runs.into_inner().unwrap_or_else(|e| e.into_inner()), end))
+    Ok(runtime.block_on(engine.run(done)))
 }
 
 #[derive(Default)]

@@ -398,16 +398,7 @@ pub fn build(
         for slot in &slots {
             for image in slot_images(slot, &client_images, scenarios) {
                 if pulled.insert(image.clone()) {
-                    host.push(n.at(
-                        None,
-                        None,
-                        None,
-                        Step::PullImage {
-                            argv: vec!["docker".into(), "pull".into(), image.clone()],
-                            image,
-                            timeout_secs: t.image_pull.as_secs(),
-                        },
-                    ));
+                    host.push(n.at(None, None, None, pull_step(image, t)));
                 }
             }
         }
@@ -418,16 +409,7 @@ pub fn build(
         let image =
             crate::upstream::definition(options.run_id(), options.upstream_image.as_deref())
                 .image_ref();
-        host.push(n.at(
-            None,
-            None,
-            None,
-            Step::PullImage {
-                argv: vec!["docker".into(), "pull".into(), image.clone()],
-                image,
-                timeout_secs: t.image_pull.as_secs(),
-            },
-        ));
+        host.push(n.at(None, None, None, pull_step(image, t)));
     }
     let mut upstream = None;
     let mut slot_plans = Vec::new();
@@ -636,6 +618,15 @@ pub fn build(
         timeouts: options.timeouts.clone(),
         parallel_clusters: options.parallel_clusters.max(1),
     })
+}
+
+/// `docker pull`, kept when the image is already on the host.
+fn pull_step(image: String, t: &Timeouts) -> Step {
+    Step::PullImage {
+        argv: vec!["docker".into(), "pull".into(), image.clone()],
+        image,
+        timeout_secs: t.image_pull.as_secs(),
+    }
 }
 
 fn secrets_step(namespace: &str) -> Step {

@@ -225,8 +225,9 @@ pub fn run(r: ReproRun<'_>) -> Result<(PathBuf, crate::report::results::Results)
         }
         Versions::Range(from, to) => {
             // Before asking GitHub for the releases: a bisect needs clusters.
-            if let Err(missing) = crate::prereq::check_live() {
-                return Err(crate::prereq::describe(&missing));
+            let checks = crate::doctor::checks(&crate::doctor::RealHost, 1, false);
+            if let Some(banner) = crate::doctor::banner(&checks) {
+                return Err(banner);
             }
             let releases = match &r.releases {
                 Some(list) => list.clone(),
