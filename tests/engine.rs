@@ -485,3 +485,91 @@ fn an_istioctl_of_another_release_is_refused() {
         c.message
     );
 }
+
+#[test]
+fn an_existing_cluster_is_judged_on_what_it_runs_and_left_as_it_was_found() {
+    // The user's cluster runs 1.24.3 with the article's registry-only mesh.
+    let names = ["gateway-mtls-origination", "external-name-service"];
+    let scenarios = scenarios(&names);
+    let sim = Sim::new(&ws(), &scenarios, Faults::of(&[])).expect("sim");
+    let mesh = "accessLogFile: /dev/stdout\noutboundTrafficPolicy:\n  mode: REGISTRY_ONLY\n";
+    sim.add_existing_cluster(semver::Version::new(1, 24, 3), "registry-only", mesh);
+    let seams = sim.seams();
+
+    let mut options = options("installed", "existing");
+    options.plan.cluster = ClusterMode::Existing;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let found = runtime
+        .block_on(egress_harness::engine::existing::discover(
+            &*seams.kube,
+            Duration::from_secs(5),
+        ))
+        .expect("discovered");
+    assert_eq!(found.istiod_image, "docker.io/istio/pilot:1.24.3");
+    let mut other = options.plan.clone();
+    other.istio = IstioRelease::parse_list("1.30.3").expect("v");
+    let refused = egress_harness::engine::existing::resolve(&mut other, &found)
+        .expect_err("another release than the cluster's");
+    assert!(refused.contains("runs Istio 1.24.3"), "{refused}");
+    egress_harness::engine::existing::resolve(&mut options.plan, &found).expect("resolved");
+
+    let dir = options.run_dir();
+    let _ = std::fs::remove_dir_all(&dir);
+    let engine = Engine::new(
+        ws(),
+        scenarios.clone(),
+        options,
+        seams,
+        CancellationToken::new(),
+    )
+    .expect("engine");
+    let runs = Mutex::new(Vec::new());
+    let end = runtime.block_on(engine.run(&|r| runs.lock().expect("runs").push(r)));
+    let runs = runs.into_inner().expect("runs");
+    let r = SimRun {
+        runs,
+        end,
+        sim,
+        dir,
+        engine_plan: engine.plan().to_json(),
+        scenarios,
+    };
+    let judged = r.case("gateway-mtls-origination", "1.24.3");
+    assert!(
+        green(judged.status),
+        "{:?} {}",
+        judged.status,
+        judged.message.unwrap_or_default()
+    );
+    let skipped = r.case("external-name-service", "1.24.3");
+    assert_eq!(skipped.status, Status::Skipped);
+    assert!(
+        skipped
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("not install profile allow-any: outboundTrafficPolicy is REGISTRY_ONLY"),
+        "{:?}",
+        skipped.message
+    );
+    // Nothing of the run is left in the user's cluster; the user's Secret is untouched.
+    let world = r.sim.world();
+    let cluster = world
+        .clusters
+        .get(egress_sim::EXISTING_CLUSTER)
+        .expect("the user's cluster is still there");
+    let namespaces: Vec<&String> = cluster.namespaces.keys().collect();
+    assert_eq!(namespaces, vec!["istio-system"], "scenario namespaces went");
+    let secrets: Vec<&String> = cluster.namespaces["istio-system"]
+        .objects
+        .keys()
+        .map(|(_, name)| name)
+        .collect();
+    assert_eq!(secrets, vec![egress_sim::USERS_SECRET]);
+    drop(world);
+    assert!(r.sim.is_empty(), "{}", r.sim.snapshot());
+    assert!(r.end.problems.is_empty(), "{:?}", r.end.problems);
+}

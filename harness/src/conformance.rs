@@ -216,7 +216,8 @@ struct LiveWork {
 struct Started {
     mode: RunMode,
     resolved: Vec<IstioRelease>,
-    latest: Option<IstioRelease>,
+    /// `latest` and `installed`, as they resolved.
+    aliases: Vec<(IstioRelease, IstioRelease)>,
 }
 
 impl LiveSeed {
@@ -239,8 +240,13 @@ impl LiveSeed {
             }
             (_, false) => {
                 // The preflight once, one banner; each live trial then says it did not run.
-                let clusters = options.plan.parallel_clusters;
-                let checks = crate::doctor::checks(&crate::doctor::RealHost, clusters, false);
+                let needs = crate::doctor::Needs::of(
+                    options.plan.cluster,
+                    options.plan.upstream,
+                    options.plan.parallel_clusters,
+                    false,
+                );
+                let checks = crate::doctor::checks_for(&crate::doctor::RealHost, needs);
                 if let Some(banner) = crate::doctor::banner(&checks) {
                     eprintln!("egress: {banner}");
                     let first = checks
@@ -258,27 +264,50 @@ impl LiveSeed {
                 crate::live::production_seams(&options.plan.timeouts)
             }
         };
-        let latest = if options.plan.istio.contains(&IstioRelease::Latest) {
+        let runtime = || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("tokio runtime: {e}"))
+        };
+        let mut aliases = Vec::new();
+        if options.plan.istio.contains(&IstioRelease::Latest) {
             let newest = if simulated {
                 crate::versions::newest_supported()
             } else {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| format!("tokio runtime: {e}"))?;
-                runtime.block_on(crate::live::download::latest_istio())?
+                runtime()?.block_on(crate::live::download::latest_istio())?
             };
             eprintln!("egress: `latest` is Istio {newest}");
-            Some(IstioRelease::Exact(newest))
-        } else {
-            None
-        };
+            aliases.push((IstioRelease::Latest, IstioRelease::Exact(newest)));
+        }
+        if options.plan.cluster == ClusterMode::Existing {
+            let deadline = options.plan.timeouts.existing_istio_ready;
+            let found = runtime()?
+                .block_on(crate::engine::existing::discover(&*seams.kube, deadline))
+                .map_err(|e| e.to_string())?;
+            let asked = options.plan.istio.clone();
+            crate::engine::existing::resolve(&mut options.plan, &found)?;
+            eprintln!(
+                "egress: the current cluster runs Istio {} ({}); mesh config: {}",
+                options
+                    .plan
+                    .istio
+                    .first()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                found.istiod_image,
+                found.config
+            );
+            if let (Some(from), Some(to)) = (asked.first(), options.plan.istio.first()) {
+                aliases.push((from.clone(), to.clone()));
+            }
+        }
         let mut resolved = Vec::new();
         for r in &options.plan.istio {
-            let r = match (r, &latest) {
-                (IstioRelease::Latest, Some(l)) => l.clone(),
-                (other, _) => other.clone(),
-            };
+            let r = aliases
+                .iter()
+                .find(|(from, _)| from == r)
+                .map_or_else(|| r.clone(), |(_, to)| to.clone());
             if !resolved.contains(&r) {
                 resolved.push(r);
             }
@@ -313,7 +342,7 @@ impl LiveSeed {
         Ok(Started {
             mode,
             resolved,
-            latest,
+            aliases,
         })
     }
 
@@ -324,10 +353,11 @@ impl LiveSeed {
         istio: &IstioRelease,
     ) -> Result<(RunMode, ScenarioRun), (IstioRelease, String)> {
         let started = self.start().map_err(|e| (istio.clone(), e))?;
-        let exact = match (istio, &started.latest) {
-            (IstioRelease::Latest, Some(l)) => l.clone(),
-            (other, _) => other.clone(),
-        };
+        let exact = started
+            .aliases
+            .iter()
+            .find(|(from, _)| from == istio)
+            .map_or_else(|| istio.clone(), |(_, to)| to.clone());
         debug_assert!(started.resolved.contains(&exact));
         self.board
             .wait(scenario, &exact.to_string())
@@ -468,7 +498,7 @@ fn trials(
                         .known_issue_for(v)
                         .filter(|k| k.mode == KnownIssueMode::Skip)
                         .map(|k| format!(", skipped by known issue {}", k.url.value)),
-                    IstioRelease::Latest => None,
+                    IstioRelease::Latest | IstioRelease::Installed => None,
                 });
                 format!(
                     "{} applies to Istio {}{}",

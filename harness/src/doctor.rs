@@ -80,6 +80,53 @@ const HOSTS: &[(&str, &str)] = &[
     ("registry.k8s.io", "the echo server's image"),
 ];
 
+/// What a run asks of this host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needs {
+    /// Docker serves kind and the local upstream.
+    pub docker: bool,
+    /// kind clusters alive at once (0: `--cluster existing`).
+    pub clusters: usize,
+    /// Check the hosts a run downloads from.
+    pub network: bool,
+}
+
+impl Needs {
+    pub fn of(
+        cluster: crate::model::ClusterMode,
+        upstream: crate::model::UpstreamMode,
+        clusters: usize,
+        network: bool,
+    ) -> Self {
+        let makes = cluster.makes_clusters();
+        Self {
+            docker: makes || upstream == crate::model::UpstreamMode::Local,
+            clusters: if makes { clusters.max(1) } else { 0 },
+            network,
+        }
+    }
+}
+
+/// The checks a run with these needs depends on: an existing cluster checked against
+/// the internet needs nothing of this host but its kube context.
+pub fn checks_for(host: &dyn Host, needs: Needs) -> Vec<Check> {
+    if !needs.docker {
+        return vec![ok(
+            "Docker",
+            "not needed: an existing cluster and --upstream internet".into(),
+        )];
+    }
+    let mut all = checks(host, needs.clusters.max(1), needs.network);
+    if needs.clusters == 0 {
+        // Only the local upstream's container runs here.
+        all.retain(|c| {
+            matches!(c.name, "Docker daemon" | "Docker API")
+                || (c.name == "reachable" && c.detail.starts_with("registry.k8s.io"))
+        });
+    }
+    all
+}
+
 /// Every check, for a run that keeps `clusters` clusters alive at once.
 pub fn checks(host: &dyn Host, clusters: usize, network: bool) -> Vec<Check> {
     let mut out = Vec::new();
@@ -469,5 +516,32 @@ mod tests {
             "4 GiB for 2 clusters is tight"
         );
         assert!(memory.fix.contains("--parallel-clusters 1"));
+    }
+
+    #[test]
+    fn an_existing_cluster_asks_only_what_it_uses_of_this_host() {
+        use crate::model::{ClusterMode, UpstreamMode};
+        let host = Fake {
+            docker: false,
+            mem: 0,
+            watches: "8192",
+            modules: "",
+            online: false,
+        };
+        let internet = Needs::of(ClusterMode::Existing, UpstreamMode::Internet, 2, true);
+        let checks = checks_for(&host, internet);
+        assert!(banner(&checks).is_none(), "no Docker is needed: {checks:?}");
+        let local = Needs::of(ClusterMode::Existing, UpstreamMode::Local, 2, true);
+        let names: Vec<&str> = checks_for(&host, local).iter().map(|c| c.name).collect();
+        assert_eq!(
+            names,
+            vec!["Docker daemon", "reachable"],
+            "the upstream's container needs Docker and its image, no kind limits"
+        );
+        let kind = Needs::of(ClusterMode::Kind, UpstreamMode::Internet, 2, true);
+        assert!(
+            banner(&checks_for(&host, kind)).is_some(),
+            "kind needs Docker"
+        );
     }
 }

@@ -12,6 +12,7 @@ pub mod evidence;
 pub mod judge;
 pub mod live;
 pub mod manifest;
+pub mod mesh_config;
 pub mod model;
 pub mod plan;
 pub mod prereq;

@@ -13,7 +13,8 @@ use crate::suite::Workspace;
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct RunArgs {
-    /// Istio versions, comma-separated (`latest` = the newest stable release).
+    /// Istio versions, comma-separated (`latest` = the newest stable release). With
+    /// `--cluster existing` the default is `installed`: the release istiod runs.
     #[arg(long, env = "EGRESS_ISTIO")]
     pub istio: Option<String>,
     /// A local istioctl instead of downloading one per version.
@@ -104,11 +105,15 @@ impl std::fmt::Display for Shard {
 impl RunArgs {
     pub fn plan_options(&self) -> Result<PlanOptions, String> {
         let mut options = PlanOptions::for_this_host();
+        options.cluster = ClusterMode::parse(&self.cluster)?;
+        if options.cluster == ClusterMode::Existing {
+            // Judged against what the cluster runs, read before planning.
+            options.istio = vec![IstioRelease::Installed];
+        }
         // An empty EGRESS_ISTIO (e.g. from `just e2e`) means the default version.
         if let Some(list) = self.istio.as_deref().filter(|l| !l.trim().is_empty()) {
             options.istio = IstioRelease::parse_list(list)?;
         }
-        options.cluster = ClusterMode::parse(&self.cluster)?;
         if options.cluster == ClusterMode::Simulated {
             // A simulated run leaves the user's cache alone.
             options.cache_dir = std::env::temp_dir().join("egress-conformance-simulated");

@@ -228,6 +228,19 @@ pub trait KubeApi: Send + Sync {
         timeout: Duration,
     ) -> Result<String, InfraError>;
     async fn events(&self, namespace: &str) -> Result<Vec<String>, InfraError>;
+    /// The images of a Deployment's pod template; `None` when there is no such one.
+    async fn deployment_images(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Vec<String>>, InfraError>;
+    /// One key of a ConfigMap; `None` when the ConfigMap or the key is missing.
+    async fn config_map_value(
+        &self,
+        namespace: &str,
+        name: &str,
+        key: &str,
+    ) -> Result<Option<String>, InfraError>;
 }
 
 /// Opens a [`KubeApi`] on a kubeconfig (`None`: the current context).

@@ -12,10 +12,22 @@ pub struct Args {
     /// Skip the reachability of GitHub, Docker Hub and registry.k8s.io.
     #[arg(long)]
     offline: bool,
+    /// The run's `--cluster`: `existing` makes no kind cluster here.
+    #[arg(long, default_value = "kind", value_parser = ["kind", "existing"])]
+    cluster: String,
+    /// The run's `--upstream`: `internet` starts no container here.
+    #[arg(long, default_value = "local", value_parser = ["local", "internet"])]
+    upstream: String,
 }
 
 pub fn run(args: &Args) -> Result<ExitCode, String> {
-    let checks = doctor::checks(&doctor::RealHost, args.clusters, !args.offline);
+    let needs = doctor::Needs::of(
+        crate::model::ClusterMode::parse(&args.cluster)?,
+        crate::model::UpstreamMode::parse(&args.upstream)?,
+        args.clusters,
+        !args.offline,
+    );
+    let checks = doctor::checks_for(&doctor::RealHost, needs);
     for c in &checks {
         println!("{c}");
     }

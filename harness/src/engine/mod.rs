@@ -7,6 +7,7 @@
 
 pub mod converge;
 pub mod evidence;
+pub mod existing;
 pub mod outcome;
 mod scenario;
 pub mod shutdown;
@@ -156,6 +157,15 @@ impl Engine {
     /// Runs the whole plan; `done` receives each scenario run as it ends.
     pub async fn run(&self, done: &(dyn Fn(ScenarioRun) + Sync)) -> RunEnd {
         let mut end = RunEnd::default();
+        // What the plan left out is a result too: a trial waiting for it learns why.
+        for skip in &self.plan.skipped {
+            done(ScenarioRun::skipped(
+                &skip.scenario,
+                &skip.istio.to_string(),
+                self.options.mode,
+                &skip.reason,
+            ));
+        }
         let mut host_error = None;
         for step in &self.plan.host {
             if !self.may_run(step, &mut host_error) {
@@ -340,6 +350,9 @@ impl Engine {
             Step::ResolveLatestIstio => Err(InfraError::new(
                 "`latest` must be resolved before the run is planned",
             )),
+            Step::ReadInstalledMesh => Err(InfraError::new(
+                "`installed` must be read from the cluster before the run is planned",
+            )),
             other => Err(InfraError::new(format!(
                 "not a host step: {}",
                 other.kind()
@@ -441,12 +454,13 @@ impl Engine {
     async fn set_up(&self, slot: &SlotPlan, state: &mut SlotState) -> Result<Mesh, StepError> {
         let istio = match &slot.slot.istio {
             crate::plan::IstioRelease::Exact(v) => v.clone(),
-            crate::plan::IstioRelease::Latest => {
+            unresolved @ (crate::plan::IstioRelease::Latest
+            | crate::plan::IstioRelease::Installed) => {
                 return Err(StepError {
                     index: 0,
                     kind: "plan".into(),
                     cluster: slot.slot.cluster.clone(),
-                    message: "`latest` was not resolved".into(),
+                    message: format!("`{unresolved}` was not resolved"),
                 });
             }
         };
@@ -822,6 +836,35 @@ impl Engine {
     async fn tear_down(&self, slot: &SlotPlan, state: &SlotState, failed: bool) -> SlotEnd {
         let mut end = SlotEnd::Done;
         for step in &slot.teardown {
+            if let Step::DeleteSecrets { namespace, names } = &step.step {
+                // Also after an interrupt: the user's cluster keeps nothing of the run.
+                let secrets: Vec<crate::seams::Applied> = names
+                    .iter()
+                    .map(|name| crate::seams::Applied {
+                        api_version: "v1".into(),
+                        kind: "Secret".into(),
+                        name: name.clone(),
+                        namespace: Some(namespace.clone()),
+                    })
+                    .collect();
+                let work = async {
+                    let api = self.connect(slot).await?;
+                    retry(
+                        &self.backoff(),
+                        self.options.plan.timeouts.kube_call,
+                        &CancellationToken::new(),
+                        || api.delete(&secrets),
+                    )
+                    .await
+                };
+                if let Err(e) = self.timed(step, work).await {
+                    end = SlotEnd::Problem(format!(
+                        "could not delete the run's Secrets in {namespace}: {e}; remove them with `kubectl delete secret -n {namespace} {}`",
+                        names.join(" ")
+                    ));
+                }
+                continue;
+            }
             let Step::DeleteCluster {
                 name,
                 kubeconfig,

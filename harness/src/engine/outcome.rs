@@ -69,6 +69,9 @@ pub struct ScenarioRun {
     pub sidecar: Option<bool>,
     /// The run was interrupted (SIGINT/SIGTERM) before the scenario finished.
     pub interrupted: bool,
+    /// Not run, and why (the plan skipped it: e.g. the existing mesh is not its
+    /// install profile).
+    pub skipped: Option<String>,
 }
 
 impl ScenarioRun {
@@ -93,7 +96,27 @@ impl ScenarioRun {
             environment,
             sidecar: None,
             interrupted: false,
+            skipped: None,
         }
+    }
+
+    /// A scenario the plan left out, with the plan's reason.
+    pub fn skipped(scenario: &str, istio: &str, mode: RunMode, reason: &str) -> Self {
+        let mut run = Self::not_run(
+            scenario,
+            istio,
+            mode,
+            Environment::default(),
+            StepError {
+                index: 0,
+                kind: "plan".into(),
+                cluster: None,
+                message: reason.to_owned(),
+            },
+        );
+        run.error = None;
+        run.skipped = Some(reason.to_owned());
+        run
     }
 
     pub fn passed(&self) -> bool {

@@ -173,6 +173,7 @@ impl<'a> ScenarioExec<'a> {
             recording,
             sidecar: self.sidecar,
             interrupted,
+            skipped: None,
         }
     }
 

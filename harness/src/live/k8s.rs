@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Event, Namespace, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Pod};
 use kube::api::{
     Api, AttachParams, DeleteParams, DynamicObject, ListParams, LogParams, Patch, PatchParams,
 };
@@ -444,6 +444,40 @@ pub async fn config_dump(
     })?
 }
 
+/// The images of a Deployment's pod template (`None`: no such Deployment).
+pub async fn deployment_images(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Vec<String>>, String> {
+    let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    let found = api
+        .get_opt(name)
+        .await
+        .map_err(|e| format!("reading deployment {namespace}/{name}: {e}"))?;
+    Ok(found.map(|d| {
+        d.spec
+            .and_then(|s| s.template.spec)
+            .map(|p| p.containers.into_iter().filter_map(|c| c.image).collect())
+            .unwrap_or_default()
+    }))
+}
+
+/// One key of a ConfigMap (`None`: no such ConfigMap or key).
+pub async fn config_map_value(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    key: &str,
+) -> Result<Option<String>, String> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let found = api
+        .get_opt(name)
+        .await
+        .map_err(|e| format!("reading configmap {namespace}/{name}: {e}"))?;
+    Ok(found.and_then(|c| c.data).and_then(|mut d| d.remove(key)))
+}
+
 /// Events of a namespace, oldest first, one line each.
 pub async fn events(client: &Client, namespace: &str) -> Result<Vec<String>, String> {
     let api: Api<Event> = Api::namespaced(client.clone(), namespace);
@@ -626,6 +660,33 @@ impl crate::seams::KubeApi for KubeCluster {
         config_dump(&self.client, namespace, pod, timeout)
             .await
             .map_err(InfraError::from_api)
+    }
+    async fn deployment_images(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Vec<String>>, InfraError> {
+        within(
+            self.call,
+            "reading a deployment",
+            deployment_images(&self.client, namespace, name),
+        )
+        .await
+        .map_err(InfraError::from_api)
+    }
+    async fn config_map_value(
+        &self,
+        namespace: &str,
+        name: &str,
+        key: &str,
+    ) -> Result<Option<String>, InfraError> {
+        within(
+            self.call,
+            "reading a configmap",
+            config_map_value(&self.client, namespace, name, key),
+        )
+        .await
+        .map_err(InfraError::from_api)
     }
     async fn events(&self, namespace: &str) -> Result<Vec<String>, InfraError> {
         within(self.call, "listing events", events(&self.client, namespace))

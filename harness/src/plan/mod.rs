@@ -4,7 +4,7 @@
 
 mod step;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
 
@@ -13,6 +13,7 @@ use serde::Serialize;
 
 pub use step::{Condition, PlannedStep, Proxies, Step, Workload, shell_words};
 
+use crate::mesh_config::MeshConfig;
 use crate::model::{ATTEMPT_ID, Timeouts, mesh};
 pub use crate::model::{CLUSTER_PREFIX, CONSISTENT_PASSES, ClusterMode, Keep, UpstreamMode};
 use crate::scenario::Scenario;
@@ -24,19 +25,22 @@ const ISTIO_IMAGES: &[&str] = &["pilot", "proxyv2"];
 /// Attempts of `kind create cluster` before it is an error.
 const CREATE_ATTEMPTS: u32 = 3;
 /// Secrets with the run's certificates (see `upstream::secrets`).
-const SECRET_NAMES: [&str; 2] = ["client-credential", "upstream-ca"];
+const SECRET_NAMES: [&str; 2] = [crate::upstream::CLIENT_SECRET, crate::upstream::CA_SECRET];
 
-/// `--istio`: an exact release or the newest stable one.
+/// `--istio`: an exact release, the newest stable one, or (`--cluster existing`) the
+/// one the current cluster runs.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum IstioRelease {
     Exact(Version),
     Latest,
+    Installed,
 }
 
 impl IstioRelease {
     pub fn parse(text: &str) -> Result<Self, String> {
         match text.trim() {
             "latest" => Ok(Self::Latest),
+            "installed" => Ok(Self::Installed),
             other => versions::parse_version(other).map(Self::Exact),
         }
     }
@@ -68,6 +72,7 @@ impl fmt::Display for IstioRelease {
         match self {
             Self::Exact(v) => v.fmt(f),
             Self::Latest => f.write_str("latest"),
+            Self::Installed => f.write_str("installed"),
         }
     }
 }
@@ -120,6 +125,9 @@ pub struct PlanOptions {
     pub reports_dir: PathBuf,
     /// Another image for the upstream (`image:tag` or `image@sha256:…`), e.g. a mirror.
     pub upstream_image: Option<String>,
+    /// `--cluster existing`: the mesh config read from the cluster; scenarios whose
+    /// install profile it does not match are skipped.
+    pub installed_mesh: Option<MeshConfig>,
 }
 
 impl PlanOptions {
@@ -143,6 +151,7 @@ impl PlanOptions {
             run_id: None,
             reports_dir: PathBuf::from("reports"),
             upstream_image: None,
+            installed_mesh: None,
         }
     }
 
@@ -229,9 +238,29 @@ pub fn cluster_name(istio: &IstioRelease, install: &str) -> String {
 }
 
 /// Which clusters the scenarios need on each version, and what is skipped.
-fn slots(scenarios: &[&Scenario], options: &PlanOptions) -> Result<(Vec<Slot>, Vec<Skip>), String> {
+fn slots(
+    scenarios: &[&Scenario],
+    ws: &Workspace,
+    options: &PlanOptions,
+) -> Result<(Vec<Slot>, Vec<Skip>), String> {
     let mut slots: Vec<Slot> = Vec::new();
     let mut skipped = Vec::new();
+    // The current cluster's mesh against each install profile: one that differs
+    // would judge the scenario on a mesh it was not written for.
+    let mut profile_mismatch = BTreeMap::new();
+    if let Some(mesh) = &options.installed_mesh {
+        for s in scenarios {
+            let install = &s.install.value;
+            if !profile_mismatch.contains_key(install) {
+                let file = ws
+                    .manifests_dir()
+                    .join("install")
+                    .join(format!("{install}.yaml"));
+                let wanted = MeshConfig::of_profile(&file)?;
+                profile_mismatch.insert(install.clone(), mesh.mismatch(&wanted));
+            }
+        }
+    }
     for istio in &options.istio {
         for s in scenarios {
             if let IstioRelease::Exact(v) = istio {
@@ -256,6 +285,16 @@ fn slots(scenarios: &[&Scenario], options: &PlanOptions) -> Result<(Vec<Slot>, V
                 }
             }
             let install = s.install.value.clone();
+            if let Some(Some(why)) = profile_mismatch.get(&install) {
+                skipped.push(Skip {
+                    scenario: s.name().into(),
+                    istio: istio.clone(),
+                    reason: format!(
+                        "the current cluster's mesh is not install profile {install}: {why}"
+                    ),
+                });
+                continue;
+            }
             if let Some(slot) = slots
                 .iter_mut()
                 .find(|slot| slot.istio == *istio && slot.install == install)
@@ -269,7 +308,7 @@ fn slots(scenarios: &[&Scenario], options: &PlanOptions) -> Result<(Vec<Slot>, V
                 let image = match (&options.node_image, istio) {
                     (Some(image), _) => Some(image.clone()),
                     (None, IstioRelease::Exact(v)) => Some(versions::node_image(v)?.to_owned()),
-                    (None, IstioRelease::Latest) => None,
+                    (None, IstioRelease::Latest | IstioRelease::Installed) => None,
                 };
                 (Some(name), Some(kubeconfig), image)
             } else {
@@ -316,10 +355,15 @@ pub fn build(
     ws: &Workspace,
     options: &PlanOptions,
 ) -> Result<Plan, String> {
-    let (slots, skipped) = slots(scenarios, options)?;
+    let (slots, skipped) = slots(scenarios, ws, options)?;
     let t = &options.timeouts;
     let mut n = Numbered(0);
-    let mut host = vec![n.at(None, None, None, Step::CheckDocker)];
+    let mut host = Vec::new();
+    // Docker serves kind and the local upstream; an existing cluster checked against
+    // the internet needs neither.
+    if options.cluster.makes_clusters() || options.upstream == UpstreamMode::Local {
+        host.push(n.at(None, None, None, Step::CheckDocker));
+    }
     let kind_bin = match (options.cluster.makes_clusters(), &options.kind) {
         (false, _) => None,
         (true, Some(path)) => {
@@ -353,8 +397,17 @@ pub fn build(
     if options.istio.contains(&IstioRelease::Latest) {
         host.push(n.at(None, None, None, Step::ResolveLatestIstio));
     }
+    if options.istio.contains(&IstioRelease::Installed) {
+        host.push(n.at(None, None, None, Step::ReadInstalledMesh));
+    }
     let mut istioctl_for = Vec::new();
-    for istio in slots.iter().map(|s| &s.istio).collect::<BTreeSet<_>>() {
+    // istioctl installs Istio: an existing cluster has it already.
+    let installs = slots
+        .iter()
+        .filter(|_| options.cluster.makes_clusters())
+        .map(|s| &s.istio)
+        .collect::<BTreeSet<_>>();
+    for istio in installs {
         let path = match &options.istioctl {
             Some(path) => {
                 host.push(n.at(
@@ -567,6 +620,19 @@ pub fn build(
                 ));
             }
             setup.push(n.at(cluster, None, None, secrets_step(mesh::ISTIO_NAMESPACE)));
+            if !options.cluster.makes_clusters() {
+                // A cluster the run did not make is left as it was found.
+                teardown.push(PlannedStep {
+                    index: 0,
+                    cluster: slot.cluster.clone(),
+                    scenario: None,
+                    condition: Some(Condition::Always),
+                    step: Step::DeleteSecrets {
+                        namespace: mesh::ISTIO_NAMESPACE.into(),
+                        names: SECRET_NAMES.map(String::from).to_vec(),
+                    },
+                });
+            }
         }
         let mut scenario_plans = Vec::new();
         for name in &slot.scenarios {
@@ -979,6 +1045,7 @@ mod tests {
             run_id: None,
             reports_dir: "reports".into(),
             upstream_image: None,
+            installed_mesh: None,
         }
     }
 
@@ -1179,6 +1246,80 @@ mod tests {
             plan.steps()
                 .iter()
                 .any(|p| matches!(p.step, Step::CheckExistingIstio { .. }))
+        );
+    }
+
+    #[test]
+    fn an_existing_cluster_runs_only_the_profiles_its_mesh_matches_and_keeps_nothing() {
+        let ws = ws();
+        let suite = Suite::load(&ws).unwrap();
+        let all = suite.select(&[]).unwrap();
+        let mesh = MeshConfig::parse(
+            "accessLogFile: /dev/stdout\noutboundTrafficPolicy: {mode: REGISTRY_ONLY}\n",
+        )
+        .unwrap();
+        let existing = |upstream| PlanOptions {
+            cluster: ClusterMode::Existing,
+            upstream,
+            installed_mesh: Some(mesh.clone()),
+            ..options("1.22.1")
+        };
+        let plan = build(&all, &ws, &existing(UpstreamMode::Local)).unwrap();
+        assert_eq!(plan.slots.len(), 1, "one profile matches");
+        assert_eq!(plan.slots[0].slot.install, "registry-only");
+        let allow_any = plan
+            .skipped
+            .iter()
+            .find(|s| s.scenario == "external-name-service")
+            .expect("the allow-any scenario is skipped");
+        assert_eq!(
+            allow_any.reason,
+            "the current cluster's mesh is not install profile allow-any: outboundTrafficPolicy is REGISTRY_ONLY, the profile sets ALLOW_ANY"
+        );
+        assert!(
+            plan.skipped
+                .iter()
+                .any(|s| s.reason.contains("not install profile in-mesh-headers"))
+        );
+        // The run's Secrets go again; nothing is installed, so no istioctl.
+        let teardown: Vec<&Step> = plan.slots[0].teardown.iter().map(|p| &p.step).collect();
+        assert_eq!(
+            teardown,
+            vec![&Step::DeleteSecrets {
+                namespace: "istio-system".into(),
+                names: vec![
+                    "egress-conformance-client".into(),
+                    "egress-conformance-upstream-ca".into()
+                ],
+            }]
+        );
+        assert!(!plan.steps().iter().any(|p| matches!(
+            p.step,
+            Step::DownloadIstioctl { .. } | Step::UseIstioctl { .. }
+        )));
+        // Against the internet, nothing of Docker either.
+        let internet = build(&all, &ws, &existing(UpstreamMode::Internet)).unwrap();
+        assert!(!internet.steps().iter().any(|p| matches!(
+            p.step,
+            Step::CheckDocker
+                | Step::PullImage { .. }
+                | Step::StartUpstream { .. }
+                | Step::DeleteSecrets { .. }
+        )));
+        // What is printed before the cluster is read says it will be.
+        let printed = build(
+            &all,
+            &ws,
+            &PlanOptions {
+                cluster: ClusterMode::Existing,
+                ..options("installed")
+            },
+        )
+        .unwrap();
+        assert!(
+            printed
+                .render()
+                .contains("read: the Istio version from istiod's image")
         );
     }
 

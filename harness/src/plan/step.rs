@@ -67,6 +67,10 @@ pub enum Step {
     /// `latest` becomes the newest stable Istio release (only in a printed plan: a
     /// run resolves it before planning).
     ResolveLatestIstio,
+    /// `--cluster existing`: the Istio version (istiod's image) and the mesh config
+    /// (ConfigMap istio-system/istio) read from the current cluster (only in a
+    /// printed plan: a run reads them before planning).
+    ReadInstalledMesh,
     /// A local istioctl; `istioctl version --remote=false` must answer.
     UseIstioctl {
         version: String,
@@ -108,7 +112,8 @@ pub enum Step {
         argv: Vec<String>,
         timeout_secs: u64,
     },
-    /// `--cluster existing`: istiod and the egress gateway must be ready already.
+    /// `--cluster existing`: istiod and the egress gateway must be ready already; the
+    /// mesh config was compared with each scenario's install profile while planning.
     CheckExistingIstio {
         install: String,
         timeout_secs: u64,
@@ -128,6 +133,11 @@ pub enum Step {
     },
     /// Secrets holding the run's certificates (server-side apply).
     ApplySecrets {
+        namespace: String,
+        names: Vec<String>,
+    },
+    /// The run's Secrets removed again from a cluster the run did not create.
+    DeleteSecrets {
         namespace: String,
         names: Vec<String>,
     },
@@ -243,6 +253,7 @@ impl Step {
             Step::UseKind { .. } => "use_kind",
             Step::DownloadKind { .. } => "download_kind",
             Step::ResolveLatestIstio => "resolve_latest_istio",
+            Step::ReadInstalledMesh => "read_installed_mesh",
             Step::UseIstioctl { .. } => "use_istioctl",
             Step::DownloadIstioctl { .. } => "download_istioctl",
             Step::PullImage { .. } => "pull_image",
@@ -253,6 +264,7 @@ impl Step {
             Step::WaitReady { .. } => "wait_ready",
             Step::StartUpstream { .. } => "start_upstream",
             Step::ApplySecrets { .. } => "apply_secrets",
+            Step::DeleteSecrets { .. } => "delete_secrets",
             Step::CreateNamespace { .. } => "create_namespace",
             Step::ApplyManifest { .. } => "apply_manifest",
             Step::AwaitCleanConfig { .. } => "await_clean_config",
@@ -338,6 +350,10 @@ impl fmt::Display for Step {
                 f,
                 "resolve: `latest` to the newest stable Istio release (no -rc, -beta, -alpha)"
             ),
+            Step::ReadInstalledMesh => write!(
+                f,
+                "read: the Istio version from istiod's image and the mesh config from ConfigMap istio-system/istio (key mesh); scenarios whose install profile differs are skipped"
+            ),
             Step::DownloadIstioctl {
                 version,
                 url,
@@ -384,7 +400,7 @@ impl fmt::Display for Step {
                 timeout_secs,
             } => write!(
                 f,
-                "check (deadline {timeout_secs}s): istiod and istio-egressgateway ready in istio-system (install profile {install} assumed; its mesh config is not compared)"
+                "check (deadline {timeout_secs}s): istiod and istio-egressgateway ready in istio-system (install profile {install}, matched against the mesh config)"
             ),
             Step::WaitReady {
                 namespace,
@@ -417,6 +433,11 @@ impl fmt::Display for Step {
             Step::ApplySecrets { namespace, names } => write!(
                 f,
                 "apply: Secrets {} in namespace {namespace} (the run's CA and client certificate)",
+                names.join(", ")
+            ),
+            Step::DeleteSecrets { namespace, names } => write!(
+                f,
+                "delete: Secrets {} in namespace {namespace} (the cluster is left as it was found)",
                 names.join(", ")
             ),
             Step::CreateNamespace { name, labels } => {

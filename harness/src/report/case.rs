@@ -191,6 +191,18 @@ pub fn from_replay(
     let passed = case.requests.iter().all(|r| r.passed);
     case.status = classify(passed, false, known);
     case.message = failure_message(&case);
+    if !scenario.applies_to(&istio) {
+        // The article's 1.19.3 output under a `>=1.22` scenario: it still checks the
+        // judge, but says nothing about that release.
+        let note = format!(
+            "recorded on {}, outside the scenario's range {}: replayed to check the judge, not a verdict on that release",
+            recording.istio, scenario.istio
+        );
+        case.message = Some(match case.message.take() {
+            Some(m) => format!("{note}\n{m}"),
+            None => note,
+        });
+    }
     case
 }
 
@@ -209,6 +221,11 @@ pub fn from_live(scenario: &Scenario, run: &ScenarioRun, report_dir: &Path) -> C
         Status::Error,
         None,
     );
+    if let Some(reason) = &run.skipped {
+        case.status = Status::Skipped;
+        case.message = Some(reason.clone());
+        return case;
+    }
     let facts = PathFacts {
         sidecar: run.sidecar.unwrap_or(true),
         local_upstream: run.environment.upstream.as_deref() == Some("local"),
@@ -469,6 +486,7 @@ mod tests {
             environment: Environment::default(),
             sidecar: Some(true),
             interrupted: false,
+            skipped: None,
         };
         (scenario, run)
     }
@@ -540,5 +558,33 @@ mod tests {
             );
             assert_eq!(trial_outcome(&case).is_err(), status.is_bad(), "{status:?}");
         }
+    }
+
+    #[test]
+    fn a_recording_outside_the_scenario_range_says_so() {
+        let ws = Workspace::at(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+        let name = "gateway-mtls-plain-upstream";
+        let s = crate::scenario::load_file(
+            &ws.scenarios_dir().join(format!("{name}.yaml")),
+            &ws.manifests_dir(),
+        )
+        .expect("scenario");
+        let old = ws
+            .scenarios_dir()
+            .join(format!("recordings/{name}@1.19.3.json"));
+        let recording = Recording::read(&old).expect("recording");
+        let case = from_replay(&s, &recording, "old", true);
+        let message = case.message.unwrap_or_default();
+        assert!(
+            message.starts_with("recorded on 1.19.3, outside the scenario's range >=1.22"),
+            "{message}"
+        );
+        let mut inside = recording;
+        inside.istio = "1.22.1".into();
+        let case = from_replay(&s, &inside, "new", true);
+        assert!(
+            !case.message.unwrap_or_default().contains("outside"),
+            "a recording inside the range carries no note"
+        );
     }
 }

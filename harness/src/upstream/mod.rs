@@ -122,21 +122,27 @@ impl std::fmt::Display for EchoServer {
     }
 }
 
-/// The Kubernetes Secrets that hand the run's certificates to Istio:
-/// `client-credential` (tls.crt, tls.key, ca.crt) for MUTUAL origination at the
-/// gateway, and `upstream-ca` (ca.crt) for SIMPLE origination, which verifies the
+/// The Secret with the client pair and CA (tls.crt, tls.key, ca.crt), for MUTUAL
+/// origination at the gateway. Prefixed: in a user's cluster istio-system may hold a
+/// `client-credential` of its own.
+pub const CLIENT_SECRET: &str = "egress-conformance-client";
+/// The Secret with the CA (ca.crt), for SIMPLE origination, which verifies the
 /// server's certificate by default since Istio 1.21 and so must be told our CA.
+pub const CA_SECRET: &str = "egress-conformance-upstream-ca";
+
+/// The Kubernetes Secrets that hand the run's certificates to Istio:
+/// [`CLIENT_SECRET`] and [`CA_SECRET`].
 pub fn secrets(certs: &Certs, namespace: &str) -> Vec<serde_json::Value> {
     let client = serde_json::json!({
         "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "client-credential", "namespace": namespace,
+        "metadata": {"name": CLIENT_SECRET, "namespace": namespace,
                      "labels": {LABEL.0: LABEL.1}},
         "type": "kubernetes.io/tls",
         "stringData": {"tls.crt": certs.client_cert, "tls.key": certs.client_key, "ca.crt": certs.ca_cert},
     });
     let ca = serde_json::json!({
         "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "upstream-ca", "namespace": namespace,
+        "metadata": {"name": CA_SECRET, "namespace": namespace,
                      "labels": {LABEL.0: LABEL.1}},
         "type": "Opaque",
         "stringData": {"ca.crt": certs.ca_cert},
@@ -186,10 +192,10 @@ mod tests {
     fn secrets_carry_the_client_pair_and_the_ca() {
         let certs = Certs::generate(UPSTREAM_HOST).unwrap();
         let s = secrets(&certs, "istio-system");
-        assert_eq!(s[0]["metadata"]["name"], "client-credential");
+        assert_eq!(s[0]["metadata"]["name"], CLIENT_SECRET);
         assert_eq!(s[0]["stringData"]["tls.crt"], certs.client_cert.as_str());
         assert_eq!(s[0]["stringData"]["ca.crt"], certs.ca_cert.as_str());
-        assert_eq!(s[1]["metadata"]["name"], "upstream-ca");
+        assert_eq!(s[1]["metadata"]["name"], CA_SECRET);
         assert!(s[1]["stringData"].get("tls.key").is_none());
     }
 }

@@ -192,6 +192,12 @@ impl Programs {
                     return ran(argv, 1, "", "Error: the cluster does not answer");
                 };
                 cluster.istio = Some((version, profile));
+                // istioctl writes the profile's meshConfig into the istio ConfigMap.
+                cluster.mesh_config = egress_harness::manifest::parse_file(Path::new(file))
+                    .ok()
+                    .and_then(|objects| objects.into_iter().next())
+                    .and_then(|o| o.body.pointer("/spec/meshConfig").cloned())
+                    .map(|m| m.to_string());
                 cluster.namespaces.entry("istio-system".into()).or_default();
                 ran(
                     argv,

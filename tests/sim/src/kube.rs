@@ -20,8 +20,19 @@ pub struct Connector(pub Sim);
 impl KubeConnector for Connector {
     async fn connect(&self, kubeconfig: Option<&Path>) -> Result<Arc<dyn KubeApi>, InfraError> {
         let Some(path) = kubeconfig else {
+            if self
+                .0
+                .world()
+                .clusters
+                .contains_key(super::EXISTING_CLUSTER)
+            {
+                return Ok(Arc::new(Api {
+                    sim: self.0.clone(),
+                    cluster: super::EXISTING_CLUSTER.into(),
+                }));
+            }
             return Err(InfraError::new(
-                "the simulation has no current kube context (--cluster existing is not simulated)",
+                "the simulation has no current kube context (add one with Sim::add_existing_cluster)",
             ));
         };
         let cluster = super::host::cluster_of(path).ok_or_else(|| {
@@ -444,5 +455,37 @@ impl KubeApi for Api {
         Ok(vec![format!(
             "Normal Simulated {namespace}: a simulated cluster records no events"
         )])
+    }
+
+    async fn deployment_images(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Vec<String>>, InfraError> {
+        self.with(|c| {
+            Ok(match (&c.istio, namespace, name) {
+                (Some((v, _)), mesh::ISTIO_NAMESPACE, mesh::ISTIOD_DEPLOYMENT) => {
+                    Some(vec![format!("docker.io/istio/pilot:{v}")])
+                }
+                (Some((v, _)), mesh::ISTIO_NAMESPACE, mesh::GATEWAY_DEPLOYMENT) => {
+                    Some(vec![format!("docker.io/istio/proxyv2:{v}")])
+                }
+                _ => None,
+            })
+        })
+    }
+
+    async fn config_map_value(
+        &self,
+        namespace: &str,
+        name: &str,
+        key: &str,
+    ) -> Result<Option<String>, InfraError> {
+        self.with(|c| {
+            Ok(match (namespace, name, key) {
+                (mesh::ISTIO_NAMESPACE, "istio", "mesh") => c.mesh_config.clone(),
+                _ => None,
+            })
+        })
     }
 }

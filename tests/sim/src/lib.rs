@@ -33,6 +33,10 @@ pub struct Cluster {
     pub node_image: Option<String>,
     /// Installed Istio: version and install profile.
     pub istio: Option<(semver::Version, String)>,
+    /// The mesh config istiod reads (ConfigMap istio-system/istio, key mesh).
+    pub mesh_config: Option<String>,
+    /// Made outside the run (`--cluster existing`): the run must leave it as found.
+    pub existing: bool,
     pub namespaces: BTreeMap<String, Namespace>,
     /// Scenario hosts the proxies still hold after their ServiceEntry went, with the
     /// number of config-dump reads left before they are forgotten.
@@ -135,12 +139,37 @@ impl Sim {
         })
     }
 
-    /// Whether nothing is left: no cluster, no container.
+    /// Whether nothing is left: no cluster of the run's, no container.
     pub fn is_empty(&self) -> bool {
         let world = self.world();
-        world.clusters.is_empty() && world.containers.is_empty()
+        world.clusters.values().all(|c| c.existing) && world.containers.is_empty()
+    }
+
+    /// A cluster made outside the run, as `--cluster existing` finds the current kube
+    /// context: Istio `version` with the mesh config `mesh` (YAML), and istio-system
+    /// holding a Secret of the user's called `client-credential`.
+    pub fn add_existing_cluster(&self, version: semver::Version, profile: &str, mesh: &str) {
+        let mut cluster = Cluster {
+            istio: Some((version, profile.to_owned())),
+            mesh_config: Some(mesh.to_owned()),
+            existing: true,
+            ..Cluster::default()
+        };
+        let system = cluster.namespaces.entry("istio-system".into()).or_default();
+        system.objects.insert(
+            ("Secret".into(), USERS_SECRET.into()),
+            serde_json::json!({"kind": "Secret", "metadata": {"name": USERS_SECRET}}),
+        );
+        self.world()
+            .clusters
+            .insert(EXISTING_CLUSTER.into(), cluster);
     }
 }
+
+/// The simulated current kube context of `--cluster existing`.
+pub const EXISTING_CLUSTER: &str = "existing (current context)";
+/// A Secret the user owns in the existing cluster; the run must not touch it.
+pub const USERS_SECRET: &str = "client-credential";
 
 /// The [`Simulation`] the conformance binary is given; faults from the environment.
 #[derive(Default)]
