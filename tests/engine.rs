@@ -294,6 +294,29 @@ fn transient_faults_are_survived() {
 }
 
 #[test]
+fn k1_kind_load_on_the_containerd_image_store_lets_the_nodes_pull() {
+    let r = run(
+        &["gateway-http"],
+        "1.22.1",
+        &[Fault::ContainerdImageStore],
+        "containerd-store",
+    );
+    let c = only_case(&r, "gateway-http");
+    assert_eq!(c.status, Status::Pass, "{:?}", c.message);
+    let load = r
+        .steps()
+        .into_iter()
+        .find(|l| l["step"] == "load_images")
+        .expect("a load_images step");
+    assert_eq!(load["outcome"], "skipped", "{load}");
+    assert!(
+        load.to_string()
+            .contains("the nodes pull the images themselves"),
+        "{load}"
+    );
+}
+
+#[test]
 fn a_line_that_never_appears_is_a_failure_of_the_expectation() {
     let r = run(&["gateway-http"], "1.22.1", &[Fault::LogLineNever], "never");
     let c = only_case(&r, "gateway-http");

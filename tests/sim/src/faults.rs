@@ -35,10 +35,13 @@ pub enum Fault {
     Interrupt,
     /// Every request's trace is sampled (character 14 of its id rewritten).
     TraceSampled,
+    /// Docker's containerd image store: `kind load` fails with "content digest …
+    /// not found" (kubernetes-sigs/kind#3795, the output as in #3845).
+    ContainerdImageStore,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 15] = [
+    pub const ALL: [Fault; 16] = [
         Fault::ClusterCreateFails,
         Fault::ImageLoadFails,
         Fault::IstiodNeverReady,
@@ -54,6 +57,7 @@ impl Fault {
         Fault::Apiserver503,
         Fault::Interrupt,
         Fault::TraceSampled,
+        Fault::ContainerdImageStore,
     ];
 
     pub fn name(self) -> &'static str {
@@ -73,6 +77,7 @@ impl Fault {
             Fault::Apiserver503 => "apiserver-503",
             Fault::Interrupt => "interrupt",
             Fault::TraceSampled => "trace-sampled",
+            Fault::ContainerdImageStore => "containerd-image-store",
         }
     }
 

@@ -104,6 +104,14 @@ impl Programs {
                 ran(argv, 0, "", &format!("Deleting cluster \"{name}\" ...\n"))
             }
             ["load", "docker-image", ..] => {
+                if sim.faults.has(Fault::ContainerdImageStore) {
+                    return ran(
+                        argv,
+                        1,
+                        "",
+                        "ERROR: failed to load image: command \"docker exec --privileged -i egc-control-plane ctr --namespace=k8s.io images import --all-platforms --digests --snapshotter=overlayfs -\" failed with error: exit status 1\nCommand Output: ctr: content digest sha256:82014a3cbf22d2e03382cd9b123f4151d956986e727340a466406a206408b7a2: not found (simulated fault containerd-image-store)",
+                    );
+                }
                 if sim.faults.has(Fault::ImageLoadFails) {
                     return ran(
                         argv,
