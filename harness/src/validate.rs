@@ -40,6 +40,7 @@ pub fn scenario_objects(
 /// client pod the scenario names.
 pub fn check_manifests(scenario: &Scenario, ws: &Workspace) -> Vec<Problem> {
     let mut problems = replacements(scenario);
+    problems.extend(local_hosts(scenario, ws));
     for mode in MODES {
         let found = match scenario_objects(scenario, ws, mode) {
             Ok(objects) => objects.iter().flat_map(manifest::check_kind).collect(),
@@ -78,6 +79,46 @@ pub fn check_manifests(scenario: &Scenario, ws: &Workspace) -> Vec<Problem> {
                     });
                 }
             }
+        }
+    }
+    problems
+}
+
+/// With the local upstream, every request goes to a host something answers as:
+/// the echo server's names, or a Service of the scenario's own manifests.
+fn local_hosts(scenario: &Scenario, ws: &Workspace) -> Vec<Problem> {
+    if scenario.upstream.internet_only.is_some() {
+        return Vec::new();
+    }
+    let Ok(objects) = scenario_objects(scenario, ws, UpstreamMode::Local) else {
+        return Vec::new();
+    };
+    let namespace = scenario.name();
+    let mut served: Vec<String> = crate::upstream::HOSTS
+        .iter()
+        .map(|h| (*h).to_owned())
+        .collect();
+    for o in objects.iter().filter(|o| o.kind == "Service") {
+        let ns = o.namespace.as_deref().unwrap_or(namespace);
+        for suffix in ["", ".NS", ".NS.svc", ".NS.svc.cluster.local"] {
+            served.push(format!("{}{}", o.name, suffix.replace("NS", ns)));
+        }
+    }
+    let mut problems = Vec::new();
+    for r in &scenario.requests {
+        let url = r.url.value.replace("${namespace}", namespace);
+        let host = crate::judge::url_host(&url);
+        if !served.contains(&host) {
+            problems.push(Problem {
+                file: scenario.source.clone(),
+                line: r.url.referenced.line(),
+                object: None,
+                message: format!(
+                    "request `{}`: the local upstream does not answer as {host} (only as {}, and the scenario's own Services); point the request at one of them, add the host to the local upstream (scenarios/README.md, \"Hosts\"), or set `upstream: {{internet_only: \"why\"}}` to run it with --upstream internet only",
+                    r.name.value,
+                    crate::upstream::HOSTS.join(", ")
+                ),
+            });
         }
     }
     problems
@@ -126,4 +167,69 @@ fn replacements(scenario: &Scenario) -> Vec<Problem> {
         }
     }
     problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn scenario(url: &str, extra: &str) -> Scenario {
+        let text = format!(
+            "name: hosts\ndescription: d\n{extra}manifests: [service-entries/httpbin.yaml]\nrequests:\n  - name: r\n    url: {url}\n    expect: {{status: 200}}\n"
+        );
+        crate::scenario::load_str(&text, Path::new("scenarios/hosts.yaml")).expect("scenario")
+    }
+
+    fn ws() -> Workspace {
+        Workspace::at(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+    }
+
+    #[test]
+    fn a_local_run_only_asks_hosts_the_local_upstream_answers_as() {
+        assert!(local_hosts(&scenario("http://httpbin.org/headers", ""), &ws()).is_empty());
+        let problems = local_hosts(&scenario("https://api.example.com/x", ""), &ws());
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].line, 6);
+        assert!(
+            problems[0]
+                .message
+                .contains("does not answer as api.example.com")
+                && problems[0].message.contains("internet_only"),
+            "{}",
+            problems[0].message
+        );
+        let internet = scenario(
+            "https://api.example.com/x",
+            "upstream: {internet_only: \"the report's host\"}\n",
+        );
+        assert!(local_hosts(&internet, &ws()).is_empty());
+        // and the plan of a local run skips it with that reason
+        let plan = crate::plan::build(
+            &[&internet],
+            &ws(),
+            &crate::plan::PlanOptions::for_this_host(),
+        )
+        .expect("plan");
+        assert!(plan.slots.is_empty());
+        assert_eq!(
+            plan.skipped[0].reason,
+            "runs only with --upstream internet: the report's host"
+        );
+    }
+
+    #[test]
+    fn the_scenarios_own_services_are_hosts_too() {
+        let ws = ws();
+        let suite = crate::suite::Suite::load(&ws).expect("suite");
+        let s = suite
+            .select(&["external-name-service".into()])
+            .expect("select")[0]
+            .clone();
+        assert!(
+            local_hosts(&s, &ws).is_empty(),
+            "{:?}",
+            local_hosts(&s, &ws)
+        );
+    }
 }

@@ -40,6 +40,26 @@ fn validate_accepts_every_shipped_scenario() {
 }
 
 #[test]
+fn validate_reports_every_error_of_a_file_with_what_to_write_instead() {
+    let text_of = "name: pitfalls\ndescription: d   # PLACEHOLDER: say what it shows\nrequests:\n  - name: r\n    url: http://httpbin.org/headers\n    expect:\n      status: 200\n      flavour: mint\n      gateway_log:\n        upstream_cluster: {matches: \"outbound|443||httpbin.org\"}\n      headers:\n        X-Anything: {matches: \".*\"}\n";
+    let path = scratch("pitfalls.yaml", text_of.as_bytes());
+    let out = egress(&["validate", path.to_str().unwrap()]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    for want in [
+        "pitfalls.yaml:2:",
+        "PLACEHOLDER from `egress new-scenario`",
+        "pitfalls.yaml:8:7: `requests[0].expect.flavour`: unknown field",
+        "has an empty alternative",
+        "write {equals: \"outbound|443||httpbin.org\"}",
+        "`.*` matches every text",
+    ] {
+        assert!(said.contains(want), "expected `{want}` in:\n{said}");
+    }
+    assert!(!said.contains(".?`"), "{said}");
+}
+
+#[test]
 fn validate_rejects_broken_files_naming_them() {
     let good = std::fs::read_to_string(root().join("scenarios/gateway-http.yaml")).unwrap();
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![

@@ -22,17 +22,23 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         println!("wrote {}", f.display());
     }
     println!("wrote {}", s.scenario_file.display());
-    if s.problems.is_empty() {
-        println!(
-            "it validates. Replace the PLACEHOLDER lines with what the report expects, then run it:\n  egress repro {} --istio <reported version>,<fixed version>",
-            args.name
-        );
-        Ok(ExitCode::SUCCESS)
-    } else {
+    if !s.problems.is_empty() {
         eprintln!("the files are written, but the scenario does not validate yet:");
         for p in &s.problems {
             eprintln!("  {p}");
         }
-        Ok(ExitCode::FAILURE)
+        return Ok(ExitCode::FAILURE);
     }
+    println!(
+        "left to fill in ({} line(s) marked PLACEHOLDER; `egress validate` fails until none is left):",
+        s.placeholders.len()
+    );
+    for p in &s.placeholders {
+        println!("  {p}");
+    }
+    println!(
+        "then run it:\n  egress repro {} --istio <reported version>,<fixed version>",
+        args.name
+    );
+    Ok(ExitCode::SUCCESS)
 }

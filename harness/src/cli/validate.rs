@@ -26,16 +26,16 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         match scenario::load_file(file, &ws.manifests_dir()) {
             Err(errors) => problems.extend(errors.iter().map(ToString::to_string)),
             Ok(s) => {
-                problems.extend(
-                    validate::check_manifests(&s, &ws)
-                        .iter()
-                        .map(|p| format!("{}: {p}", file.display())),
-                );
-                problems.extend(
-                    validate::check_consistency(&s, &ws)
-                        .iter()
-                        .map(|p| format!("{}: {p}", file.display())),
-                );
+                // A manifest's problem is said under the scenario that uses it.
+                let located = |p: &crate::manifest::Problem| {
+                    if p.file == *file {
+                        p.to_string()
+                    } else {
+                        format!("{}: {p}", file.display())
+                    }
+                };
+                problems.extend(validate::check_manifests(&s, &ws).iter().map(located));
+                problems.extend(validate::check_consistency(&s, &ws).iter().map(located));
             }
         }
         if problems.is_empty() {

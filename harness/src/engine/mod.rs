@@ -106,7 +106,7 @@ impl Engine {
         let run_dir = options.run_dir();
         let certs = match plan.upstream {
             Some(_) => {
-                let certs = Certs::generate(crate::upstream::UPSTREAM_HOST)?;
+                let certs = Certs::generate_for(crate::upstream::HOSTS)?;
                 certs.write(&run_dir.join("upstream"))?;
                 Some(certs)
             }

@@ -284,6 +284,15 @@ fn slots(
                     continue;
                 }
             }
+            if let (UpstreamMode::Local, Some(why)) = (options.upstream, &s.upstream.internet_only)
+            {
+                skipped.push(Skip {
+                    scenario: s.name().into(),
+                    istio: istio.clone(),
+                    reason: format!("runs only with --upstream internet: {why}"),
+                });
+                continue;
+            }
             let install = s.install.value.clone();
             if let Some(Some(why)) = profile_mismatch.get(&install) {
                 skipped.push(Skip {

@@ -14,8 +14,10 @@ use crate::suite::Workspace;
 pub struct Scaffold {
     pub scenario_file: PathBuf,
     pub manifest_files: Vec<PathBuf>,
-    /// Problems found by `egress validate`'s checks (empty: it validates).
+    /// Problems found by `egress validate`'s checks, placeholders aside.
     pub problems: Vec<String>,
+    /// The marked guesses left to fill in; `egress validate` fails until they are.
+    pub placeholders: Vec<String>,
 }
 
 /// What the scaffold reads off the objects to pick a request.
@@ -133,20 +135,25 @@ pub fn scaffold(ws: &Workspace, name: &str, inputs: &[PathBuf]) -> Result<Scaffo
     }
     let relative: Vec<String> = names.iter().map(|f| format!("repro/{name}/{f}")).collect();
     let text = scenario_text(name, &relative, &facts(&objects), inputs);
-    std::fs::write(&scenario_file, text)
+    std::fs::write(&scenario_file, &text)
         .map_err(|e| format!("{}: {e}", scenario_file.display()))?;
 
     let problems = check(ws, &scenario_file);
+    let placeholders = crate::scenario::placeholders(&text, &scenario_file)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     Ok(Scaffold {
         scenario_file,
         manifest_files,
         problems,
+        placeholders,
     })
 }
 
-/// The checks `egress validate` runs on one file.
+/// The checks `egress validate` runs on one file, its placeholders aside.
 fn check(ws: &Workspace, file: &Path) -> Vec<String> {
-    match crate::scenario::load_file(file, &ws.manifests_dir()) {
+    match crate::scenario::load_unfinished(file, &ws.manifests_dir()) {
         Err(errors) => errors.iter().map(ToString::to_string).collect(),
         Ok(s) => crate::validate::check_manifests(&s, ws)
             .into_iter()
@@ -166,8 +173,9 @@ fn scenario_text(name: &str, manifests: &[String], f: &Facts, inputs: &[PathBuf]
     let from: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
     let mut out = format!(
         "# Scaffolded by `egress new-scenario` from {from}.\n\
-         # Lines marked PLACEHOLDER are guesses: replace them with what the bug report says\n\
-         # should happen (or happens), then run `egress validate scenarios/{name}.yaml`.\n\
+         # Each marked line below is a guess: replace it with what the bug report says\n\
+         # should happen (or happens) and delete its marker; `egress validate\n\
+         # scenarios/{name}.yaml` fails while a marker is left.\n\
          name: {name}\n\
          description: \"PLACEHOLDER: one line on what this reproduces\"\n\
          tags: [repro]\n\
@@ -179,21 +187,26 @@ fn scenario_text(name: &str, manifests: &[String], f: &Facts, inputs: &[PathBuf]
     for m in manifests {
         out.push_str(&format!("  - {m}\n"));
     }
-    if host != "httpbin.org" {
-        out.push_str(&format!(
-            "# The harness's own upstream answers as httpbin.org only: run this one with\n\
-             # --upstream internet, or rename {host} to httpbin.org in the manifests.\n"
-        ));
-    }
+    let other_host = !crate::upstream::HOSTS.contains(&host.as_str());
     for object in &f.namespaced_elsewhere {
         out.push_str(&format!(
             "# {object} keeps its own namespace; everything else goes into the scenario's.\n"
         ));
     }
+    if other_host || url.starts_with("https://") {
+        out.push_str("upstream:\n");
+    }
+    if other_host {
+        out.push_str(&format!(
+            "  # The harness's own upstream does not answer as {host}: this runs with\n\
+             \x20 # --upstream internet only, unless {host} is renamed to httpbin.org in the\n\
+             \x20 # manifests (then delete this line).\n\
+             \x20 internet_only: \"the report's host {host} is not served by the local upstream\"\n"
+        ));
+    }
     if url.starts_with("https://") {
         out.push_str(
-            "upstream:\n\
-             \x20 # curl speaks TLS itself; the harness's echo server has a certificate from the\n\
+            "  # curl speaks TLS itself; the harness's echo server has a certificate from the\n\
              \x20 # run's own CA, which the client pod does not carry.\n\
              \x20 local:\n\
              \x20   curl_args: [--insecure]\n",
@@ -280,14 +293,23 @@ spec:
         std::fs::write(&input, REPORT).expect("write");
         let s = scaffold(&ws, "repro-one", std::slice::from_ref(&input)).expect("scaffold");
         assert!(s.problems.is_empty(), "{:?}", s.problems);
+        assert_eq!(s.placeholders.len(), 6, "{:?}", s.placeholders);
         let copied = std::fs::read_to_string(&s.manifest_files[0]).expect("copied");
         assert_eq!(copied, REPORT, "comments and all");
         let text = std::fs::read_to_string(&s.scenario_file).expect("scenario");
         assert!(text.contains("url: http://httpbin.org/headers"));
         assert!(text.contains("gateway_log: present   # PLACEHOLDER"));
         assert!(text.contains("description: \"PLACEHOLDER"));
-        let scenario =
-            crate::scenario::load_file(&s.scenario_file, &ws.manifests_dir()).expect("loads");
+        let unfinished = crate::scenario::load_file(&s.scenario_file, &ws.manifests_dir())
+            .expect_err("placeholders fail validation");
+        assert!(
+            unfinished
+                .iter()
+                .all(|e| e.message.contains("PLACEHOLDER from `egress new-scenario`")),
+            "{unfinished:?}"
+        );
+        let scenario = crate::scenario::load_unfinished(&s.scenario_file, &ws.manifests_dir())
+            .expect("loads once filled in");
         assert_eq!(scenario.manifests[0].value, "repro/repro-one/issue.yaml");
         let _ = std::fs::remove_dir_all(&ws.root);
     }
@@ -322,8 +344,13 @@ spec:
         };
         let text = scenario_text("x", &["repro/x/a.yaml".into()], &f, &[]);
         assert!(text.contains("url: https://api.example.com/headers"));
-        assert!(text.contains("--upstream internet"));
+        assert!(text.contains(
+            "  internet_only: \"the report's host api.example.com is not served by the local upstream\"\n"
+        ));
         assert!(text.contains("  local:\n    curl_args: [--insecure]"));
+        assert_eq!(text.matches("upstream:\n").count(), 1, "{text}");
+        let parsed = crate::scenario::load_str(&text, Path::new("x.yaml")).expect("parses");
+        assert!(parsed.upstream.internet_only.is_some());
         assert!(text.contains("sidecar_log: present"));
     }
 }

@@ -33,7 +33,8 @@ impl fmt::Display for LoadError {
         if let Some(key) = &self.key {
             write!(f, "`{key}`: ")?;
         }
-        f.write_str(&self.message)
+        // Continuation lines (a regex error's caret) indented under their error.
+        f.write_str(&self.message.replace('\n', "\n    "))
     }
 }
 
@@ -69,6 +70,20 @@ impl LoadError {
 
 /// Reads and checks one scenario file. `manifests_dir` is where the manifests it names live.
 pub fn load_file(path: &Path, manifests_dir: &Path) -> Result<Scenario, Vec<LoadError>> {
+    load_checked(path, manifests_dir, false)
+}
+
+/// As [`load_file`], but `PLACEHOLDER` markers of `egress new-scenario` are let through
+/// (the scaffold checks everything else before its author fills them in).
+pub fn load_unfinished(path: &Path, manifests_dir: &Path) -> Result<Scenario, Vec<LoadError>> {
+    load_checked(path, manifests_dir, true)
+}
+
+fn load_checked(
+    path: &Path,
+    manifests_dir: &Path,
+    placeholders_allowed: bool,
+) -> Result<Scenario, Vec<LoadError>> {
     let bytes = std::fs::read(path).map_err(|e| {
         vec![LoadError::whole_file(
             path,
@@ -89,13 +104,115 @@ pub fn load_file(path: &Path, manifests_dir: &Path) -> Result<Scenario, Vec<Load
             }]);
         }
     };
-    let scenario = load_str(text, path).map_err(|e| vec![e])?;
-    let problems = check(&scenario, manifests_dir);
-    if problems.is_empty() {
-        Ok(scenario)
-    } else {
-        Err(problems)
+    let (scenario, mut problems) = load_all(text, path);
+    if !placeholders_allowed {
+        problems.extend(placeholders(text, path));
     }
+    if let Some(scenario) = scenario {
+        let removed: Vec<String> = problems.iter().filter_map(|p| p.key.clone()).collect();
+        // What was cut out to read past a shape error must not show up again as
+        // "missing" in the checks of the rest.
+        problems.extend(
+            check(&scenario, manifests_dir)
+                .into_iter()
+                .filter(|p| !p.key.as_deref().is_some_and(|k| related(k, &removed))),
+        );
+        if problems.is_empty() {
+            return Ok(scenario);
+        }
+    }
+    problems.sort_by_key(|p| (p.line, p.column));
+    problems.dedup();
+    Err(problems)
+}
+
+/// Marks `egress new-scenario` leaves for its author; a scenario with one is unfinished.
+const PLACEHOLDER: &str = "PLACEHOLDER";
+
+/// The lines of `text` that still hold a marker.
+pub fn placeholders(text: &str, path: &Path) -> Vec<LoadError> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains(PLACEHOLDER))
+        .map(|(i, l)| LoadError {
+            line: Some(i as u64 + 1),
+            column: l.find(PLACEHOLDER).map(|c| c as u64 + 1),
+            ..LoadError::whole_file(
+                path,
+                "a PLACEHOLDER from `egress new-scenario` is still here: replace the guess with what the bug report says, then delete the marker",
+            )
+        })
+        .collect()
+}
+
+/// Whether one key path lies inside the other (or is it).
+fn related(key: &str, others: &[String]) -> bool {
+    let inside = |a: &str, b: &str| {
+        a == b || a.starts_with(&format!("{b}.")) || a.starts_with(&format!("{b}["))
+    };
+    others.iter().any(|o| inside(key, o) || inside(o, key))
+}
+
+/// Every shape error of a file, not only the first: after each one the offending
+/// entry is commented out (lines keep their numbers) and the text read again.
+/// Errors that only follow from an entry cut out are not reported.
+fn load_all(text: &str, path: &Path) -> (Option<Scenario>, Vec<LoadError>) {
+    const MOST: usize = 50;
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let mut problems: Vec<LoadError> = Vec::new();
+    for _ in 0..MOST {
+        let attempt = lines.join("\n");
+        let error = match load_str(&attempt, path) {
+            Ok(scenario) => return (Some(scenario), problems),
+            Err(e) => e,
+        };
+        let reported: Vec<String> = problems.iter().filter_map(|p| p.key.clone()).collect();
+        let follows = error.key.as_deref().is_some_and(|k| related(k, &reported))
+            || (!problems.is_empty() && error.key.is_none());
+        // A missing field cannot be cut out; serde reports it after the rest of its
+        // mapping, so nothing of that mapping is lost by stopping here.
+        let missing = error.message.starts_with("missing field");
+        let line = error.line.map(|l| l as usize).filter(|l| *l >= 1);
+        if !follows {
+            problems.push(error);
+        }
+        let Some(line) = line.filter(|_| !missing) else {
+            break;
+        };
+        if !comment_out(&mut lines, line - 1) {
+            break;
+        }
+    }
+    (None, problems)
+}
+
+/// Comments out line `at` and the lines indented deeper below it (its block);
+/// `false` when there was nothing left to cut.
+fn comment_out(lines: &mut [String], at: usize) -> bool {
+    let Some(first) = lines.get(at) else {
+        return false;
+    };
+    if first.trim_start().starts_with('#') || first.trim().is_empty() {
+        return false;
+    }
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let base = indent(first);
+    // A list item's block is what is indented past its dash.
+    let base = if first.trim_start().starts_with("- ") {
+        base + 1
+    } else {
+        base
+    };
+    let mut end = at + 1;
+    while end < lines.len() && (lines[end].trim().is_empty() || indent(&lines[end]) > base) {
+        end += 1;
+    }
+    for line in &mut lines[at..end] {
+        if !line.trim().is_empty() {
+            *line = format!("# {line}");
+        }
+    }
+    true
 }
 
 /// Parses scenario YAML; `path` is used in errors and to check the name.
@@ -130,13 +247,45 @@ pub fn load_str(text: &str, path: &Path) -> Result<Scenario, LoadError> {
         }
         Err(e) => {
             let location = e.location().unwrap_or(Location::UNKNOWN);
-            let message = without_position(&e.without_snippet().to_string());
-            let key = key_path.filter(|k| !k.is_empty() && k != ".");
+            let message = readable(&without_position(&e.without_snippet().to_string()));
+            let key = key_path
+                .map(|k| k.trim_end_matches(".?").to_owned())
+                .filter(|k| !k.is_empty() && k != "." && k != "?");
+            // "missing field `x`" names the mapping; the key is the field itself.
+            let key = match (message.strip_prefix("missing field `"), key) {
+                (Some(rest), parent) => {
+                    let field = rest.split('`').next().unwrap_or_default();
+                    Some(match parent {
+                        Some(p) => format!("{p}.{field}"),
+                        None => field.to_owned(),
+                    })
+                }
+                (None, key) => key,
+            };
             Err(LoadError {
                 key,
                 ..LoadError::at(path, location, String::new(), message)
             })
         }
+    }
+}
+
+/// The message as a user reads it: line breaks kept (serde-saphyr escapes them) and
+/// no advice meant for the library's callers.
+fn readable(message: &str) -> String {
+    let message = message.replace("\\n", "\n");
+    // serde-saphyr: "duplicate mapping key: K, set DuplicateKeyPolicy in Options if
+    // acceptable" (de/message_formatters.rs).
+    match message.strip_prefix("duplicate mapping key") {
+        Some(rest) => {
+            let key = rest
+                .strip_prefix(": ")
+                .and_then(|r| r.rsplit_once(", set DuplicateKeyPolicy"))
+                .map(|(k, _)| format!("`{k}`"))
+                .unwrap_or_else(|| "a key".into());
+            format!("{key} appears twice in the same mapping; keep one")
+        }
+        None => message,
     }
 }
 
@@ -370,6 +519,68 @@ mod tests {
         assert_eq!(e.key.as_deref(), Some("requests[0].expect.header"));
         assert!(e.message.contains("unknown field `header`"), "{e}");
         assert!(e.to_string().starts_with("scenarios/demo.yaml:8:"), "{e}");
+    }
+
+    #[test]
+    fn every_shape_error_of_a_file_is_reported_without_what_follows_from_them() {
+        let text = "name: demo\ndescription: d\nrequests:\n  - name: a\n    url: http://httpbin.org/headers\n    expect:\n      status: 200\n      nonsense: 1\n      headers:\n        X-A:\n          matches: \"(open\"\n  - name: b\n    url: http://httpbin.org/headers\n    expect:\n      statu: 200\n";
+        let (scenario, errors) = load_all(text, Path::new("scenarios/demo.yaml"));
+        let keys: Vec<(Option<u64>, Option<&str>)> =
+            errors.iter().map(|e| (e.line, e.key.as_deref())).collect();
+        assert_eq!(
+            keys,
+            vec![
+                (Some(8), Some("requests[0].expect.nonsense")),
+                (Some(11), Some("requests[0].expect.headers.X-A")),
+                (Some(15), Some("requests[1].expect.statu")),
+            ],
+            "{errors:?}"
+        );
+        assert!(
+            errors[1].to_string().contains("regex parse error:\n"),
+            "line breaks kept: {}",
+            errors[1]
+        );
+        // Request b lost its only expectation, so the file as a whole does not read.
+        assert!(scenario.is_none());
+        // A missing field stops the reading (it cannot be cut out), reported once.
+        let (_, errors) = load_all("name: demo\nrequests: []\n", Path::new("d.yaml"));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].key.as_deref(), Some("description"));
+    }
+
+    #[test]
+    fn users_read_no_library_advice_and_no_unknown_key_segments() {
+        let e = load("name: demo\nname: again\ndescription: d\nrequests: []\n").unwrap_err();
+        assert_eq!(
+            e.message,
+            "`name` appears twice in the same mapping; keep one"
+        );
+        let e = load(&MINIMAL.replace("exit_code: 0", "exit_code: [zero]")).unwrap_err();
+        assert!(e.key.as_deref().is_some_and(|k| !k.ends_with(".?")), "{e}");
+    }
+
+    #[test]
+    fn placeholders_fail_until_filled() {
+        let dir = std::env::temp_dir().join(format!("egress-placeholder-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("demo.yaml");
+        std::fs::write(
+            &file,
+            MINIMAL.replace(
+                "exit_code: 0",
+                "exit_code: 0   # PLACEHOLDER: the good case",
+            ),
+        )
+        .unwrap();
+        let manifests = Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests");
+        let errors = load_file(&file, &manifests).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].line, Some(7));
+        assert!(load_unfinished(&file, &manifests).is_ok());
+        std::fs::write(&file, MINIMAL).unwrap();
+        assert!(load_file(&file, &manifests).is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

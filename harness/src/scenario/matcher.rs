@@ -128,9 +128,11 @@ impl<'de> Visitor<'de> for MatcherVisitor {
                 ),
                 "matches" => {
                     let pattern = map.next_value::<String>()?;
-                    Rule::Matches(Regex::new(&pattern).map_err(|e| {
+                    let regex = Regex::new(&pattern).map_err(|e| {
                         de::Error::custom(format!("invalid regular expression: {e}"))
-                    })?)
+                    })?;
+                    vacuous(&pattern, &regex).map_err(de::Error::custom)?;
+                    Rule::Matches(regex)
                 }
                 "present" | "absent" => {
                     if !map.next_value::<bool>()? {
@@ -168,6 +170,72 @@ impl<'de> Visitor<'de> for MatcherVisitor {
             rule.ok_or_else(|| de::Error::custom(format!("empty matcher; write {FORMS}")))?;
         Ok(Matcher { rule, istio })
     }
+}
+
+/// A pattern that checks nothing: an empty alternative (`outbound|443||httpbin.org`
+/// is three alternatives, one of them empty, so it matches every text) or one that
+/// matches any text at all (`.*`).
+fn vacuous(pattern: &str, regex: &Regex) -> Result<(), String> {
+    if has_empty_alternative(pattern) {
+        return Err(format!(
+            "`{pattern}` has an empty alternative (`|` separates alternatives in a regex), so it matches every text; for Envoy cluster names like outbound|443||host write {{equals: {pattern:?}}}, or escape each bar as \\|"
+        ));
+    }
+    let any = ["", "x", "egress-conformance 0\n", "\u{1}"]
+        .iter()
+        .all(|t| regex.is_match(t));
+    if any {
+        return Err(format!(
+            "`{pattern}` matches every text, so it checks nothing: write `present` to require the value, or {{equals: ...}} for an exact one"
+        ));
+    }
+    Ok(())
+}
+
+/// An unescaped `|` outside a class with nothing on one side (start, `(`, `|`, `)`
+/// or the end).
+fn has_empty_alternative(pattern: &str) -> bool {
+    // Per open group: whether its current alternative has anything yet, and whether
+    // it has a bar at all.
+    let mut groups = vec![(false, false)];
+    let (mut escaped, mut class) = (false, false);
+    let fill = |groups: &mut Vec<(bool, bool)>| {
+        if let Some(g) = groups.last_mut() {
+            g.0 = true;
+        }
+    };
+    for c in pattern.chars() {
+        match c {
+            _ if escaped => {
+                escaped = false;
+                fill(&mut groups);
+            }
+            '\\' => escaped = true,
+            ']' if class => class = false,
+            _ if class => {}
+            '[' => {
+                class = true;
+                fill(&mut groups);
+            }
+            '(' => groups.push((false, false)),
+            ')' => {
+                if let Some((false, true)) = groups.pop() {
+                    return true;
+                }
+                if groups.is_empty() {
+                    groups.push((false, false));
+                }
+                fill(&mut groups);
+            }
+            '|' => match groups.last_mut() {
+                Some((false, _)) => return true,
+                Some(g) => *g = (false, true),
+                None => {}
+            },
+            _ => fill(&mut groups),
+        }
+    }
+    groups.last().is_some_and(|&(filled, bar)| bar && !filled)
 }
 
 /// A YAML scalar read as text, so `equals: 200` and `equals: "200"` mean the same.
@@ -211,6 +279,36 @@ mod tests {
 
     fn parse(yaml: &str) -> Result<Matcher, String> {
         serde_saphyr::from_str::<Matcher>(yaml).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn patterns_that_check_nothing_are_refused_with_what_to_write() {
+        let e = parse(r#"{matches: "outbound|443||httpbin.org"}"#).expect_err("empty alternative");
+        assert!(
+            e.contains("empty alternative") && e.contains("equals"),
+            "{e}"
+        );
+        for vacuous in ["|a", "a|", "(a|)", "(|a)", "x(a||b)"] {
+            assert!(
+                has_empty_alternative(vacuous),
+                "{vacuous} has an empty alternative"
+            );
+        }
+        for fine in [
+            r"outbound\|443\|\|httpbin\.org",
+            "a|b",
+            "^(a|b)$",
+            "[|]",
+            r"a\|",
+            "(?:a|b)c",
+        ] {
+            assert!(!has_empty_alternative(fine), "{fine}");
+            assert!(parse(&format!("{{matches: '{fine}'}}")).is_ok(), "{fine}");
+        }
+        let e = parse(r#"{matches: ".*"}"#).expect_err("matches everything");
+        assert!(e.contains("`present`"), "{e}");
+        assert!(parse(r#"{matches: "^$"}"#).is_ok(), "only the empty text");
+        assert!(parse(r#"{matches: "a*"}"#).is_err(), "a* matches anywhere");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use serde_saphyr::Spanned;
 pub use expect::{
     ExitCodes, Expect, LogExpect, PeerIdExpect, Presence, UpstreamTlsExpect, XfccExpect,
 };
-pub use load::{LoadError, load_file, load_str};
+pub use load::{LoadError, load_file, load_str, load_unfinished, placeholders};
 pub use matcher::{Matcher, Mismatch, Rule};
 pub use template::{Template, VARIABLES};
 
@@ -67,6 +67,10 @@ pub struct Scenario {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamSpec {
+    /// Why the scenario needs the real internet (a host the local upstream does not
+    /// serve); with `--upstream local` it is skipped with this reason.
+    #[serde(default)]
+    pub internet_only: Option<String>,
     #[serde(default)]
     pub local: Option<UpstreamVariant>,
     #[serde(default)]

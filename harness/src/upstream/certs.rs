@@ -43,6 +43,12 @@ fn err(e: rcgen::Error) -> String {
 impl Certs {
     /// A fresh CA and the server (for `host`) and client certificates it signs.
     pub fn generate(host: &str) -> Result<Self, String> {
+        Self::generate_for(&[host])
+    }
+
+    /// As [`Certs::generate`], the server certificate naming every one of `hosts`.
+    pub fn generate_for(hosts: &[&str]) -> Result<Self, String> {
+        let host = hosts.first().copied().unwrap_or("localhost");
         let ca_key = KeyPair::generate().map_err(err)?;
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
         ca_params.distinguished_name = named("egress-conformance test CA");
@@ -52,7 +58,8 @@ impl Certs {
         let issuer = Issuer::new(ca_params, &ca_key);
 
         let server_key = KeyPair::generate().map_err(err)?;
-        let mut server = CertificateParams::new(vec![host.to_owned()]).map_err(err)?;
+        let names: Vec<String> = hosts.iter().map(|h| (*h).to_owned()).collect();
+        let mut server = CertificateParams::new(names).map_err(err)?;
         server.distinguished_name = named(host);
         server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let server_cert = server.signed_by(&server_key, &issuer).map_err(err)?;

@@ -24,6 +24,9 @@ pub const ECHO_IMAGE: &str = "registry.k8s.io/gateway-api/conformance/echo-basic
 pub const ECHO_TAG: &str = "v0.1.0";
 /// The host name every scenario calls.
 pub const UPSTREAM_HOST: &str = "httpbin.org";
+/// Every name the echo server answers as: its network aliases and its certificate's
+/// names. A new host for offline scenarios goes here (scenarios/README.md).
+pub const HOSTS: &[&str] = &[UPSTREAM_HOST];
 /// kind's Docker network (fixed name in kind's pkg/cluster/internal/providers/docker/network.go).
 pub const KIND_NETWORK: &str = "kind";
 /// Where the certificates are inside the container.
@@ -85,7 +88,7 @@ pub fn definition(run_id: &str, image: Option<&str>) -> EchoServer {
         tag,
         container_name: format!("{}upstream-{run_id}", crate::model::CLUSTER_PREFIX),
         network: KIND_NETWORK.into(),
-        aliases: vec![UPSTREAM_HOST.into()],
+        aliases: HOSTS.iter().map(|h| (*h).to_owned()).collect(),
         env: env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
         mounts,
         ports: vec![80, 443],
