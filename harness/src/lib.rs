@@ -9,6 +9,7 @@ pub mod curl;
 pub mod doctor;
 pub mod engine;
 pub mod evidence;
+pub mod explain;
 pub mod judge;
 pub mod live;
 pub mod manifest;

@@ -226,6 +226,50 @@ fn explain_reads_pasted_evidence_exactly() {
 }
 
 #[test]
+fn explain_reads_lines_as_people_paste_them_and_fails_on_nothing_it_knows() {
+    let line = r#"[2024-06-21T19:24:00.453Z] "GET /headers HTTP/2" 200 - via_upstream - "-" 0 1450 57 57 "10.244.0.7" "curl/7.83.1-DEV" "51ed62d9-1da8-4250-9923-df406ca9fd57" "httpbin.org" "3.213.1.197:80" outbound|80||httpbin.org 10.244.0.6:41144 10.244.0.6:8080 10.244.0.7:55490 - -"#;
+    let untimed = line.split_once("] ").unwrap().1;
+    let pasted = [
+        format!("{line}   \t"),
+        format!("istio-egressgateway-6646f879b8-dfx7v istio-proxy {line}"),
+        format!("[pod/istio-egressgateway-6646f879b8-dfx7v/istio-proxy] {line}"),
+        untimed.to_owned(),
+    ]
+    .join("\n");
+    let log = scratch("pasted.log", pasted.as_bytes());
+    let out = egress(&["explain", "--access-log", log.to_str().unwrap()]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert_eq!(
+        said.matches("answered by the upstream (via_upstream)")
+            .count(),
+        4,
+        "{said}"
+    );
+
+    let garbage = scratch("garbage.log", b"hello\nworld\n");
+    let out = egress(&["explain", "--access-log", garbage.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("no access-log line recognised"),
+        "{}",
+        text(&out)
+    );
+
+    let body = scratch(
+        "bad-id.json",
+        br#"{"headers": {"X-Envoy-Peer-Metadata-Id": "router-only-one-part"}}"#,
+    );
+    let out = egress(&["explain", "--headers", body.to_str().unwrap()]);
+    assert!(
+        text(&out)
+            .contains("warning: X-Envoy-Peer-Metadata-Id `router-only-one-part` is malformed"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
 fn egress_run_is_the_suite_and_refuses_a_simulation_it_does_not_have() {
     // A report folder of its own: CI's run id names the suite's report.
     let id = format!("cli-egress-run-{}", std::process::id());

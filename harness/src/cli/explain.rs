@@ -6,8 +6,9 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 
-use crate::evidence::access_log::{self, Entry, Field};
+use crate::evidence::access_log;
 use crate::evidence::headers::EchoedHeaders;
+use crate::explain;
 use crate::judge;
 
 #[derive(clap::Args, Debug)]
@@ -43,35 +44,56 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         out.push_str(&line);
         out.push('\n');
     };
+    let mut recognised = true;
     if let Some(path) = &args.access_log {
         let text = read(path)?;
-        for line in text
+        let lines: Vec<&str> = text
             .lines()
             .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-        {
+            .collect();
+        let mut read_any = false;
+        for (i, line) in lines.iter().enumerate() {
             let parsed = access_log::parse_line(line);
+            read_any |= parsed.is_ok();
             if json {
                 let value = match &parsed {
-                    Ok(e) => e.to_json(),
+                    Ok(e) => {
+                        let mut v = e.to_json();
+                        v["reading"] = explain::read_line(e).to_json();
+                        v
+                    }
                     Err(u) => serde_json::json!({"error": u.reason}),
                 };
                 println(value.to_string());
             } else {
                 match &parsed {
-                    Ok(e) => println(describe_line(e)),
-                    Err(u) => println(format!("unrecognised: {u}")),
+                    Ok(e) => println(describe(&explain::read_line(e))),
+                    Err(u) => println(format!("line {}: not an access-log line: {u}", i + 1)),
                 }
             }
+        }
+        recognised = read_any;
+        if !read_any {
+            eprintln!(
+                "egress: no access-log line recognised in {} ({} line(s)): paste Envoy's lines as `kubectl logs` prints them, in Istio's TEXT or JSON format",
+                path.display(),
+                lines.len()
+            );
         }
     }
     if let Some(path) = &args.headers {
         let headers =
             EchoedHeaders::parse(&read(path)?).map_err(|e| format!("{}: {e}", path.display()))?;
-        let explained = judge::explain_headers(&headers);
+        let mut explained = judge::explain_headers(&headers);
+        let warnings = explain::header_warnings(&explained);
         if json {
+            explained["warnings"] = serde_json::json!(warnings);
             println(serde_json::to_string_pretty(&explained).map_err(|e| e.to_string())?);
         } else {
             println(describe_headers(&explained));
+            for w in warnings {
+                println(format!("warning: {w}"));
+            }
         }
     }
     // A closed pipe (`| head`) is the reader's choice, not an error.
@@ -79,58 +101,22 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
             Err(format!("writing the output: {e}"))
         }
+        _ if !recognised => Ok(ExitCode::from(1)),
         _ => Ok(ExitCode::SUCCESS),
     }
 }
 
-fn port(address: Option<&str>) -> Option<&str> {
-    address.and_then(|a| a.rsplit_once(':')).map(|(_, p)| p)
-}
-
-/// One access-log line in words, with the hops it implies.
-fn describe_line(e: &Entry<'_>) -> String {
-    let get = |f| e.get(f).unwrap_or("-");
-    let sni = e.get(Field::RequestedServerName);
-    let cluster = get(Field::UpstreamCluster);
-    let upstream_port = cluster.split('|').nth(1).unwrap_or("");
-    let mut hops = vec!["client"];
-    let into = match (port(e.get(Field::DownstreamLocalAddress)), sni, e.is_tcp()) {
-        (_, Some(_), true) => "[TLS passthrough]",
-        (Some("8443"), Some(_), false) => "[mTLS]",
-        (_, Some(_), false) => "[TLS]",
-        _ => "[plain]",
-    };
-    hops.push(into);
-    hops.push("this proxy");
-    let out = if e.is_tcp() {
-        "[TLS passthrough]"
-    } else if upstream_port == "443" {
-        "[TLS origination]"
-    } else {
-        "[plain]"
-    };
-    hops.extend([out, "upstream"]);
-    let what = if e.is_tcp() {
-        format!("TCP/TLS connection, SNI {}", sni.unwrap_or("-"))
-    } else {
-        format!(
-            "{} {} {}",
-            get(Field::Method),
-            get(Field::Path),
-            get(Field::Protocol)
-        )
-    };
-    format!(
-        "{what} -> {} {} via {cluster} to {} (listener {}, from {}, flags {}, request id {})\n  hops: {}",
-        get(Field::ResponseCode),
-        get(Field::ResponseCodeDetails),
-        get(Field::UpstreamHost),
-        get(Field::DownstreamLocalAddress),
-        get(Field::DownstreamRemoteAddress),
-        get(Field::ResponseFlags),
-        get(Field::RequestId),
-        hops.join(" -> ")
-    )
+/// A line's reading as text: the sentence, what it means, the hops.
+fn describe(r: &explain::Reading) -> String {
+    let mut text = r.summary.clone();
+    for m in &r.meaning {
+        text.push_str(&format!("\n  - {m}"));
+    }
+    text.push_str(&format!("\n  hops: {}", r.hops));
+    for w in &r.warnings {
+        text.push_str(&format!("\n  warning: {w}"));
+    }
+    text
 }
 
 /// An echoed body in words, with the hop path it implies.

@@ -222,15 +222,27 @@ impl<'a> Entry<'a> {
 /// with or without the prefix `kubectl logs --prefix` (`[pod/x/c] `) or a `pod container `
 /// prefix puts in front.
 pub fn parse_line(line: &str) -> Result<Entry<'_>, Unrecognised> {
-    let line = line.trim_end_matches(['\r', '\n']);
+    let line = line.trim_end();
     if let Some(at) = line.find('{')
         && is_log_prefix(&line[..at])
     {
         return parse_json(&line[at..]);
     }
-    let start = timestamp_start(line)
-        .ok_or_else(|| unrecognised("no [START_TIME] at the start of the line"))?;
-    parse_text(&line[start..])
+    match timestamp_start(line) {
+        Some(start) => parse_text(&line[start..]),
+        // Pasted without its `[START_TIME]`: the request triple comes first.
+        None => match line.find('"') {
+            Some(at) if is_log_prefix(&line[..at]) => {
+                let with_time = format!("[-] {}", &line[at..]);
+                parse_text(&with_time)
+                    .map(Entry::into_owned)
+                    .map_err(|e| unrecognised(format!("{e} (read without a [START_TIME])")))
+            }
+            _ => Err(unrecognised(
+                "neither a [START_TIME] nor a quoted request where an access-log line starts",
+            )),
+        },
+    }
 }
 
 fn unrecognised(reason: impl Into<String>) -> Unrecognised {
@@ -328,7 +340,8 @@ fn parse_text(line: &str) -> Result<Entry<'_>, Unrecognised> {
     };
     let mut values: [Option<Cow<'_, str>>; 24] = Default::default();
     let absent = |s: &str| s == "-";
-    values[Field::StartTime as usize] = Some(Cow::Borrowed(&line[tokens[0].0..tokens[0].1]));
+    let time = &line[tokens[0].0..tokens[0].1];
+    values[Field::StartTime as usize] = (time != "-").then_some(Cow::Borrowed(time));
     let slots = std::iter::once(&Request).chain(head).chain(TAIL);
     for (slot, &(start, end, quoted)) in slots.zip(&tokens[1..count]) {
         let text = &line[start..end];
