@@ -758,13 +758,13 @@ fn replay_trials(
     trials
 }
 
-/// `report::html-in-chromium`: a report of every shipped recording, rendered by
+/// `report::html-in-chromium`: a nightly-sized merged report (16 scenarios × 4 versions), rendered by
 /// headless Chromium. Ignored where no Chromium is found, unless
 /// `EGRESS_REQUIRE_CHROMIUM=1` (CI) makes a missing browser a failure.
 fn browser_trial(ws: &Workspace, suite: &Suite, reporter: &Arc<Reporter>) -> Trial {
     let chromium = crate::report::browser::find_chromium();
     let required = std::env::var("EGRESS_REQUIRE_CHROMIUM").is_ok_and(|v| v == "1");
-    let results = crate::report::browser::recordings_report(ws, suite);
+    let results = crate::report::browser::nightly_report(ws, suite);
     let out = reporter
         .dir()
         .map_or_else(std::env::temp_dir, std::path::Path::to_path_buf);
@@ -772,7 +772,7 @@ fn browser_trial(ws: &Workspace, suite: &Suite, reporter: &Arc<Reporter>) -> Tri
     Trial::test("report::html-in-chromium", move || {
         let chromium = chromium
             .ok_or_else(|| format!("no Chromium: {}", crate::report::browser::INSTALL_HINT))?;
-        let png = crate::report::browser::check_report(&chromium, &results, &out)?;
+        let png = crate::report::browser::check_report(&chromium, &results?, &out)?;
         eprintln!("egress: the report as Chromium draws it: {}", png.display());
         Ok(())
     })

@@ -11,11 +11,33 @@ pub struct Change {
     pub was_on: String,
     pub now_on: String,
     pub was: Status,
-    pub now: Status,
+    /// `None`: the case disappeared (no case of the scenario on that minor now).
+    pub now: Option<Status>,
 }
 
 pub fn changes(baseline: &Results, now: &Results) -> Vec<Change> {
     let mut out = Vec::new();
+    // What the baseline ran and this run did not: a scenario renamed, removed or
+    // filtered out must not look like "nothing changed".
+    for before in &baseline.cases {
+        let Some(istio) = &before.istio else { continue };
+        let minor = |v: &str| semver::Version::parse(v).ok().map(|v| (v.major, v.minor));
+        let still = now.cases.iter().any(|c| {
+            c.scenario == before.scenario
+                && c.istio
+                    .as_deref()
+                    .is_some_and(|v| v == istio || (minor(v).is_some() && minor(v) == minor(istio)))
+        });
+        if !still {
+            out.push(Change {
+                scenario: before.scenario.clone(),
+                was_on: istio.clone(),
+                now_on: String::new(),
+                was: before.status,
+                now: None,
+            });
+        }
+    }
     for case in &now.cases {
         let Some(istio) = &case.istio else { continue };
         let Some(before) = counterpart(baseline, case, istio) else {
@@ -27,7 +49,7 @@ pub fn changes(baseline: &Results, now: &Results) -> Vec<Change> {
                 was_on: before.istio.clone().unwrap_or_default(),
                 now_on: istio.clone(),
                 was: before.status,
-                now: case.status,
+                now: Some(case.status),
             });
         }
     }
@@ -85,16 +107,40 @@ mod tests {
                     was_on: "1.22.1".into(),
                     now_on: "1.22.1".into(),
                     was: Status::Pass,
-                    now: Status::Fail
+                    now: Some(Status::Fail)
                 },
                 Change {
                     scenario: "c".into(),
                     was_on: "1.28.2".into(),
                     now_on: "1.28.3".into(),
                     was: Status::KnownFailure,
-                    now: Status::UnexpectedPass
+                    now: Some(Status::UnexpectedPass)
                 },
             ]
+        );
+    }
+
+    #[test]
+    fn cases_that_disappeared_are_listed() {
+        let before = results(vec![
+            case("a", "1.22.1", Status::Pass),
+            case("gone", "1.22.1", Status::Fail),
+            case("c", "1.28.2", Status::Pass),
+        ]);
+        let now = results(vec![
+            case("a", "1.22.1", Status::Pass),
+            case("c", "1.28.3", Status::Pass),
+        ]);
+        assert_eq!(
+            changes(&before, &now),
+            vec![Change {
+                scenario: "gone".into(),
+                was_on: "1.22.1".into(),
+                now_on: String::new(),
+                was: Status::Fail,
+                now: None,
+            }],
+            "a newer patch of the same minor is not a disappearance"
         );
     }
 }

@@ -122,6 +122,87 @@ pub fn recordings_report(ws: &Workspace, suite: &Suite) -> Results {
     }
 }
 
+/// What tests/sim/recordings hold in place of the run's client certificate
+/// (egress-sim's `CLIENT_CERT_PLACEHOLDER`).
+const CLIENT_CERT_MARKER: &str = "<run client certificate>";
+
+/// The versions of the nightly-sized report the browser trial renders.
+const NIGHTLY_VERSIONS: [&str; 4] = ["1.22.1", "1.24.3", "1.28.2", "1.30.3"];
+
+/// A report the size of a nightly's (every scenario × 4 versions), merged from one
+/// report per version as the nightly merges its jobs: each scenario's recording (the
+/// shipped one, else the simulation's synthesized one) judged on each version its range
+/// covers, with a failure, an error and a flaky case among them, so that every part of
+/// the page has something to show. Every case is marked a recording.
+pub fn nightly_report(ws: &Workspace, suite: &Suite) -> Result<Results, String> {
+    let client_cert = crate::upstream::Certs::generate_for(crate::upstream::HOSTS)?;
+    let mut per_version = Vec::new();
+    for (n, version) in NIGHTLY_VERSIONS.iter().enumerate() {
+        let istio = semver::Version::parse(version).map_err(|e| e.to_string())?;
+        let mut cases = Vec::new();
+        for s in suite.scenarios.iter().filter(|s| s.applies_to(&istio)) {
+            let shipped =
+                crate::recording::shipped(&ws.scenarios_dir().join("recordings"), s.name());
+            let synthesized = ws
+                .root
+                .join("tests/sim/recordings")
+                .join(format!("{}@local.json", s.name()));
+            let Some(file) = shipped
+                .into_iter()
+                .next()
+                .or(Some(synthesized))
+                .filter(|f| f.is_file())
+            else {
+                continue;
+            };
+            let mut recording = crate::recording::Recording::read(&file)?;
+            recording.istio = (*version).to_owned();
+            // A synthesized recording holds a marker where the simulation puts the run's
+            // client certificate; a certificate of our own stands in for it here.
+            let pem = serde_json::to_string(&client_cert.client_cert).map_err(|e| e.to_string())?;
+            for observed in &mut recording.requests {
+                if let Some(body) = &mut observed.body {
+                    *body = body.replace(&format!("\"{CLIENT_CERT_MARKER}\""), &pem);
+                }
+            }
+            // One failure on the newest version: a recording changed as the mutation
+            // trials change it.
+            if n == 3
+                && s.name() == "gateway-http"
+                && let Some((_, changed)) = crate::replay::mutations(&recording).into_iter().next()
+            {
+                recording = changed;
+            }
+            let name = file.file_name().and_then(|f| f.to_str()).unwrap_or("");
+            let mut case = case::from_replay(s, &recording, name, case::client_has_sidecar(s, ws));
+            if n == 2 && s.name() == "gateway-tls-passthrough" {
+                case.status = super::results::Status::Error;
+                case.message = Some("step 7 (create_cluster on egc-1-28-2-registry-only): kind create cluster exited 1: failed to create cluster: node(s) already exist".into());
+                case.requests.clear();
+            }
+            if n == 1 && s.name() == "no-egress-gateway" {
+                case.status = super::results::Status::Flaky;
+                case.message = Some("http-headers: 1 failure(s) after a pass".into());
+            }
+            cases.push(case);
+        }
+        let results = Results {
+            format: super::results::FORMAT.into(),
+            run_id: format!("nightly-istio-{version}"),
+            started: super::now(),
+            finished: super::now(),
+            harness: env!("CARGO_PKG_VERSION").into(),
+            shard: None,
+            merged_from: Vec::new(),
+            problems: Vec::new(),
+            interrupted: false,
+            cases,
+        };
+        per_version.push((results, std::env::temp_dir()));
+    }
+    super::merge::merge(&per_version, Path::new("nightly-merged"))
+}
+
 /// Renders `results` as a report in Chromium and checks what the browser made of it:
 /// one hop diagram per request with a path, one matrix row per scenario, nothing
 /// loaded from outside, a screenshot with content. Returns the screenshot.
@@ -149,6 +230,31 @@ pub fn check_report(chromium: &Path, results: &Results, out: &Path) -> Result<Pa
         return Err(format!(
             "the matrix shows {rows} scenario row(s) in Chromium; the report has {}",
             results.scenarios().len()
+        ));
+    }
+    // What a nightly reader opens the page for comes first, each with its rerun.
+    let (look, matrix) = (
+        rendered.dom.find("id=\"needs-a-look\""),
+        rendered.dom.find("id=\"matrix\""),
+    );
+    if !matches!((look, matrix), (Some(l), Some(m)) if l < m) {
+        return Err("\"Needs a look\" is not above the matrix in Chromium's DOM".into());
+    }
+    let attention = results.cases.iter().filter(|c| c.needs_a_look()).count();
+    let reruns = rendered.dom.matches("<code class=\"rerun\">").count();
+    if reruns != attention {
+        return Err(format!(
+            "{reruns} rerun command(s) in Chromium's DOM for {attention} case(s) that need a look"
+        ));
+    }
+    let folded = rendered
+        .dom
+        .matches("<details class=\"case-fold\">")
+        .count();
+    if folded != results.cases.len() - attention {
+        return Err(format!(
+            "{folded} folded case(s) in Chromium's DOM; {} case(s) do not need a look",
+            results.cases.len() - attention
         ));
     }
     for outside in ["<script", "<link", "src=\"http", "url(http"] {

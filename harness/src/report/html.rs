@@ -1,6 +1,7 @@
-//! `index.html`: one self-contained page (no scripts, no external files). The scenario
-//! × version matrix first; then per scenario and version the path each request took
-//! (the hop diagram), its expectations with their verdicts, and links to the evidence.
+//! `index.html`: one self-contained page (no scripts, no external files). What needs a
+//! look first (with the command that reruns it), then the scenario × version matrix;
+//! then per scenario and version the path each request took (the hop diagram), its
+//! expectations with their verdicts and links to the evidence, passing cases folded.
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
@@ -37,6 +38,9 @@ pre { background: #0f172a; color: #e2e8f0; padding: 10px 12px; border-radius: 6p
 .legend i { display: inline-block; width: 22px; height: 4px; vertical-align: middle; margin-right: 6px; }
 svg.hops { max-width: 100%; height: auto; display: block; margin: 6px 0; }
 details summary { cursor: pointer; color: #475569; }
+details.case-fold { margin: 8px 0; }
+table.attention .rerun-line { margin-top: 4px; }
+table.attention code.rerun { font-size: 12.5px; background: #f1f5f9; padding: 1px 4px; border-radius: 4px; }
 "#;
 
 pub fn render(results: &Results, changes: Option<&[Change]>) -> String {
@@ -82,6 +86,7 @@ pub fn render(results: &Results, changes: Option<&[Change]>) -> String {
                             }
                         }
                     }
+                    (needs_a_look(results))
                     section.card #matrix {
                         h2 { "Scenarios × Istio versions" }
                         table.matrix {
@@ -119,7 +124,10 @@ pub fn render(results: &Results, changes: Option<&[Change]>) -> String {
                                     tbody { @for c in changes { tr {
                                         td { (c.scenario) }
                                         td { span.badge.(class(c.was)) { (c.was.label()) } " on " (c.was_on) }
-                                        td { span.badge.(class(c.now)) { (c.now.label()) } " on " (c.now_on) }
+                                        td { @match c.now {
+                                            Some(now) => { span.badge.(class(now)) { (now.label()) } " on " (c.now_on) },
+                                            None => span.badge.none { "not run: disappeared" },
+                                        } }
                                     } } }
                                 }
                             }
@@ -170,8 +178,73 @@ fn scenario_section(results: &Results, scenario: &str, versions: &[Option<String
                 @if let Some(section) = &first.section { "Article section: " (section) }
                 @if !first.tags.is_empty() { " · tags: " (first.tags.join(", ")) }
             }
-            @for case in cases { (case_block(case)) }
+            @for case in cases {
+                @if case.needs_a_look() { (case_block(case)) }
+                @else {
+                    // Passing (and expected) cases folded: the page is about the rest.
+                    details.case-fold {
+                        summary { @match &case.istio { Some(v) => { "Istio " (v) }, None => { "No Istio version" } }
+                            " " span.badge.(class(case.status)) { (case.status_text()) } }
+                        (case_block(case))
+                    }
+                }
+            }
         }
+    }
+}
+
+/// Failures, errors, flaky and unexpectedly passing cases, each with the command
+/// that reruns it and its evidence: what a nightly reader opens the page for.
+fn needs_a_look(results: &Results) -> Markup {
+    let order = [
+        Status::Error,
+        Status::Fail,
+        Status::UnexpectedPass,
+        Status::Flaky,
+    ];
+    let cases: Vec<&Case> = order
+        .iter()
+        .flat_map(|s| results.cases.iter().filter(move |c| c.status == *s))
+        .collect();
+    html! {
+        section.card #needs-a-look {
+            h2 { "Needs a look" }
+            @if cases.is_empty() {
+                p.muted { "Nothing: every case passed, was skipped, or failed as a known issue expects." }
+            } @else {
+                table.attention {
+                    thead { tr { th { "Case" } th { "Status" } th { "Why, and how to rerun it" } th { "Evidence" } } }
+                    tbody { @for case in &cases { tr {
+                        td { a href=(format!("#{}", anchor(&case.scenario, case.istio.as_deref()))) {
+                            (case.scenario) @if let Some(v) = &case.istio { " on " (v) } } }
+                        td { span.badge.(class(case.status)) { (case.status_text()) } }
+                        td { (first_line(case)) div.rerun-line { code.rerun { (case.rerun()) } } }
+                        td { @match case.evidence.first() {
+                            Some(e) => a href=(e) { code { (e) } },
+                            None => span.muted { "none kept" },
+                        } }
+                    } } }
+                }
+            }
+        }
+    }
+}
+
+/// The first line of a case's message, cut to fit a table cell.
+fn first_line(case: &Case) -> String {
+    let line = case
+        .message
+        .as_deref()
+        .and_then(|m| m.lines().next())
+        .unwrap_or(match case.status {
+            Status::UnexpectedPass => "every expectation held: the known issue may be fixed",
+            _ => "",
+        });
+    let cut: String = line.chars().take(160).collect();
+    if cut.len() < line.len() {
+        cut + "…"
+    } else {
+        cut
     }
 }
 

@@ -30,16 +30,17 @@ pub fn render(results: &Results, changes: Option<&[Change]>) -> String {
         } else {
             let _ = writeln!(out, "| Scenario | Was | Now |\n|---|---|---|");
             for c in changes {
+                let now = match c.now {
+                    Some(now) => format!("{} {} on {}", now.mark(), now.label(), c.now_on),
+                    None => "not run (disappeared)".into(),
+                };
                 let _ = writeln!(
                     out,
-                    "| {} | {} {} on {} | {} {} on {} |",
+                    "| {} | {} {} on {} | {now} |",
                     cell(&c.scenario),
                     c.was.mark(),
                     c.was.label(),
                     c.was_on,
-                    c.now.mark(),
-                    c.now.label(),
-                    c.now_on
                 );
             }
         }
@@ -110,6 +111,9 @@ fn detail(out: &mut String, case: &Case) {
         case.scenario,
         case.status_text()
     );
+    if case.needs_a_look() {
+        let _ = writeln!(out, "Rerun: `{}`\n", case.rerun());
+    }
     if let Some(k) = &case.known_issue {
         let _ = writeln!(out, "Known issue ({}): {}\n", k.mode, k.url);
     }

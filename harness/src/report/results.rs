@@ -186,6 +186,41 @@ impl Case {
         }
     }
 
+    /// Whether a nightly reader must look at it: a failure, an error, a flaky verdict
+    /// or a known issue that no longer shows.
+    pub fn needs_a_look(&self) -> bool {
+        matches!(
+            self.status,
+            Status::Fail | Status::Error | Status::Flaky | Status::UnexpectedPass
+        )
+    }
+
+    /// The command that runs this case again, as it ran.
+    pub fn rerun(&self) -> String {
+        let version = self
+            .istio
+            .as_deref()
+            .map(|v| format!(" --istio {v}"))
+            .unwrap_or_default();
+        match self.source {
+            Source::Live => {
+                let upstream = match self.environment.upstream.as_deref() {
+                    Some("internet") => " --upstream internet",
+                    _ => "",
+                };
+                format!(
+                    "egress run --scenario {}{version}{upstream} --keep-on-failure",
+                    self.scenario
+                )
+            }
+            Source::Simulated => format!(
+                "cargo test -- --include-ignored --cluster simulated --scenario {}{version}",
+                self.scenario
+            ),
+            Source::Recording => format!("cargo test -- {}::replay", self.scenario),
+        }
+    }
+
     /// The key merges and baselines match cases by.
     pub fn key(&self) -> (String, String) {
         (

@@ -227,3 +227,47 @@ fn a_simulated_pass_is_never_shown_as_a_live_one() {
     assert!(!super::markdown::render(&results, None).contains("(simulated)"));
     assert!(results.mode_notice().is_none());
 }
+
+#[test]
+fn the_page_opens_with_what_needs_a_look_and_how_to_rerun_it() {
+    let results = every_status();
+    let page = super::html::render(&results, None);
+    let look = page
+        .find("id=\"needs-a-look\"")
+        .expect("a Needs a look section");
+    let matrix = page.find("id=\"matrix\"").expect("the matrix");
+    assert!(look < matrix, "Needs a look comes before the matrix");
+    let attention: Vec<&Case> = results.cases.iter().filter(|c| c.needs_a_look()).collect();
+    assert_eq!(
+        attention.iter().map(|c| c.status).collect::<Vec<_>>().len(),
+        4,
+        "fail, error, flaky, unexpectedly passing"
+    );
+    for case in &attention {
+        let rerun = format!(
+            "egress run --scenario {} --istio 1.22.1 --keep-on-failure",
+            case.scenario
+        );
+        assert!(page.contains(&rerun), "{rerun}");
+    }
+    // Passing, known failures and skips are folded; the rest are open.
+    let folded = page.matches("<details class=\"case-fold\">").count();
+    assert_eq!(folded, results.cases.len() - attention.len());
+    let md = super::markdown::render(&results, None);
+    assert!(md.contains("Rerun: `egress run --scenario s-fail --istio 1.22.1 --keep-on-failure`"));
+}
+
+#[test]
+fn a_case_that_disappeared_since_the_baseline_is_said() {
+    let before = every_status();
+    let mut now = every_status();
+    now.cases.retain(|c| c.scenario != "s-fail");
+    let changes = baseline::changes(&before, &now);
+    let md = markdown::render(&now, Some(&changes));
+    assert!(
+        md.contains("| s-fail | ❌ fail on 1.22.1 | not run (disappeared) |"),
+        "{md}"
+    );
+    let page = super::html::render(&now, Some(&changes));
+    assert!(page.contains("not run: disappeared"));
+}
