@@ -103,9 +103,9 @@ fn run(args: Args, simulation: Option<Arc<dyn Simulation>>) -> ExitCode {
             conclusion.exit_code()
         }
         Err(message) => {
-            reporter.problem(message.clone());
+            // Rejected arguments ran nothing: no report folder for them.
             eprintln!("{message}");
-            ExitCode::from(2)
+            return ExitCode::from(2);
         }
     };
     if shutdown.interrupted() {

@@ -295,3 +295,35 @@ fn egress_run_is_the_suite_and_refuses_a_simulation_it_does_not_have() {
         "{text}"
     );
 }
+
+#[test]
+fn listing_help_and_rejected_arguments_leave_no_report_folder() {
+    let id = format!("cli-no-report-{}", std::process::id());
+    for args in [
+        vec!["run", "--list"],
+        vec!["run", "--help"],
+        vec!["run", "--bogus"],
+        vec!["run", "--istio", "1.22"],
+        vec!["run", "--scenario", "no-such-scenario"],
+        vec!["run", "--scenario", "gateway-http", "--istio", "1.21.0"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_egress"))
+            .args(&args)
+            .env("EGRESS_ROOT", root())
+            .env("EGRESS_RUN_ID", &id)
+            .env_remove("EGRESS_SCENARIO")
+            .output()
+            .unwrap();
+        let rejected = !args.contains(&"--list") && !args.contains(&"--help");
+        assert_eq!(
+            out.status.code(),
+            Some(if rejected { 2 } else { 0 }),
+            "{args:?}: {}",
+            text(&out)
+        );
+        assert!(
+            !root().join("reports").join(&id).exists(),
+            "{args:?} left reports/{id}"
+        );
+    }
+}
