@@ -181,4 +181,32 @@ mod tests {
             "{err}"
         );
     }
+
+    #[test]
+    fn a_merge_keeps_each_case_its_mode() {
+        use crate::report::results::Source;
+        let mut simulated = results("sim", &[("s1", "1.22.1")]);
+        simulated.cases[0].source = Source::Simulated;
+        simulated.cases[0].evidence.clear();
+        let mut live = results("live", &[("s1", "1.30.3")]);
+        live.cases[0].evidence.clear();
+        let merged = merge(
+            &[
+                (simulated, PathBuf::from("/nonexistent/sim")),
+                (live, PathBuf::from("/nonexistent/live")),
+            ],
+            Path::new("/nonexistent/out"),
+        )
+        .expect("merge");
+        let sources: Vec<Source> = merged.cases.iter().map(|c| c.source).collect();
+        assert_eq!(sources, vec![Source::Simulated, Source::Live]);
+        assert_eq!(merged.cases[0].status_text(), "pass (simulated)");
+        assert!(
+            merged
+                .mode_notice()
+                .is_some_and(|n| n.contains("SIMULATED: 1 case(s)")),
+            "{:?}",
+            merged.mode_notice()
+        );
+    }
 }

@@ -218,6 +218,14 @@ pub fn run(r: ReproRun<'_>) -> Result<(PathBuf, crate::report::results::Results)
                 &reporter,
             );
             for slot in &slots {
+                // Only a cluster that exists can be looked into.
+                if slot.kubeconfig.as_ref().is_some_and(|k| !k.is_file()) {
+                    eprintln!(
+                        "egress: Istio {}: no cluster was kept (the run stopped before one was ready; the report says why)",
+                        slot.istio
+                    );
+                    continue;
+                }
                 for line in access_lines(r.scenario, slot) {
                     eprintln!("egress: {line}");
                 }
