@@ -2,19 +2,19 @@
 //! reached an upstream, and what Envoy's flags and details say happened. The hops
 //! claim a kind of TLS only where the line shows it.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use crate::evidence::access_log::{Entry, Field};
 
-/// One line, read.
+/// One line, read (its one-sentence form is [`summary`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reading {
-    /// The line in one sentence.
-    pub summary: String,
     /// Whether the request or connection got to an upstream host.
     pub reached_upstream: bool,
     /// What the flags, details and cluster mean, a sentence each.
-    pub meaning: Vec<String>,
+    pub meaning: Vec<Cow<'static, str>>,
     pub hops: String,
     pub warnings: Vec<String>,
 }
@@ -22,7 +22,6 @@ pub struct Reading {
 impl Reading {
     pub fn to_json(&self) -> Value {
         serde_json::json!({
-            "summary": self.summary,
             "reached_upstream": self.reached_upstream,
             "meaning": self.meaning,
             "hops": self.hops,
@@ -110,7 +109,7 @@ pub fn read_line(e: &Entry<'_>) -> Reading {
         .map(|f| f.split(',').collect())
         .unwrap_or_default();
     let sni = e.get(Field::RequestedServerName);
-    let mut meaning = Vec::new();
+    let mut meaning: Vec<Cow<'static, str>> = Vec::new();
     let mut stopped = false;
 
     if cluster == Some("BlackHoleCluster") {
@@ -125,17 +124,20 @@ pub fn read_line(e: &Entry<'_>) -> Reading {
         let route = e.get(Field::RouteName);
         meaning.push(match route {
             Some("block_all") => "answered by the proxy itself (direct_response, route block_all): REGISTRY_ONLY's answer for a host no ServiceEntry registers; no upstream saw it".into(),
-            Some(r) => format!("answered by the proxy itself (direct_response, route {r}): a route with a direct response, no upstream saw it"),
+            Some(r) => format!("answered by the proxy itself (direct_response, route {r}): a route with a direct response, no upstream saw it").into(),
             None => "answered by the proxy itself (direct_response): no upstream saw it".into(),
         });
     }
     if details.starts_with("filter_chain_not_found") {
         stopped = true;
-        meaning.push(format!(
-            "no filter chain of the listener on {} matched (SNI {}, port and transport): the proxy closed the connection",
-            get(Field::DownstreamLocalAddress),
-            sni.unwrap_or("-")
-        ));
+        meaning.push(
+            format!(
+                "no filter chain of the listener on {} matched (SNI {}, port and transport): the proxy closed the connection",
+                get(Field::DownstreamLocalAddress),
+                sni.unwrap_or("-")
+            )
+            .into(),
+        );
     }
     if details == "via_upstream" {
         meaning.push("answered by the upstream (via_upstream)".into());
@@ -147,36 +149,14 @@ pub fn read_line(e: &Entry<'_>) -> Reading {
         }
     }
     if let Some(reason) = e.get(Field::UpstreamTransportFailureReason) {
-        meaning.push(format!(
-            "the TLS (or TCP) handshake to the upstream failed: {reason}"
-        ));
+        meaning.push(format!("the TLS (or TCP) handshake to the upstream failed: {reason}").into());
     }
     let reached = !stopped && e.get(Field::UpstreamHost).is_some();
     if !reached && !stopped {
         meaning.push("no upstream host is logged: it did not reach an upstream".into());
     }
 
-    let summary = if e.is_tcp() {
-        format!(
-            "TCP/TLS connection, SNI {}, to {}: {} bytes sent, {} received",
-            sni.unwrap_or("-"),
-            cluster.unwrap_or("-"),
-            get(Field::BytesSent),
-            get(Field::BytesReceived)
-        )
-    } else {
-        format!(
-            "{} {} {} for {} -> {} via {}",
-            get(Field::Method),
-            get(Field::Path),
-            get(Field::Protocol),
-            get(Field::Authority),
-            get(Field::ResponseCode),
-            cluster.unwrap_or("-")
-        )
-    };
     Reading {
-        summary,
         reached_upstream: reached,
         meaning,
         hops: hops(e, reached),
@@ -184,32 +164,71 @@ pub fn read_line(e: &Entry<'_>) -> Reading {
     }
 }
 
+/// The line in one sentence.
+pub fn summary(e: &Entry<'_>) -> String {
+    let get = |f| e.get(f).unwrap_or("-");
+    let cluster = e.get(Field::UpstreamCluster);
+    let sni = e.get(Field::RequestedServerName);
+    let mut summary = String::with_capacity(96);
+    {
+        use std::fmt::Write;
+        let _ = if e.is_tcp() {
+            write!(
+                summary,
+                "TCP/TLS connection, SNI {}, to {}: {} bytes sent, {} received",
+                sni.unwrap_or("-"),
+                cluster.unwrap_or("-"),
+                get(Field::BytesSent),
+                get(Field::BytesReceived)
+            )
+        } else {
+            write!(
+                summary,
+                "{} {} {} for {} -> {} via {}",
+                get(Field::Method),
+                get(Field::Path),
+                get(Field::Protocol),
+                get(Field::Authority),
+                get(Field::ResponseCode),
+                cluster.unwrap_or("-")
+            )
+        };
+    }
+    summary
+}
+
 /// The path the line shows; the TLS of a leg only where the line says it.
 fn hops(e: &Entry<'_>, reached: bool) -> String {
-    let sni = e.get(Field::RequestedServerName);
-    let into = match (sni, e.is_tcp()) {
-        (Some(s), true) => format!("[TLS, SNI {s}, not terminated here]"),
-        (None, true) => "[TCP, no SNI read]".to_owned(),
-        (Some(s), false) => format!("[TLS terminated here, SNI {s}]"),
-        (None, false) => "[plain HTTP]".to_owned(),
+    use std::fmt::Write;
+    // One buffer per line: explain streams millions of these.
+    let mut text = String::with_capacity(160);
+    text.push_str("client -> ");
+    let _ = match (e.get(Field::RequestedServerName), e.is_tcp()) {
+        (Some(s), true) => write!(text, "[TLS, SNI {s}, not terminated here]"),
+        (None, true) => text.write_str("[TCP, no SNI read]"),
+        (Some(s), false) => write!(text, "[TLS terminated here, SNI {s}]"),
+        (None, false) => text.write_str("[plain HTTP]"),
     };
-    let listener = match port(e.get(Field::DownstreamLocalAddress)) {
-        Some(p) => format!("this proxy (listener :{p})"),
-        None => "this proxy".to_owned(),
+    let _ = match port(e.get(Field::DownstreamLocalAddress)) {
+        Some(p) => write!(text, " -> this proxy (listener :{p})"),
+        None => text.write_str(" -> this proxy"),
     };
     if !reached {
-        return format!("client -> {into} -> {listener} -> stopped here");
+        text.push_str(" -> stopped here");
+        return text;
     }
-    let out = if e.is_tcp() {
-        "[the client's bytes as they came: passthrough]".to_owned()
+    text.push_str(if e.is_tcp() {
+        " -> [the client's bytes as they came: passthrough]"
     } else {
-        "[HTTP; whether the proxy wrapped it in TLS is not in the line]".to_owned()
-    };
-    format!(
-        "client -> {into} -> {listener} -> {out} -> {} ({})",
+        " -> [HTTP; whether the proxy wrapped it in TLS is not in the line]"
+    });
+    let _ = write!(
+        text,
+        " -> {} ({})",
         e.get(Field::UpstreamCluster).unwrap_or("-"),
         e.get(Field::UpstreamHost).unwrap_or("-")
-    )
+    );
+    text
 }
 
 /// Warnings about an echoed body, from `judge::explain_headers` and the raw headers.
@@ -249,6 +268,116 @@ pub fn header_warnings(explained: &Value) -> Vec<String> {
         }
     }
     out
+}
+
+/// What a stream of lines held.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Lines read, blank and `#` lines left out.
+    pub lines: u64,
+    /// Lines that were access-log lines.
+    pub recognised: u64,
+}
+
+/// Reads access-log lines from `input` one at a time and writes each one's reading to
+/// `out` (a JSON object per line with `json`): memory stays that of one line, whatever
+/// the input's size.
+pub fn stream(
+    mut input: impl std::io::BufRead,
+    out: &mut impl std::io::Write,
+    json: bool,
+) -> std::io::Result<Counts> {
+    let mut counts = Counts::default();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if input.read_line(&mut line)? == 0 {
+            return Ok(counts);
+        }
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        counts.lines += 1;
+        match crate::evidence::access_log::parse_line(&line) {
+            Ok(entry) => {
+                counts.recognised += 1;
+                let reading = read_line(&entry);
+                if json {
+                    write_json(&entry, &reading, out)?;
+                } else {
+                    writeln!(out, "{}", summary(&entry))?;
+                    write_text(&reading, out)?;
+                }
+            }
+            Err(u) if json => {
+                out.write_all(b"{\"error\":")?;
+                serde_json::to_writer(&mut *out, &u.reason)?;
+                out.write_all(b"}\n")?;
+            }
+            Err(u) => writeln!(out, "line {}: not an access-log line: {u}", counts.lines)?,
+        }
+    }
+}
+
+fn write_text(r: &Reading, out: &mut impl std::io::Write) -> std::io::Result<()> {
+    for m in &r.meaning {
+        writeln!(out, "  - {m}")?;
+    }
+    writeln!(out, "  hops: {}", r.hops)?;
+    for w in &r.warnings {
+        writeln!(out, "  warning: {w}")?;
+    }
+    Ok(())
+}
+
+/// A JSON string: as it is when nothing in it needs escaping (nearly every log value),
+/// else through serde_json.
+fn json_str(v: &str, out: &mut impl std::io::Write) -> std::io::Result<()> {
+    if v.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.write_all(b"\"")?;
+        out.write_all(v.as_bytes())?;
+        out.write_all(b"\"")
+    } else {
+        Ok(serde_json::to_writer(&mut *out, v)?)
+    }
+}
+
+/// The line's fields under Istio's JSON access-log names (numbers as numbers), and
+/// its reading; written field by field, with no tree built per line.
+fn write_json(e: &Entry<'_>, r: &Reading, out: &mut impl std::io::Write) -> std::io::Result<()> {
+    out.write_all(b"{")?;
+    for field in Field::ALL {
+        if field != Field::StartTime {
+            out.write_all(b",")?;
+        }
+        out.write_all(b"\"")?;
+        out.write_all(field.name().as_bytes())?;
+        out.write_all(b"\":")?;
+        let numeric = matches!(
+            field,
+            Field::ResponseCode | Field::BytesReceived | Field::BytesSent | Field::Duration
+        );
+        match e.get(field) {
+            None => out.write_all(b"null")?,
+            Some(v) if numeric && !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
+                out.write_all(v.as_bytes())?;
+            }
+            Some(v) => json_str(v, out)?,
+        }
+    }
+    // The reading as `Reading::to_json` has it, written without building the tree.
+    out.write_all(if r.reached_upstream {
+        b",\"reading\":{\"reached_upstream\":true,\"meaning\":"
+    } else {
+        b",\"reading\":{\"reached_upstream\":false,\"meaning\":"
+    })?;
+    serde_json::to_writer(&mut *out, &r.meaning)?;
+    out.write_all(b",\"hops\":")?;
+    json_str(&r.hops, out)?;
+    out.write_all(b",\"warnings\":")?;
+    serde_json::to_writer(&mut *out, &r.warnings)?;
+    out.write_all(b"}}\n")
 }
 
 #[cfg(test)]
@@ -330,6 +459,31 @@ mod tests {
                 .contains("[TLS terminated here, SNI httpbin.org]")
         );
         assert!(!terminated.hops.contains("origination"));
+    }
+
+    #[test]
+    fn the_stream_writes_what_the_line_reader_reads() {
+        let input = "# pasted\n\n[2024-06-21T19:24:00.453Z] \"GET /headers HTTP/2\" 200 - via_upstream - \"-\" 0 1450 57 57 \"10.244.0.7\" \"curl/7.83.1-DEV\" \"51ed62d9-1da8-4250-9923-df406ca9fd57\" \"httpbin.org\" \"3.213.1.197:80\" outbound|80||httpbin.org 10.244.0.6:41144 10.244.0.6:8080 10.244.0.7:55490 - -\nnot a line\n";
+        let mut out = Vec::new();
+        let counts = stream(input.as_bytes(), &mut out, true).expect("stream");
+        assert_eq!(
+            counts,
+            Counts {
+                lines: 2,
+                recognised: 1
+            }
+        );
+        let text = String::from_utf8(out).expect("utf-8");
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect();
+        let entry = crate::evidence::access_log::parse_line(input.lines().nth(2).expect("line"))
+            .expect("parses");
+        let mut expected = entry.to_json();
+        expected["reading"] = read_line(&entry).to_json();
+        assert_eq!(lines[0], expected, "the same as the tree form");
+        assert!(lines[1]["error"].is_string());
     }
 
     #[test]

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 
-use crate::evidence::access_log;
 use crate::evidence::headers::EchoedHeaders;
 use crate::explain;
 use crate::judge;
@@ -46,38 +45,37 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     };
     let mut recognised = true;
     if let Some(path) = &args.access_log {
-        let text = read(path)?;
-        let lines: Vec<&str> = text
-            .lines()
-            .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-            .collect();
-        let mut read_any = false;
-        for (i, line) in lines.iter().enumerate() {
-            let parsed = access_log::parse_line(line);
-            read_any |= parsed.is_ok();
-            if json {
-                let value = match &parsed {
-                    Ok(e) => {
-                        let mut v = e.to_json();
-                        v["reading"] = explain::read_line(e).to_json();
-                        v
-                    }
-                    Err(u) => serde_json::json!({"error": u.reason}),
-                };
-                println(value.to_string());
-            } else {
-                match &parsed {
-                    Ok(e) => println(describe(&explain::read_line(e))),
-                    Err(u) => println(format!("line {}: not an access-log line: {u}", i + 1)),
-                }
+        // Streamed: a line in, its reading out, through buffers on both sides.
+        let input: Box<dyn std::io::BufRead> = if path.as_os_str() == "-" {
+            Box::new(std::io::BufReader::with_capacity(
+                1 << 16,
+                std::io::stdin().lock(),
+            ))
+        } else {
+            let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            Box::new(std::io::BufReader::with_capacity(1 << 16, file))
+        };
+        let stdout = std::io::stdout();
+        let mut writer = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+        let streamed = explain::stream(input, &mut writer, json).and_then(|c| {
+            writer.flush()?;
+            Ok(c)
+        });
+        let counts = match streamed {
+            Ok(c) => c,
+            // A closed pipe (`| head`) is the reader's choice, not an error.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                return Err(format!("{}: not UTF-8 text", path.display()));
             }
-        }
-        recognised = read_any;
-        if !read_any {
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        recognised = counts.recognised > 0;
+        if !recognised {
             eprintln!(
                 "egress: no access-log line recognised in {} ({} line(s)): paste Envoy's lines as `kubectl logs` prints them, in Istio's TEXT or JSON format",
                 path.display(),
-                lines.len()
+                counts.lines
             );
         }
     }
@@ -104,19 +102,6 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         _ if !recognised => Ok(ExitCode::from(1)),
         _ => Ok(ExitCode::SUCCESS),
     }
-}
-
-/// A line's reading as text: the sentence, what it means, the hops.
-fn describe(r: &explain::Reading) -> String {
-    let mut text = r.summary.clone();
-    for m in &r.meaning {
-        text.push_str(&format!("\n  - {m}"));
-    }
-    text.push_str(&format!("\n  hops: {}", r.hops));
-    for w in &r.warnings {
-        text.push_str(&format!("\n  warning: {w}"));
-    }
-    text
 }
 
 /// An echoed body in words, with the hop path it implies.
