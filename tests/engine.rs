@@ -567,16 +567,17 @@ fn an_existing_cluster_is_judged_on_what_it_runs_and_left_as_it_was_found() {
         judged.status,
         judged.message.unwrap_or_default()
     );
-    let skipped = r.case("external-name-service", "1.24.3");
-    assert_eq!(skipped.status, Status::Skipped);
+    // Its allow-any profile is had in its namespace (a Sidecar), on the user's mesh.
+    let allow_any = r.case("external-name-service", "1.24.3");
     assert!(
-        skipped
-            .message
-            .as_deref()
-            .unwrap_or_default()
-            .contains("not install profile allow-any: outboundTrafficPolicy is REGISTRY_ONLY"),
-        "{:?}",
-        skipped.message
+        green(allow_any.status),
+        "{:?} {}",
+        allow_any.status,
+        allow_any.message.unwrap_or_default()
+    );
+    assert_eq!(
+        allow_any.environment.install,
+        "allow-any (in its namespace, on a registry-only mesh)"
     );
     // Nothing of the run is left in the user's cluster; the user's Secret is untouched.
     let world = r.sim.world();
@@ -595,4 +596,80 @@ fn an_existing_cluster_is_judged_on_what_it_runs_and_left_as_it_was_found() {
     drop(world);
     assert!(r.sim.is_empty(), "{}", r.sim.snapshot());
     assert!(r.end.problems.is_empty(), "{:?}", r.end.problems);
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            copy_tree(&path, &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name())).expect("copy");
+        }
+    }
+}
+
+#[test]
+fn the_namespace_profiles_are_what_makes_those_scenarios_pass_on_a_shared_cluster() {
+    // The same two scenarios on a workspace whose namespace profiles do nothing: the
+    // simulated proxies then act as the registry-only mesh says, and both fail.
+    let root = std::env::temp_dir().join(format!("egress-no-overlays-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    for dir in ["manifests", "scenarios"] {
+        copy_tree(&ws().root.join(dir), &root.join(dir));
+    }
+    let manifests = root.join("manifests");
+    let sidecar = manifests.join("namespace-profiles/allow-any.yaml");
+    let text = std::fs::read_to_string(&sidecar).expect("sidecar");
+    std::fs::write(
+        &sidecar,
+        text.replace("mode: ALLOW_ANY", "mode: REGISTRY_ONLY"),
+    )
+    .expect("write");
+    let client = manifests.join("client/curl-in-mesh-headers.yaml");
+    let text = std::fs::read_to_string(&client).expect("client");
+    std::fs::write(&client, text.replace("IN_MESH", "ALWAYS")).expect("write");
+    let broken = Workspace::at(&root);
+
+    let names = ["external-name-service", "metadata-headers-in-mesh"];
+    let suite = Suite::load(&broken).expect("suite");
+    let terms: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let scenarios: Vec<Scenario> = suite
+        .select(&terms)
+        .expect("select")
+        .into_iter()
+        .cloned()
+        .collect();
+    let sim = Sim::new(&broken, &scenarios, Faults::of(&[])).expect("sim");
+    let options = options("1.22.1", "no-overlays");
+    let dir = options.run_dir();
+    let engine = Engine::new(
+        broken,
+        scenarios.clone(),
+        options,
+        sim.seams(),
+        CancellationToken::new(),
+    )
+    .expect("engine");
+    assert_eq!(engine.plan().slots.len(), 1, "one shared cluster");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let runs = Mutex::new(Vec::new());
+    let end = runtime.block_on(engine.run(&|r| runs.lock().expect("runs").push(r)));
+    let r = SimRun {
+        runs: runs.into_inner().expect("runs"),
+        end,
+        sim,
+        dir,
+        engine_plan: engine.plan().to_json(),
+        scenarios,
+    };
+    for name in names {
+        let c = r.case(name, "1.22.1");
+        assert_eq!(c.status, Status::Fail, "{name}: {:?}", c.message);
+    }
+    let _ = std::fs::remove_dir_all(&root);
 }

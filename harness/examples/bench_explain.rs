@@ -93,7 +93,10 @@ fn main() -> Result<(), String> {
         peak_kib >> 10
     );
     if peak_kib >> 10 > 64 {
-        return Err(format!("{} MiB at peak: the input is not streamed", peak_kib >> 10));
+        return Err(format!(
+            "{} MiB at peak: the input is not streamed",
+            peak_kib >> 10
+        ));
     }
     let _ = std::fs::remove_file(&path);
     if rate < 1.0 {

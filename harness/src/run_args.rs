@@ -36,6 +36,10 @@ pub struct RunArgs {
     /// Clusters set up or alive at once (each is deleted after its last scenario).
     #[arg(long, env = "EGRESS_PARALLEL_CLUSTERS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
     pub parallel_clusters: u16,
+    /// One cluster per install profile, each installed mesh-wide as the article does
+    /// (default: one cluster per Istio version, profiles set up per namespace).
+    #[arg(long, env = "EGRESS_MESH_WIDE_PROFILES", value_parser = BoolishValueParser::new(), default_value_t = false, num_args = 0, default_missing_value = "true")]
+    pub mesh_wide_profiles: bool,
     /// Node image for every cluster, instead of the one chosen per Istio version.
     #[arg(long, env = "EGRESS_NODE_IMAGE")]
     pub node_image: Option<String>,
@@ -126,6 +130,7 @@ impl RunArgs {
             Keep::Never
         };
         options.node_image.clone_from(&self.node_image);
+        options.mesh_wide_profiles = self.mesh_wide_profiles;
         options.istioctl.clone_from(&self.istioctl);
         options.timeouts.request = std::time::Duration::from_secs(self.deadline);
         options.upstream = UpstreamMode::parse(&self.upstream)?;

@@ -145,7 +145,11 @@ impl Engine {
             slot.istio.to_string() == istio && slot.scenarios.iter().any(|n| n == scenario)
         });
         Environment {
-            install: slot.map(|s| s.install.clone()).unwrap_or_default(),
+            install: match (slot, self.scenarios.iter().find(|s| s.name() == scenario)) {
+                (Some(slot), Some(s)) => scenario::install_text(&s.install.value, &slot.install),
+                (Some(slot), None) => slot.install.clone(),
+                (None, _) => String::new(),
+            },
             upstream: Some(self.options.plan.upstream.as_str().to_owned()),
             kubernetes: None,
             node_image: slot.and_then(|s| s.node_image.clone()),

@@ -64,7 +64,7 @@ impl<'a> ScenarioExec<'a> {
 
     fn environment(&self) -> Environment {
         Environment {
-            install: self.mesh.install.clone(),
+            install: install_text(&self.scenario.install.value, &self.mesh.install),
             upstream: Some(self.engine.options.plan.upstream.as_str().to_owned()),
             kubernetes: self.mesh.kubernetes.clone(),
             node_image: self.mesh.node_image.clone(),
@@ -755,5 +755,15 @@ mod tests {
             log_wait(Some(Presence::Present), Duration::from_secs(2), settle),
             Duration::from_secs(2)
         );
+    }
+}
+
+/// The install profile as the report states it: where the scenario's profile was had
+/// inside its namespace, which mesh carried it.
+pub(crate) fn install_text(scenario: &str, cluster: &str) -> String {
+    if scenario == cluster {
+        scenario.to_owned()
+    } else {
+        format!("{scenario} (in its namespace, on a {cluster} mesh)")
     }
 }

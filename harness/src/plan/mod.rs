@@ -20,6 +20,49 @@ use crate::scenario::Scenario;
 use crate::suite::Workspace;
 use crate::versions;
 
+/// The install profile every cluster gets unless `--mesh-wide-profiles`.
+pub const BASE_PROFILE: &str = "registry-only";
+
+/// How an install profile is had inside one namespace of a [`BASE_PROFILE`] mesh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NamespaceProfile {
+    pub profile: &'static str,
+    /// Applied in the scenario's namespace before the client (manifests/…).
+    pub manifests: &'static [&'static str],
+    /// The client manifest is `client/<client>-<suffix>.yaml` instead.
+    pub client_suffix: Option<&'static str>,
+}
+
+/// Profiles Istio lets a namespace or a workload have on their own: outbound policy
+/// through a namespace Sidecar, metadata-exchange headers through the pod's
+/// proxy.istio.io/config (the manifests cite the Istio source of each).
+pub const NAMESPACE_PROFILES: &[NamespaceProfile] = &[
+    NamespaceProfile {
+        profile: BASE_PROFILE,
+        manifests: &[],
+        client_suffix: None,
+    },
+    NamespaceProfile {
+        profile: "allow-any",
+        manifests: &["namespace-profiles/allow-any.yaml"],
+        client_suffix: None,
+    },
+    NamespaceProfile {
+        profile: "in-mesh-headers",
+        manifests: &[],
+        client_suffix: Some("in-mesh-headers"),
+    },
+];
+
+/// The profile the cluster of `install` is installed with.
+pub fn cluster_profile(install: &str, mesh_wide: bool) -> &str {
+    if !mesh_wide && NAMESPACE_PROFILES.iter().any(|p| p.profile == install) {
+        BASE_PROFILE
+    } else {
+        install
+    }
+}
+
 /// Images the Istio install uses, under `docker.io/istio` for releases.
 const ISTIO_IMAGES: &[&str] = &["pilot", "proxyv2"];
 /// Attempts of `kind create cluster` before it is an error.
@@ -128,6 +171,9 @@ pub struct PlanOptions {
     /// `--cluster existing`: the mesh config read from the cluster; scenarios whose
     /// install profile it does not match are skipped.
     pub installed_mesh: Option<MeshConfig>,
+    /// One cluster per install profile, each installed mesh-wide as the article does,
+    /// instead of one per Istio version with profiles set up per namespace.
+    pub mesh_wide_profiles: bool,
 }
 
 impl PlanOptions {
@@ -152,6 +198,7 @@ impl PlanOptions {
             reports_dir: PathBuf::from("reports"),
             upstream_image: None,
             installed_mesh: None,
+            mesh_wide_profiles: false,
         }
     }
 
@@ -250,7 +297,7 @@ fn slots(
     let mut profile_mismatch = BTreeMap::new();
     if let Some(mesh) = &options.installed_mesh {
         for s in scenarios {
-            let install = &s.install.value;
+            let install = &cluster_profile(&s.install.value, options.mesh_wide_profiles).to_owned();
             if !profile_mismatch.contains_key(install) {
                 let file = ws
                     .manifests_dir()
@@ -293,7 +340,7 @@ fn slots(
                 });
                 continue;
             }
-            let install = s.install.value.clone();
+            let install = cluster_profile(&s.install.value, options.mesh_wide_profiles).to_owned();
             if let Some(Some(why)) = profile_mismatch.get(&install) {
                 skipped.push(Skip {
                     scenario: s.name().into(),
@@ -648,7 +695,7 @@ pub fn build(
             let Some(s) = scenarios.iter().find(|s| s.name() == name) else {
                 continue;
             };
-            let steps = scenario_steps(s, &slot.istio, ws, options)?
+            let steps = scenario_steps(s, &slot.istio, &slot.install, ws, options)?
                 .into_iter()
                 .map(|(condition, step)| n.at(cluster, Some(name), condition, step))
                 .collect();
@@ -721,12 +768,20 @@ pub fn client_manifest(s: &Scenario) -> String {
 pub fn scenario_steps(
     s: &Scenario,
     istio: &IstioRelease,
+    cluster_install: &str,
     ws: &Workspace,
     options: &PlanOptions,
 ) -> Result<Vec<(Option<Condition>, Step)>, String> {
     let t = &options.timeouts;
     let ns = s.name().to_owned();
     let manifests = ws.manifests_dir();
+    // The scenario's profile inside its namespace, where the cluster has another.
+    let overlay = NAMESPACE_PROFILES
+        .iter()
+        .find(|p| p.profile == s.install.value && s.install.value != cluster_install);
+    let profile_files: Vec<PathBuf> = overlay
+        .map(|p| p.manifests.iter().map(|m| manifests.join(m)).collect())
+        .unwrap_or_default();
     let mut steps = vec![(
         None,
         Step::CreateNamespace {
@@ -740,7 +795,32 @@ pub fn scenario_steps(
     if options.upstream == UpstreamMode::Local {
         steps.push((None, secrets_step(&ns)));
     }
-    let client_file = manifests.join(client_manifest(s));
+    for file in &profile_files {
+        steps.push((
+            None,
+            Step::ApplyManifest {
+                file: file.clone(),
+                namespace: ns.clone(),
+            },
+        ));
+    }
+    let client_file = match overlay.and_then(|p| p.client_suffix) {
+        Some(suffix) => {
+            let file = manifests
+                .join("client")
+                .join(format!("{}-{suffix}.yaml", s.client.value));
+            if !file.is_file() {
+                return Err(format!(
+                    "{}: install profile {} on a {cluster_install} cluster needs the client variant {}; add it, or run with --mesh-wide-profiles",
+                    s.name(),
+                    s.install.value,
+                    ws.display(&file)
+                ));
+            }
+            file
+        }
+        None => manifests.join(client_manifest(s)),
+    };
     let client_objects = crate::manifest::parse_file(&client_file).map_err(|p| p.to_string())?;
     let sidecar = crate::manifest::wants_sidecar(&client_objects);
     steps.push((
@@ -837,6 +917,7 @@ pub fn scenario_steps(
         .rev()
         .map(|m| manifests.join(&m.value))
         .chain(std::iter::once(client_file))
+        .chain(profile_files.into_iter().rev())
     {
         steps.push((
             Some(Condition::Always),
@@ -1055,6 +1136,7 @@ mod tests {
             reports_dir: "reports".into(),
             upstream_image: None,
             installed_mesh: None,
+            mesh_wide_profiles: false,
         }
     }
 
@@ -1104,13 +1186,82 @@ mod tests {
     }
 
     #[test]
-    fn clusters_are_shared_per_version_and_profile() {
+    fn one_cluster_per_version_with_profiles_in_the_namespaces() {
         let ws = ws();
         let suite = Suite::load(&ws).unwrap();
         let all = suite.select(&[]).unwrap();
         let plan = build(&all, &ws, &options("1.22.1,1.30.3")).unwrap();
+        assert_eq!(plan.slots.len(), 2, "one per version");
+        assert!(plan.slots.iter().all(|s| s.slot.install == BASE_PROFILE));
+        let steps_of = |name: &str| {
+            plan.slots[0]
+                .scenarios
+                .iter()
+                .find(|p| p.scenario == name)
+                .map(|p| p.steps.clone())
+                .unwrap_or_default()
+        };
+        let applies = |name: &str, file: &str| {
+            steps_of(name).iter().any(
+                |p| matches!(&p.step, Step::ApplyManifest { file: f, .. } if f.ends_with(file)),
+            )
+        };
+        // allow-any: a namespace Sidecar, applied before the client and deleted after it.
+        assert!(applies(
+            "external-name-service",
+            "namespace-profiles/allow-any.yaml"
+        ));
+        let order: Vec<String> = steps_of("external-name-service")
+            .iter()
+            .filter_map(|p| match &p.step {
+                Step::ApplyManifest { file, .. } | Step::DeleteObjects { file, .. } => {
+                    Some(format!("{} {}", p.step.kind(), file.display()))
+                }
+                _ => None,
+            })
+            .filter(|l| l.contains("namespace-profiles") || l.contains("client/"))
+            .collect();
+        assert!(order[0].contains("apply_manifest") && order[0].contains("namespace-profiles"));
+        assert!(order[1].contains("client/curl.yaml"));
+        assert!(
+            order.last().is_some_and(
+                |l| l.starts_with("delete_objects") && l.contains("namespace-profiles")
+            )
+        );
+        // in-mesh-headers: the client's own proxy config.
+        assert!(applies(
+            "metadata-headers-in-mesh",
+            "client/curl-in-mesh-headers.yaml"
+        ));
+        assert!(!applies("metadata-headers-in-mesh", "client/curl.yaml"));
+        // registry-only scenarios: nothing added.
+        assert!(!applies(
+            "gateway-http",
+            "namespace-profiles/allow-any.yaml"
+        ));
+    }
+
+    #[test]
+    fn mesh_wide_profiles_share_a_cluster_per_version_and_profile() {
+        let ws = ws();
+        let suite = Suite::load(&ws).unwrap();
+        let all = suite.select(&[]).unwrap();
+        let plan = build(
+            &all,
+            &ws,
+            &PlanOptions {
+                mesh_wide_profiles: true,
+                ..options("1.22.1,1.30.3")
+            },
+        )
+        .unwrap();
         let profiles: BTreeSet<&str> = all.iter().map(|s| s.install.value.as_str()).collect();
         assert_eq!(plan.slots.len(), 2 * profiles.len());
+        assert_eq!(plan.slots.len(), 6);
+        assert!(!plan.steps().iter().any(|p| matches!(
+            &p.step,
+            Step::ApplyManifest { file, .. } if file.to_string_lossy().contains("namespace-profiles")
+        )));
         let creates = commands(&plan)
             .iter()
             .filter(|c| c.contains(" create cluster "))
@@ -1271,8 +1422,20 @@ mod tests {
             cluster: ClusterMode::Existing,
             upstream,
             installed_mesh: Some(mesh.clone()),
+            mesh_wide_profiles: true,
             ..options("1.22.1")
         };
+        // Per namespace (the default) every profile runs on the article's mesh.
+        let shared = build(
+            &all,
+            &ws,
+            &PlanOptions {
+                mesh_wide_profiles: false,
+                ..existing(UpstreamMode::Local)
+            },
+        )
+        .unwrap();
+        assert!(shared.skipped.is_empty(), "{:?}", shared.skipped);
         let plan = build(&all, &ws, &existing(UpstreamMode::Local)).unwrap();
         assert_eq!(plan.slots.len(), 1, "one profile matches");
         assert_eq!(plan.slots[0].slot.install, "registry-only");

@@ -29,9 +29,21 @@ use semver::Version;
 /// Stands in a synthesized local recording for the run's client certificate.
 pub const CLIENT_CERT_PLACEHOLDER: &str = "<run client certificate>";
 
+/// The two mesh settings the scenarios' profiles differ in, as they take effect for
+/// the client: the mesh config, overridden by a namespace `Sidecar`'s
+/// outboundTrafficPolicy (istio/istio pilot/pkg/model/sidecar.go) and by the pod's
+/// `proxy.istio.io/config` annotation (istio/istio tests/integration/pilot, TestProxyHeaders).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Effective {
+    pub allow_any: bool,
+    pub in_mesh_headers: bool,
+}
+
 /// What the recordings say, per scenario.
 pub struct Answers {
     scenarios: BTreeMap<String, Scenario>,
+    /// What each scenario's install profile sets (`manifests/install/<install>.yaml`).
+    wanted: BTreeMap<String, Effective>,
     /// (scenario, mode or "") → recording.
     recordings: BTreeMap<(String, String), Recording>,
     client_cert: Mutex<Option<String>>,
@@ -74,11 +86,27 @@ impl Answers {
                     .or_insert(Recording::read(first)?);
             }
         }
+        let mut wanted = BTreeMap::new();
+        for s in scenarios {
+            let file = ws
+                .manifests_dir()
+                .join("install")
+                .join(format!("{}.yaml", s.install.value));
+            let mesh = egress_harness::mesh_config::MeshConfig::of_profile(&file)?;
+            wanted.insert(
+                s.name().to_owned(),
+                Effective {
+                    allow_any: mesh.outbound_traffic_policy == "ALLOW_ANY",
+                    in_mesh_headers: mesh.metadata_exchange_in_mesh,
+                },
+            );
+        }
         Ok(Self {
             scenarios: scenarios
                 .iter()
                 .map(|s| (s.name().to_owned(), s.clone()))
                 .collect(),
+            wanted,
             recordings,
             client_cert: Mutex::new(None),
         })
@@ -104,6 +132,7 @@ impl Answers {
         argv: &[String],
         istio: &Version,
         sampled: bool,
+        effective: Effective,
     ) -> Result<Answer, String> {
         let scenario = self
             .scenarios
@@ -201,6 +230,36 @@ impl Answers {
             let escaped = serde_json::to_string(pem).unwrap_or_default();
             body = body.replace(&format!("\"{CLIENT_CERT_PLACEHOLDER}\""), &escaped);
         }
+        // The recording shows the mesh its profile set up; where the client's proxy
+        // is set up otherwise, answer as that proxy would.
+        let wanted = self.wanted.get(namespace).copied().unwrap_or(effective);
+        if wanted.allow_any && !effective.allow_any {
+            // REGISTRY_ONLY: the unregistered host gets the block_all 502.
+            let write_out = serde_json::json!({"http_code": 502, "time_total": 0.01});
+            return Ok(Answer {
+                stdout: format!("\n{}{write_out}", curl::MARKER),
+                stderr: String::new(),
+                exit_code: 0,
+                gateway_lines: Vec::new(),
+                sidecar_lines: Vec::new(),
+            });
+        }
+        if wanted.in_mesh_headers && !effective.in_mesh_headers {
+            // Metadata exchange on for external hosts: the sidecar adds its id.
+            body = add_header(
+                &body,
+                "X-Envoy-Peer-Metadata-Id",
+                &format!("sidecar~10.244.0.7~curl.{namespace}~{namespace}.svc.cluster.local"),
+            );
+        }
+        if !wanted.in_mesh_headers && effective.in_mesh_headers {
+            body = map_headers(&body, |name, value| {
+                (!name
+                    .to_ascii_lowercase()
+                    .starts_with("x-envoy-peer-metadata"))
+                .then(|| value.to_owned())
+            });
+        }
         let write_out = serde_json::json!({
             "http_code": obs.http_code.unwrap_or(0),
             "time_total": obs.time_total.unwrap_or(0.05),
@@ -258,6 +317,24 @@ fn adapt_line(line: &str, obs: &Observation, id: &str, user_agent: &str) -> Stri
 
 /// The body with each echoed header value mapped (`None` drops the header), in
 /// httpbin's (`"Name": "v"`) and echo-basic's (`"Name": ["v"]`) forms alike.
+/// The body with one more echoed header (as a list where the body lists values).
+fn add_header(body: &str, name: &str, value: &str) -> String {
+    let Ok(mut json) = serde_json::from_str::<serde_json::Value>(body.trim()) else {
+        return body.to_owned();
+    };
+    let Some(headers) = json.get_mut("headers").and_then(|h| h.as_object_mut()) else {
+        return body.to_owned();
+    };
+    let listed = headers.values().any(serde_json::Value::is_array);
+    let value = if listed {
+        serde_json::json!([value])
+    } else {
+        serde_json::json!(value)
+    };
+    headers.insert(name.to_owned(), value);
+    serde_json::to_string_pretty(&json).unwrap_or_else(|_| body.to_owned())
+}
+
 fn map_headers(body: &str, mut f: impl FnMut(&str, &str) -> Option<String>) -> String {
     let Ok(mut json) = serde_json::from_str::<serde_json::Value>(body.trim()) else {
         return body.to_owned();

@@ -108,6 +108,55 @@ impl Api {
     }
 }
 
+/// The mesh settings the client in `namespace` runs with: the mesh config, a
+/// namespace-wide Sidecar's outboundTrafficPolicy, the pod's proxy.istio.io/config.
+fn effective(c: &Cluster, namespace: &str) -> super::data::Effective {
+    let mesh = c
+        .mesh_config
+        .as_deref()
+        .and_then(|m| egress_harness::mesh_config::MeshConfig::parse(m).ok());
+    let mut allow_any = mesh
+        .as_ref()
+        .is_some_and(|m| m.outbound_traffic_policy == "ALLOW_ANY");
+    let mut in_mesh_headers = mesh.as_ref().is_some_and(|m| m.metadata_exchange_in_mesh);
+    if let Some(ns) = c.namespaces.get(namespace) {
+        for ((kind, _), body) in &ns.objects {
+            match kind.as_str() {
+                "Sidecar" if body["spec"]["workloadSelector"].is_null() => {
+                    if let Some(mode) = body["spec"]["outboundTrafficPolicy"]["mode"].as_str() {
+                        allow_any = mode == "ALLOW_ANY";
+                    }
+                }
+                "Pod" => {
+                    let config = body["metadata"]["annotations"]["proxy.istio.io/config"]
+                        .as_str()
+                        .and_then(|t| {
+                            egress_harness::mesh_config::MeshConfig::parse(&format!(
+                                "defaultConfig:\n{}",
+                                indent(t)
+                            ))
+                            .ok()
+                        });
+                    if let Some(c) = config
+                        && c.metadata_exchange_in_mesh
+                    {
+                        in_mesh_headers = true;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    super::data::Effective {
+        allow_any,
+        in_mesh_headers,
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}\n")).collect()
+}
+
 fn timed_out(what: &str, timeout: Duration) -> InfraError {
     InfraError::new(format!(
         "{what} not ready after {}s (simulated)",
@@ -324,17 +373,21 @@ impl KubeApi for Api {
                 timeout.as_secs()
             )));
         }
-        let (istio, gateway_pod_for_logs) = {
+        let (istio, gateway_pod_for_logs, effective) = {
             let world = self.sim.world();
-            let istio = world
-                .clusters
-                .get(&self.cluster)
+            let cluster = world.clusters.get(&self.cluster);
+            let istio = cluster
                 .and_then(|c| c.istio.as_ref().map(|(v, _)| v.clone()))
                 .ok_or_else(|| InfraError::new("exec: the cluster has no Istio"))?;
+            let effective = cluster.map(|c| effective(c, namespace));
             let pods = self.gateway_pods();
             (
                 istio,
                 pods.last().cloned().unwrap_or_else(|| gateway_pod(0)),
+                effective.unwrap_or(super::data::Effective {
+                    allow_any: false,
+                    in_mesh_headers: false,
+                }),
             )
         };
         let sampled = {
@@ -345,7 +398,7 @@ impl KubeApi for Api {
         let answer = self
             .sim
             .data
-            .answer(namespace, argv, &istio, sampled)
+            .answer(namespace, argv, &istio, sampled, effective)
             .map_err(InfraError::new)?;
         if faults.has(Fault::ExecLost) {
             let cut: String = answer
