@@ -189,6 +189,27 @@ fn the_run_plan_is_what_egress_plan_prints_as_json() {
         .to_json();
     let r = run(&["gateway-http"], "1.22.1", &[], "plan-json");
     assert_eq!(printed["steps"], r.engine_plan["steps"]);
+    // The run's time, split by phase from the same steps.
+    let t = &r.end.timing;
+    let logged: f64 = r
+        .steps()
+        .iter()
+        .filter_map(|l| l["duration_seconds"].as_f64())
+        .sum();
+    let phases = t.host_seconds
+        + t.cluster_setup_seconds
+        + t.istio_install_seconds
+        + t.scenario_seconds
+        + t.teardown_seconds;
+    assert!((phases - logged).abs() < 1e-6, "{phases} vs {logged}");
+    assert!(
+        t.scenario_seconds > 0.0 && t.wall_seconds >= t.scenario_seconds,
+        "{t:?}"
+    );
+    assert!(
+        t.harness_cpu_seconds > 0.0 && t.harness_cpu_seconds < t.wall_seconds,
+        "{t:?}"
+    );
     let kinds: Vec<serde_json::Value> = r.steps().iter().map(|l| l["step"].clone()).collect();
     let planned: Vec<serde_json::Value> = printed["steps"]
         .as_array()

@@ -379,6 +379,7 @@ impl LiveSeed {
         for p in end.problems {
             reporter.problem(p);
         }
+        reporter.set_timing(end.timing);
         for (name, kubeconfig) in end.kept {
             eprintln!(
                 "egress: kept cluster {name}: kubectl --kubeconfig {} get pods -A",

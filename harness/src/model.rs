@@ -278,6 +278,53 @@ pub struct Environment {
     pub recording: Option<String>,
 }
 
+/// Where a live run's time went, from the durations of its steps. Clusters set up at
+/// once overlap, so phases may sum to more than the wall time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunTiming {
+    /// From the first step to the last.
+    pub wall_seconds: f64,
+    /// Downloads, image pulls, tool checks.
+    pub host_seconds: f64,
+    /// kind create, node readiness, image loads, the upstream and its Secrets.
+    pub cluster_setup_seconds: f64,
+    /// istioctl install and istiod and the gateway becoming ready.
+    pub istio_install_seconds: f64,
+    /// Every scenario's own steps, from its namespace to its cleanup.
+    pub scenario_seconds: f64,
+    /// Of those, the time the requests took to become consistent.
+    pub consistency_seconds: f64,
+    /// Clusters deleted, the upstream stopped.
+    pub teardown_seconds: f64,
+    /// CPU time of the harness's own process over the run (user and system), which
+    /// is what it spends when not waiting on kind, istioctl, Kubernetes or Envoy. In a
+    /// simulated run the simulation shares the process and is counted too.
+    pub harness_cpu_seconds: f64,
+}
+
+impl RunTiming {
+    /// The harness's own share of the wall time.
+    pub fn overhead_share(&self) -> f64 {
+        if self.wall_seconds > 0.0 {
+            self.harness_cpu_seconds / self.wall_seconds
+        } else {
+            0.0
+        }
+    }
+}
+
+/// CPU time this process has used so far (user + system), from getrusage(2).
+pub fn process_cpu_seconds() -> f64 {
+    // SAFETY: getrusage fills the struct it is given; RUSAGE_SELF needs nothing else.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return 0.0;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
 /// The UTC time now as a run id (sorts by time).
 pub fn run_id() -> String {
     k8s_openapi::jiff::Timestamp::now()

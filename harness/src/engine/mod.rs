@@ -90,6 +90,8 @@ pub struct RunEnd {
     pub interrupted: bool,
     /// Clusters kept (name, kubeconfig), for the user to reach.
     pub kept: Vec<(String, PathBuf)>,
+    /// Where the time went (the scenarios' consistency time is the report's to add).
+    pub timing: crate::model::RunTiming,
 }
 
 impl Engine {
@@ -160,6 +162,20 @@ impl Engine {
 
     /// Runs the whole plan; `done` receives each scenario run as it ends.
     pub async fn run(&self, done: &(dyn Fn(ScenarioRun) + Sync)) -> RunEnd {
+        let (wall, cpu) = (
+            std::time::Instant::now(),
+            crate::model::process_cpu_seconds(),
+        );
+        let mut end = self.run_plan(done).await;
+        end.timing = crate::model::RunTiming {
+            wall_seconds: wall.elapsed().as_secs_f64(),
+            harness_cpu_seconds: crate::model::process_cpu_seconds() - cpu,
+            ..self.log.timing()
+        };
+        end
+    }
+
+    async fn run_plan(&self, done: &(dyn Fn(ScenarioRun) + Sync)) -> RunEnd {
         let mut end = RunEnd::default();
         // What the plan left out is a result too: a trial waiting for it learns why.
         for skip in &self.plan.skipped {

@@ -49,6 +49,31 @@ struct State {
     file: Option<std::fs::File>,
     problem: Option<String>,
     lines: usize,
+    timing: crate::model::RunTiming,
+}
+
+/// Which part of a run's time a step is.
+fn add_to(timing: &mut crate::model::RunTiming, planned: &PlannedStep, secs: f64) {
+    use crate::plan::Step;
+    let slot = match &planned.step {
+        _ if planned.scenario.is_some() => &mut timing.scenario_seconds,
+        Step::InstallIstio { .. } | Step::CheckExistingIstio { .. } => {
+            &mut timing.istio_install_seconds
+        }
+        Step::WaitReady { namespace, .. } if namespace == crate::model::mesh::ISTIO_NAMESPACE => {
+            &mut timing.istio_install_seconds
+        }
+        Step::CreateCluster { .. }
+        | Step::LoadImages { .. }
+        | Step::WaitReady { .. }
+        | Step::StartUpstream { .. }
+        | Step::ApplySecrets { .. } => &mut timing.cluster_setup_seconds,
+        Step::DeleteCluster { .. } | Step::DeleteSecrets { .. } | Step::StopUpstream { .. } => {
+            &mut timing.teardown_seconds
+        }
+        _ => &mut timing.host_seconds,
+    };
+    *slot += secs;
 }
 
 impl StepLog {
@@ -95,6 +120,7 @@ impl StepLog {
         };
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.lines += 1;
+        add_to(&mut state.timing, planned, took.as_secs_f64());
         let Some(file) = state.file.as_mut() else {
             return;
         };
@@ -104,6 +130,14 @@ impl StepLog {
         if let Err(e) = written {
             state.problem = Some(format!("steps.jsonl: {e}"));
         }
+    }
+
+    /// The time of the steps recorded so far, by phase.
+    pub fn timing(&self) -> crate::model::RunTiming {
+        self.state
+            .lock()
+            .map(|s| s.timing.clone())
+            .unwrap_or_default()
     }
 
     /// Lines recorded so far.

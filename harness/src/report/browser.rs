@@ -118,6 +118,7 @@ pub fn recordings_report(ws: &Workspace, suite: &Suite) -> Results {
         merged_from: Vec::new(),
         problems: Vec::new(),
         interrupted: false,
+        timing: None,
         cases,
     }
 }
@@ -196,6 +197,7 @@ pub fn nightly_report(ws: &Workspace, suite: &Suite) -> Result<Results, String> 
             merged_from: Vec::new(),
             problems: Vec::new(),
             interrupted: false,
+            timing: None,
             cases,
         };
         per_version.push((results, std::env::temp_dir()));

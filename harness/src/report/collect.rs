@@ -26,6 +26,7 @@ struct State {
     next_token: usize,
     problems: Vec<String>,
     interrupted: bool,
+    timing: Option<crate::model::RunTiming>,
 }
 
 impl Reporter {
@@ -143,6 +144,15 @@ impl Reporter {
             merged_from: Vec::new(),
             problems: state.problems.clone(),
             interrupted: state.interrupted,
+            timing: state.timing.clone().map(|mut t| {
+                // Time to consistency is in the cases; the engine cannot see it.
+                t.consistency_seconds = cases
+                    .iter()
+                    .flat_map(|c| &c.requests)
+                    .filter_map(|r| r.consistent_after_seconds)
+                    .sum();
+                t
+            }),
             cases,
         }
     }
@@ -171,6 +181,11 @@ impl Reporter {
 
 impl Reporter {
     /// The run was interrupted: the report says so.
+    /// Where the run's time went, as the engine measured it.
+    pub fn set_timing(&self, timing: crate::model::RunTiming) {
+        self.state().timing = Some(timing);
+    }
+
     pub fn mark_interrupted(&self) {
         self.state().interrupted = true;
     }

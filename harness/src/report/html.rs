@@ -71,6 +71,9 @@ pub fn render(results: &Results, changes: Option<&[Change]>) -> String {
                                 @if n > 0 { span.badge.(class(status)) { (n) " " (status.label()) } " " }
                             }
                         }
+                        @if let Some(t) = &results.timing {
+                            p.muted #timing { (super::markdown::time_split(t).replace("**", "")) }
+                        }
                         @if let Some(notice) = results.mode_notice() {
                             p.mode { strong { (notice) } }
                         }

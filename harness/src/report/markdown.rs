@@ -10,6 +10,9 @@ pub fn render(results: &Results, changes: Option<&[Change]>) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# Istio egress conformance · {}\n", results.run_id);
     let _ = writeln!(out, "{}\n", totals(results));
+    if let Some(t) = &results.timing {
+        let _ = writeln!(out, "{}\n", time_split(t));
+    }
     if let Some(notice) = results.mode_notice() {
         let _ = writeln!(out, "**{notice}**\n");
     }
@@ -57,6 +60,32 @@ pub fn render(results: &Results, changes: Option<&[Change]>) -> String {
         detail(&mut out, case);
     }
     out
+}
+
+/// Where the run's time went, in one line.
+pub fn time_split(t: &crate::model::RunTiming) -> String {
+    format!(
+        "**Time** {} wall · cluster setup {} · Istio install {} · scenarios {} (of which requests becoming consistent {}) · downloads and pulls {} · teardown {} · the harness's own CPU {:.1} s, {:.1} % of the wall time (phases of clusters set up at once overlap)",
+        duration(t.wall_seconds),
+        duration(t.cluster_setup_seconds),
+        duration(t.istio_install_seconds),
+        duration(t.scenario_seconds),
+        duration(t.consistency_seconds),
+        duration(t.host_seconds),
+        duration(t.teardown_seconds),
+        t.harness_cpu_seconds,
+        t.overhead_share() * 100.0
+    )
+}
+
+/// `1h 2m`, `3m 4s`, `5.6 s`.
+pub fn duration(secs: f64) -> String {
+    let whole = secs.round() as u64;
+    match whole {
+        0..60 => format!("{secs:.1} s"),
+        60..3600 => format!("{}m {}s", whole / 60, whole % 60),
+        _ => format!("{}h {}m", whole / 3600, (whole % 3600) / 60),
+    }
 }
 
 pub fn totals(results: &Results) -> String {

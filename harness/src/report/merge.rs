@@ -46,6 +46,7 @@ pub fn merge(inputs: &[(Results, PathBuf)], out: &Path) -> Result<Results, Strin
         merged_from: Vec::new(),
         problems: Vec::new(),
         interrupted: false,
+        timing: None,
         cases: Vec::new(),
     };
     let mut origin: Vec<((String, String), String)> = Vec::new();

@@ -36,6 +36,9 @@ pub struct Results {
     /// The run was interrupted (Ctrl-C): cases still running are errors.
     #[serde(default)]
     pub interrupted: bool,
+    /// Where a live or simulated run's time went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timing: Option<crate::model::RunTiming>,
     /// One per scenario and Istio version.
     pub cases: Vec<Case>,
 }
@@ -466,6 +469,7 @@ impl Results {
             merged_from: vec![],
             problems: vec![],
             interrupted: false,
+            timing: None,
             cases,
         }
     }

@@ -77,6 +77,7 @@ fn every_status() -> Results {
         merged_from: vec![],
         problems: vec![],
         interrupted: false,
+        timing: None,
         cases: Status::ALL
             .iter()
             .map(|s| case(&format!("s-{}", s.label().replace(' ', "-")), *s))
@@ -270,4 +271,30 @@ fn a_case_that_disappeared_since_the_baseline_is_said() {
     );
     let page = super::html::render(&now, Some(&changes));
     assert!(page.contains("not run: disappeared"));
+}
+
+#[test]
+fn the_summary_splits_the_time_and_names_the_harness_share() {
+    let mut results = every_status();
+    results.timing = Some(crate::model::RunTiming {
+        wall_seconds: 754.0,
+        host_seconds: 30.0,
+        cluster_setup_seconds: 181.0,
+        istio_install_seconds: 100.0,
+        scenario_seconds: 425.0,
+        consistency_seconds: 41.2,
+        teardown_seconds: 18.0,
+        harness_cpu_seconds: 3.77,
+    });
+    let md = markdown::render(&results, None);
+    assert!(
+        md.contains("**Time** 12m 34s wall · cluster setup 3m 1s · Istio install 1m 40s · scenarios 7m 5s (of which requests becoming consistent 41.2 s)"),
+        "{md}"
+    );
+    assert!(
+        md.contains("the harness's own CPU 3.8 s, 0.5 % of the wall time"),
+        "{md}"
+    );
+    let page = super::html::render(&results, None);
+    assert!(page.contains("id=\"timing\""));
 }
