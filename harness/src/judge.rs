@@ -257,6 +257,9 @@ fn judge_upstream_tls(j: &mut Judge<'_>, e: &Expect, obs: &Observation, context:
     let excerpt: String = body.chars().take(200).collect();
     let tls = match upstream_tls(body) {
         Ok(tls) => tls,
+        // Not the echo server's answer (a proxy's own reply): the echo server saw
+        // nothing, which is what `absent` asks.
+        Err(_) if matches!(p, Presence::Absent) => None,
         Err(why) => {
             j.push(
                 "upstream_tls".into(),
@@ -761,5 +764,31 @@ requests:
         let v = verdicts(None, None);
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].outcome, Outcome::NotObserved);
+    }
+
+    #[test]
+    fn a_proxys_own_reply_means_the_echo_server_saw_nothing() {
+        let yaml = "name: t\ndescription: d\nrequests:\n  - name: r\n    url: http://httpbin.org/headers\n    expect:\n      upstream_tls: WANT\n";
+        let context = Context {
+            namespace: "t".into(),
+            client_pod: "curl".into(),
+            service_account: "default".into(),
+            upstream: Some("local".into()),
+        };
+        let reply = Observation {
+            name: "r".into(),
+            body: Some("upstream connect error or disconnect/reset before headers. reset reason: remote connection failure, transport failure reason: TLS_error:CERTIFICATE_VERIFY_FAILED".into()),
+            ..Observation::default()
+        };
+        let judged = |want: &str| {
+            let s = crate::scenario::load_str(
+                &yaml.replace("WANT", want),
+                std::path::Path::new("t.yaml"),
+            )
+            .expect("scenario");
+            judge(&s.requests[0], &reply, &context, &Version::new(1, 30, 3))
+        };
+        assert!(passed(&judged("absent")), "{:#?}", judged("absent"));
+        assert_eq!(failed(&judged("present")), vec!["upstream_tls"]);
     }
 }

@@ -587,3 +587,90 @@ typed_config:
         "no SNI was read"
     );
 }
+
+#[test]
+fn fail_closed_tls_origination_with_a_foreign_ca_answers_503_and_sends_the_upstream_nothing() {
+    let Some(binary) = envoy::envoy() else { return };
+    let dir = std::env::temp_dir().join(format!("egress-envoy-failclosed-{}", std::process::id()));
+    tls_files(&dir);
+    // The upstream: HTTPS with a certificate from the run's CA; its access log shows
+    // every request that reached it.
+    let https_port = free_port();
+    let upstream_log = dir.join("upstream.log");
+    let _ = std::fs::remove_file(&upstream_log);
+    let echo = echo_upstream();
+    let _https = Envoy::start(
+        &binary,
+        "failclosed-upstream",
+        &bootstrap(
+            &listener(
+                "https",
+                https_port,
+                &hcm("https", false, None, "echo", &upstream_log, ""),
+                &downstream_tls(&dir, false),
+            ),
+            &cluster("echo", echo, ""),
+        ),
+    );
+    // The gateway originates SIMPLE TLS trusting a CA that did not sign the upstream's
+    // certificate, as a DestinationRule with the wrong credentialName makes it
+    // (istio/istio pilot/pkg/networking/core/cluster_tls.go: SIMPLE with a CA gives a
+    // validation context; the gateway's listener as in gateway-tls-origination).
+    let foreign = dir.join("foreign");
+    tls_files(&foreign);
+    let gateway_port = free_port();
+    let gateway_log = dir.join("gateway.log");
+    let _ = std::fs::remove_file(&gateway_log);
+    let _gateway = Envoy::start(
+        &binary,
+        "failclosed-gateway",
+        &bootstrap(
+            &listener(
+                "0.0.0.0_8080",
+                gateway_port,
+                &hcm(
+                    "gateway",
+                    true,
+                    None,
+                    "outbound|443||httpbin.org",
+                    &gateway_log,
+                    "",
+                ),
+                "",
+            ),
+            &cluster(
+                "outbound|443||httpbin.org",
+                https_port,
+                &upstream_tls(&foreign, false),
+            ),
+        ),
+    );
+    let id = uuid::Uuid::new_v4().to_string();
+    let (code, stdout, stderr) = send(gateway_port, &id);
+    assert_eq!(code, 0, "{stderr}");
+    let (_, write_out) = curl::split_output(&stdout);
+    assert_eq!(
+        write_out.map(|w| w.http_code),
+        Some(503),
+        "the gateway answers 503 itself: {stdout}"
+    );
+    let lines = Envoy::lines(&gateway_log, 1);
+    let (_, line) = judge::find_line(&lines, &observation(&id), "httpbin.org").expect("line");
+    assert_eq!(line.get(Field::ResponseCode), Some("503"));
+    assert!(
+        line.get(Field::ResponseFlags)
+            .is_some_and(|f| f.contains("UF")),
+        "{lines:?}"
+    );
+    let reason = line
+        .get(Field::UpstreamTransportFailureReason)
+        .unwrap_or_default();
+    assert!(reason.contains("CERTIFICATE_VERIFY_FAILED"), "{reason}");
+    let reading = egress_harness::explain::read_line(&line);
+    assert!(!reading.reached_upstream, "{reading:?}");
+    // Fail closed: nothing reached the upstream, in TLS or in plaintext.
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let reached = std::fs::read_to_string(&upstream_log).unwrap_or_default();
+    assert!(reached.trim().is_empty(), "the upstream saw: {reached}");
+    println!("gateway line: {}", lines[0]);
+}

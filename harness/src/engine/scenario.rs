@@ -740,6 +740,16 @@ fn timing_name(step: &Step) -> String {
     }
 }
 
+/// The install profile as the report states it: where the scenario's profile was had
+/// inside its namespace, which mesh carried it.
+pub(crate) fn install_text(scenario: &str, cluster: &str) -> String {
+    if scenario == cluster {
+        scenario.to_owned()
+    } else {
+        format!("{scenario} (in its namespace, on a {cluster} mesh)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -755,15 +765,5 @@ mod tests {
             log_wait(Some(Presence::Present), Duration::from_secs(2), settle),
             Duration::from_secs(2)
         );
-    }
-}
-
-/// The install profile as the report states it: where the scenario's profile was had
-/// inside its namespace, which mesh carried it.
-pub(crate) fn install_text(scenario: &str, cluster: &str) -> String {
-    if scenario == cluster {
-        scenario.to_owned()
-    } else {
-        format!("{scenario} (in its namespace, on a {cluster} mesh)")
     }
 }

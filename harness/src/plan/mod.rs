@@ -68,7 +68,11 @@ const ISTIO_IMAGES: &[&str] = &["pilot", "proxyv2"];
 /// Attempts of `kind create cluster` before it is an error.
 const CREATE_ATTEMPTS: u32 = 3;
 /// Secrets with the run's certificates (see `upstream::secrets`).
-const SECRET_NAMES: [&str; 2] = [crate::upstream::CLIENT_SECRET, crate::upstream::CA_SECRET];
+const SECRET_NAMES: [&str; 3] = [
+    crate::upstream::CLIENT_SECRET,
+    crate::upstream::CA_SECRET,
+    crate::upstream::FOREIGN_CA_SECRET,
+];
 
 /// `--istio`: an exact release, the newest stable one, or (`--cluster existing`) the
 /// one the current cluster runs.
@@ -1461,7 +1465,8 @@ mod tests {
                 namespace: "istio-system".into(),
                 names: vec![
                     "egress-conformance-client".into(),
-                    "egress-conformance-upstream-ca".into()
+                    "egress-conformance-upstream-ca".into(),
+                    "egress-conformance-foreign-ca".into()
                 ],
             }]
         );

@@ -21,6 +21,8 @@ pub struct Certs {
     pub server_key: String,
     pub client_cert: String,
     pub client_key: String,
+    /// A CA that signed nothing of the run: what a fail-closed scenario trusts.
+    pub foreign_ca_cert: String,
 }
 
 impl std::fmt::Debug for Certs {
@@ -71,7 +73,15 @@ impl Certs {
         client.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         let client_cert = client.signed_by(&client_key, &issuer).map_err(err)?;
 
+        let foreign_key = KeyPair::generate().map_err(err)?;
+        let mut foreign = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+        foreign.distinguished_name = named("egress-conformance foreign CA");
+        foreign.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        foreign.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let foreign_ca = foreign.self_signed(&foreign_key).map_err(err)?;
+
         Ok(Self {
+            foreign_ca_cert: foreign_ca.pem(),
             ca_cert: ca_cert.pem(),
             server_cert: server_cert.pem(),
             server_key: server_key.serialize_pem(),

@@ -133,8 +133,12 @@ pub const CLIENT_SECRET: &str = "egress-conformance-client";
 /// server's certificate by default since Istio 1.21 and so must be told our CA.
 pub const CA_SECRET: &str = "egress-conformance-upstream-ca";
 
+/// A Secret with a CA that signed nothing of the run (ca.crt): origination that
+/// trusts it must fail closed.
+pub const FOREIGN_CA_SECRET: &str = "egress-conformance-foreign-ca";
+
 /// The Kubernetes Secrets that hand the run's certificates to Istio:
-/// [`CLIENT_SECRET`] and [`CA_SECRET`].
+/// [`CLIENT_SECRET`], [`CA_SECRET`] and [`FOREIGN_CA_SECRET`].
 pub fn secrets(certs: &Certs, namespace: &str) -> Vec<serde_json::Value> {
     let client = serde_json::json!({
         "apiVersion": "v1", "kind": "Secret",
@@ -150,7 +154,14 @@ pub fn secrets(certs: &Certs, namespace: &str) -> Vec<serde_json::Value> {
         "type": "Opaque",
         "stringData": {"ca.crt": certs.ca_cert},
     });
-    vec![client, ca]
+    let foreign = serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": FOREIGN_CA_SECRET, "namespace": namespace,
+                     "labels": {LABEL.0: LABEL.1}},
+        "type": "Opaque",
+        "stringData": {"ca.crt": certs.foreign_ca_cert},
+    });
+    vec![client, ca, foreign]
 }
 
 #[cfg(test)]
