@@ -672,5 +672,102 @@ fn fail_closed_tls_origination_with_a_foreign_ca_answers_503_and_sends_the_upstr
     std::thread::sleep(std::time::Duration::from_millis(1200));
     let reached = std::fs::read_to_string(&upstream_log).unwrap_or_default();
     assert!(reached.trim().is_empty(), "the upstream saw: {reached}");
-    println!("gateway line: {}", lines[0]);
+}
+
+#[test]
+fn fail_closed_tls_origination_whose_ca_secret_never_arrives_answers_503_and_sends_nothing() {
+    let Some(binary) = envoy::envoy() else { return };
+    let dir = std::env::temp_dir().join(format!("egress-envoy-nosecret-{}", std::process::id()));
+    tls_files(&dir);
+    let https_port = free_port();
+    let upstream_log = dir.join("upstream.log");
+    let _ = std::fs::remove_file(&upstream_log);
+    let echo = echo_upstream();
+    let _https = Envoy::start(
+        &binary,
+        "nosecret-upstream",
+        &bootstrap(
+            &listener(
+                "https",
+                https_port,
+                &hcm("https", false, None, "echo", &upstream_log, ""),
+                &downstream_tls(&dir, false),
+            ),
+            &cluster("echo", echo, ""),
+        ),
+    );
+    // A credentialName whose Secret does not exist: Istio hands the gateway an SDS
+    // reference (`kubernetes://<name>-cacert`, istio/istio
+    // pilot/pkg/security/model/authentication.go) that istiod never answers; the
+    // initial fetch times out (Istio leaves InitialFetchTimeout at Envoy's default,
+    // 15 s; 1 s here). The SDS source is a file that holds only another secret.
+    let sds = dir.join("sds.yaml");
+    std::fs::write(
+        &sds,
+        "resources:\n- \"@type\": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret\n  name: kubernetes://another-cacert\n  validation_context: {trusted_ca: {filename: CA}}\n"
+            .replace("CA", &dir.join("ca.crt").display().to_string()),
+    )
+    .expect("sds");
+    let tls = format!(
+        r#"  transport_socket:
+    name: envoy.transport_sockets.tls
+    typed_config:
+      "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+      sni: httpbin.org
+      common_tls_context:
+        validation_context_sds_secret_config:
+          name: kubernetes://egress-conformance-missing-cacert
+          sds_config:
+            initial_fetch_timeout: 1s
+            path_config_source: {{path: {}}}"#,
+        sds.display()
+    );
+    let gateway_port = free_port();
+    let gateway_log = dir.join("gateway.log");
+    let _ = std::fs::remove_file(&gateway_log);
+    let _gateway = Envoy::start(
+        &binary,
+        "nosecret-gateway",
+        &format!(
+            "node: {{id: gateway, cluster: istio-egressgateway}}\n{}",
+            bootstrap(
+                &listener(
+                    "0.0.0.0_8080",
+                    gateway_port,
+                    &hcm(
+                        "gateway",
+                        true,
+                        None,
+                        "outbound|443||httpbin.org",
+                        &gateway_log,
+                        "",
+                    ),
+                    "",
+                ),
+                &cluster("outbound|443||httpbin.org", https_port, &tls),
+            )
+        ),
+    );
+    let id = uuid::Uuid::new_v4().to_string();
+    let (code, stdout, stderr) = send(gateway_port, &id);
+    assert_eq!(code, 0, "{stderr}");
+    let (_, write_out) = curl::split_output(&stdout);
+    assert_eq!(write_out.map(|w| w.http_code), Some(503), "{stdout}");
+    let lines = Envoy::lines(&gateway_log, 1);
+    let (_, line) = judge::find_line(&lines, &observation(&id), "httpbin.org").expect("line");
+    assert_eq!(line.get(Field::ResponseCode), Some("503"));
+    assert!(
+        line.get(Field::ResponseFlags)
+            .is_some_and(|f| f.contains("UF")),
+        "{lines:?}"
+    );
+    assert!(
+        line.get(Field::UpstreamTransportFailureReason)
+            .is_some_and(|r| r.contains("Secret_is_not_supplied_by_SDS")),
+        "{lines:?}"
+    );
+    assert!(!egress_harness::explain::read_line(&line).reached_upstream);
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let reached = std::fs::read_to_string(&upstream_log).unwrap_or_default();
+    assert!(reached.trim().is_empty(), "the upstream saw: {reached}");
 }
