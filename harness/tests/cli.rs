@@ -112,20 +112,29 @@ fn validate_rejects_broken_files_naming_them() {
 
 #[test]
 fn plan_covers_each_version_with_its_own_kubeconfig() {
+    // One cluster per version; the article's layout, a cluster per profile, on request.
+    let wide = text(&egress(&[
+        "plan",
+        "--istio",
+        "1.22.1,1.30.3",
+        "--mesh-wide-profiles",
+    ]));
+    for cluster in ["egc-1-22-1-allow-any", "egc-1-30-3-in-mesh-headers"] {
+        assert!(
+            wide.contains(&format!("# cluster {cluster}:")),
+            "no cluster {cluster}"
+        );
+    }
     let out = egress(&["plan", "--istio", "1.22.1,1.30.3"]);
     let plan = text(&out);
     assert!(out.status.success(), "{plan}");
-    for cluster in [
-        "egc-1-22-1-registry-only",
-        "egc-1-30-3-registry-only",
-        "egc-1-22-1-allow-any",
-        "egc-1-30-3-in-mesh-headers",
-    ] {
+    for cluster in ["egc-1-22-1-registry-only", "egc-1-30-3-registry-only"] {
         assert!(
             plan.contains(&format!("# cluster {cluster}:")),
             "no cluster {cluster}"
         );
     }
+    assert_eq!(plan.matches("# cluster ").count(), 2, "{plan}");
     for line in plan.lines().filter(|l| {
         l.contains(" create cluster ")
             || l.contains(" install -y ")
