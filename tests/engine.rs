@@ -103,19 +103,26 @@ fn run_with(
     let _ = std::fs::remove_dir_all(&dir);
     let engine =
         Engine::new(ws(), scenarios.clone(), options, sim.seams(), cancel).expect("engine");
-    let engine_plan = engine.plan().to_json();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    execute(&engine, sim, dir, scenarios)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .expect("runtime");
+        .expect("runtime")
+}
+
+/// Runs a planned engine to its end and keeps what it gave.
+fn execute(engine: &Engine, sim: Sim, dir: PathBuf, scenarios: Vec<Scenario>) -> SimRun {
     let runs = Mutex::new(Vec::new());
-    let end = runtime.block_on(engine.run(&|r| runs.lock().expect("runs").push(r)));
+    let end = runtime().block_on(engine.run(&|r| runs.lock().expect("runs").push(r)));
     SimRun {
         runs: runs.into_inner().expect("runs"),
         end,
         sim,
         dir,
-        engine_plan,
+        engine_plan: engine.plan().to_json(),
         scenarios,
     }
 }
@@ -542,11 +549,7 @@ fn an_existing_cluster_is_judged_on_what_it_runs_and_left_as_it_was_found() {
 
     let mut options = options("installed", "existing");
     options.plan.cluster = ClusterMode::Existing;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let found = runtime
+    let found = runtime()
         .block_on(egress_harness::engine::existing::discover(
             &*seams.kube,
             Duration::from_secs(5),
@@ -570,17 +573,7 @@ fn an_existing_cluster_is_judged_on_what_it_runs_and_left_as_it_was_found() {
         CancellationToken::new(),
     )
     .expect("engine");
-    let runs = Mutex::new(Vec::new());
-    let end = runtime.block_on(engine.run(&|r| runs.lock().expect("runs").push(r)));
-    let runs = runs.into_inner().expect("runs");
-    let r = SimRun {
-        runs,
-        end,
-        sim,
-        dir,
-        engine_plan: engine.plan().to_json(),
-        scenarios,
-    };
+    let r = execute(&engine, sim, dir, scenarios);
     let judged = r.case("gateway-mtls-origination", "1.24.3");
     assert!(
         green(judged.status),
@@ -674,20 +667,7 @@ fn the_namespace_profiles_are_what_makes_those_scenarios_pass_on_a_shared_cluste
     )
     .expect("engine");
     assert_eq!(engine.plan().slots.len(), 1, "one shared cluster");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let runs = Mutex::new(Vec::new());
-    let end = runtime.block_on(engine.run(&|r| runs.lock().expect("runs").push(r)));
-    let r = SimRun {
-        runs: runs.into_inner().expect("runs"),
-        end,
-        sim,
-        dir,
-        engine_plan: engine.plan().to_json(),
-        scenarios,
-    };
+    let r = execute(&engine, sim, dir, scenarios);
     for name in names {
         let c = r.case(name, "1.22.1");
         assert_eq!(c.status, Status::Fail, "{name}: {:?}", c.message);

@@ -95,22 +95,11 @@ pub fn render(
     })
 }
 
-/// The cases of every shipped recording: what an offline run reports.
-pub fn recordings_report(ws: &Workspace, suite: &Suite) -> Results {
-    let mut cases = Vec::new();
-    for s in &suite.scenarios {
-        let sidecar = case::client_has_sidecar(s, ws);
-        let files = crate::recording::shipped(&ws.scenarios_dir().join("recordings"), s.name());
-        for file in files {
-            if let Ok(recording) = crate::recording::Recording::read(&file) {
-                let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                cases.push(case::from_replay(s, &recording, name, sidecar));
-            }
-        }
-    }
+/// A run's results holding `cases`, written now by this harness.
+fn results_of(run_id: String, cases: Vec<super::results::Case>) -> Results {
     Results {
         format: super::results::FORMAT.into(),
-        run_id: "recordings".into(),
+        run_id,
         started: super::now(),
         finished: super::now(),
         harness: env!("CARGO_PKG_VERSION").into(),
@@ -187,19 +176,7 @@ pub fn nightly_report(ws: &Workspace, suite: &Suite) -> Result<Results, String> 
             }
             cases.push(case);
         }
-        let results = Results {
-            format: super::results::FORMAT.into(),
-            run_id: format!("nightly-istio-{version}"),
-            started: super::now(),
-            finished: super::now(),
-            harness: env!("CARGO_PKG_VERSION").into(),
-            shard: None,
-            merged_from: Vec::new(),
-            problems: Vec::new(),
-            interrupted: false,
-            timing: None,
-            cases,
-        };
+        let results = results_of(format!("nightly-istio-{version}"), cases);
         per_version.push((results, std::env::temp_dir()));
     }
     super::merge::merge(&per_version, Path::new("nightly-merged"))
