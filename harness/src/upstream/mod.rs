@@ -140,28 +140,31 @@ pub const FOREIGN_CA_SECRET: &str = "egress-conformance-foreign-ca";
 /// The Kubernetes Secrets that hand the run's certificates to Istio:
 /// [`CLIENT_SECRET`], [`CA_SECRET`] and [`FOREIGN_CA_SECRET`].
 pub fn secrets(certs: &Certs, namespace: &str) -> Vec<serde_json::Value> {
-    let client = serde_json::json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": CLIENT_SECRET, "namespace": namespace,
-                     "labels": {LABEL.0: LABEL.1}},
-        "type": "kubernetes.io/tls",
-        "stringData": {"tls.crt": certs.client_cert, "tls.key": certs.client_key, "ca.crt": certs.ca_cert},
-    });
-    let ca = serde_json::json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": CA_SECRET, "namespace": namespace,
-                     "labels": {LABEL.0: LABEL.1}},
-        "type": "Opaque",
-        "stringData": {"ca.crt": certs.ca_cert},
-    });
-    let foreign = serde_json::json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": FOREIGN_CA_SECRET, "namespace": namespace,
-                     "labels": {LABEL.0: LABEL.1}},
-        "type": "Opaque",
-        "stringData": {"ca.crt": certs.foreign_ca_cert},
-    });
-    vec![client, ca, foreign]
+    let secret = |name: &str, kind: &str, data: serde_json::Value| {
+        serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "namespace": namespace, "labels": {LABEL.0: LABEL.1}},
+            "type": kind,
+            "stringData": data,
+        })
+    };
+    vec![
+        secret(
+            CLIENT_SECRET,
+            "kubernetes.io/tls",
+            serde_json::json!({"tls.crt": certs.client_cert, "tls.key": certs.client_key, "ca.crt": certs.ca_cert}),
+        ),
+        secret(
+            CA_SECRET,
+            "Opaque",
+            serde_json::json!({"ca.crt": certs.ca_cert}),
+        ),
+        secret(
+            FOREIGN_CA_SECRET,
+            "Opaque",
+            serde_json::json!({"ca.crt": certs.foreign_ca_cert}),
+        ),
+    ]
 }
 
 #[cfg(test)]
