@@ -81,6 +81,7 @@ fn options(istio: &str, run_id: &str) -> EngineOptions {
     plan.timeouts.request = Duration::from_secs(8);
     plan.timeouts.clean_config = Duration::from_secs(5);
     plan.timeouts.log_line = Duration::from_secs(4);
+    plan.timeouts.route_status = Duration::from_secs(3);
     EngineOptions {
         plan,
         reuse: false,
@@ -256,6 +257,126 @@ fn infrastructure_faults_are_errors_naming_their_step() {
             r.sim.snapshot()
         );
     }
+}
+
+const GATEWAY_API: [&str; 3] = [
+    "gateway-api-http",
+    "gateway-api-tls-origination",
+    "gateway-api-tls-passthrough",
+];
+
+#[test]
+fn gateway_api_scenarios_get_the_pinned_crds_and_are_judged_on_status_before_traffic() {
+    let r = run(&["gateway-api"], "1.24.3,1.30.3", &[], "gateway-api");
+    for s in GATEWAY_API {
+        for v in ["1.24.3", "1.30.3"] {
+            let c = r.case(s, v);
+            assert_eq!(c.status, Status::Pass, "{s} on {v}: {:?}", c.message);
+            let status = &c.requests[0];
+            assert_eq!(status.name, case::STATUS_CHECK);
+            assert!(
+                status.passed && status.verdicts.len() >= 7,
+                "{s}: {status:?}"
+            );
+        }
+    }
+    assert!(r.sim.is_empty(), "left behind: {}", r.sim.snapshot());
+    // Each cluster gets the release its Istio is built against, before Istio starts.
+    let steps = r.steps();
+    for (cluster, version) in [
+        ("egc-1-24-3-registry-only", "v1.2.1"),
+        ("egc-1-30-3-registry-only", "v1.5.1"),
+    ] {
+        let of_cluster: Vec<&serde_json::Value> =
+            steps.iter().filter(|l| l["cluster"] == cluster).collect();
+        let at = |kind: &str| of_cluster.iter().position(|l| l["step"] == kind);
+        let crds = at("install_gateway_api_crds").expect("a CRD step");
+        assert!(crds < at("install_istio").expect("an install"), "{cluster}");
+        assert_eq!(of_cluster[crds]["outcome"], "ok", "{:?}", of_cluster[crds]);
+        let planned = r.engine_plan["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .find(|p| p["index"] == of_cluster[crds]["index"])
+            .expect("the planned step");
+        assert_eq!(planned["version"], version);
+        let urls = planned["files"].as_array().expect("files");
+        assert!(urls.iter().all(|f| f["url"].as_str().is_some_and(|u| {
+            u.contains(&format!("/gateway-api/{version}/config/crd/experimental/"))
+        }) && f["sha256"].as_str().is_some_and(|d| d.len() == 64)));
+    }
+    // The gateway log was read from the scenario's own gateway.
+    let request = r.engine_plan["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|l| l["step"] == "send_request" && l["scenario"] == "gateway-api-http")
+        .expect("a request step");
+    assert_eq!(
+        request["gateway"]["selector"],
+        "gateway.networking.k8s.io/gateway-name=httpbin-egress-gateway"
+    );
+    assert_eq!(request["gateway"]["namespace"], "gateway-api-http");
+}
+
+#[test]
+fn a_route_that_never_attaches_fails_on_its_status_not_on_a_bare_status_code() {
+    let r = run(
+        &["gateway-api-tls-passthrough"],
+        "1.30.3",
+        &[Fault::RouteNeverAttached],
+        "never-attached",
+    );
+    let c = r.case("gateway-api-tls-passthrough", "1.30.3");
+    assert_eq!(
+        c.status,
+        Status::Fail,
+        "a verdict, not an error: {:?}",
+        c.message
+    );
+    let message = c.message.clone().unwrap_or_default();
+    assert!(
+        message.starts_with(case::STATUS_CHECK)
+            && message.contains("attachedRoutes.tls: expected equals \"1\", observed \"0\""),
+        "{message}"
+    );
+    let status = &c.requests[0];
+    assert!(!status.passed);
+    assert!(
+        status
+            .verdicts
+            .iter()
+            .any(|v| v.evidence.contains("NotAllowedByListeners")),
+        "the reason is kept: {:?}",
+        status.verdicts
+    );
+    assert!(
+        c.evidence.iter().any(|e| e.ends_with("status.json")),
+        "{:?}",
+        c.evidence
+    );
+    assert!(r.sim.is_empty());
+}
+
+#[test]
+fn a_crd_file_that_is_not_the_pinned_one_is_an_error_of_its_step() {
+    let r = run(
+        &["gateway-api-http"],
+        "1.30.3",
+        &[Fault::CrdDigestMismatch],
+        "crd-digest",
+    );
+    let c = r.case("gateway-api-http", "1.30.3");
+    assert_error_at(&c, "install_gateway_api_crds");
+    assert!(
+        c.message
+            .clone()
+            .unwrap_or_default()
+            .contains("does not match the pinned"),
+        "{:?}",
+        c.message
+    );
+    assert!(r.sim.is_empty(), "left {}", r.sim.snapshot());
 }
 
 #[test]

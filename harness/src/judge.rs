@@ -143,6 +143,29 @@ impl Judge<'_> {
     }
 }
 
+/// Judges a scenario's `status:` against the objects read (`Kind/name` → object,
+/// `None` when it does not exist).
+pub fn judge_status(
+    expect: &std::collections::BTreeMap<String, std::collections::BTreeMap<String, Matcher>>,
+    objects: &std::collections::BTreeMap<String, Option<Value>>,
+    istio: &Version,
+) -> Vec<Verdict> {
+    let no_vars = |_: &str| None;
+    let mut j = Judge {
+        vars: &no_vars,
+        istio,
+        out: Vec::new(),
+    };
+    for (id, keys) in expect {
+        let object = objects.get(id).and_then(Option::as_ref);
+        for (key, m) in keys {
+            let seen = crate::evidence::status::read(object, key);
+            j.matcher(format!("status.{id}.{key}"), m, seen.value, &seen.evidence);
+        }
+    }
+    j.out
+}
+
 /// Judges one request's expectations against one observation.
 pub fn judge(
     request: &Request,
@@ -585,6 +608,36 @@ mod correlation_tests {
         format!(
             r#"[{start}] "- - -" 0 - - - "-" 940 5946 156 - "-" "-" "-" "-" "172.18.0.9:443" {cluster} 10.244.0.6:48712 10.244.0.6:8443 10.244.0.7:55490 httpbin.org -"#
         )
+    }
+
+    #[test]
+    fn a_route_that_never_attached_is_judged_on_its_status() {
+        let s = crate::scenario::load_str(
+            "name: x\ndescription: d\nstatus:\n  TLSRoute/forward:\n    Accepted: {equals: \"True\"}\n  Gateway/egress:\n    attachedRoutes.tls: {equals: \"1\"}\nrequests:\n  - name: r\n    url: https://httpbin.org/headers\n    expect: {exit_code: 0}\n",
+            std::path::Path::new("x.yaml"),
+        )
+        .unwrap();
+        let mut objects = std::collections::BTreeMap::new();
+        objects.insert(
+            "TLSRoute/forward".to_owned(),
+            Some(serde_json::json!({"spec": {}})),
+        );
+        objects.insert(
+            "Gateway/egress".to_owned(),
+            Some(serde_json::json!({"status": {"listeners": [{"name": "tls", "attachedRoutes": 0}]}})),
+        );
+        let v = judge_status(&s.status, &objects, &Version::new(1, 30, 3));
+        assert_eq!(v.len(), 2);
+        assert!(v.iter().all(|v| v.outcome == Outcome::Fail), "{v:?}");
+        assert_eq!(v[0].subject, "status.Gateway/egress.attachedRoutes.tls");
+        assert_eq!(v[0].observed.as_deref(), Some("0"));
+        assert_eq!(v[1].subject, "status.TLSRoute/forward.Accepted");
+        assert_eq!(v[1].observed, None);
+        assert!(
+            v[1].evidence.contains("no Accepted condition"),
+            "{}",
+            v[1].evidence
+        );
     }
 
     #[test]

@@ -190,6 +190,15 @@ pub struct Timeouts {
     pub exec_slack: Duration,
     #[serde(with = "secs")]
     pub export_logs: Duration,
+    /// Gateway API CRDs applied until every one is Established.
+    #[serde(with = "secs")]
+    pub gateway_api_crds: Duration,
+    /// How long Gateway API objects may take to show their expected conditions.
+    #[serde(with = "secs")]
+    pub route_status: Duration,
+    /// The Deployment Istio makes for a Gateway API Gateway, until available.
+    #[serde(with = "secs")]
+    pub gateway_deployment: Duration,
     pub backoff: Backoff,
 }
 
@@ -220,6 +229,9 @@ impl Default for Timeouts {
             absence_settle: s(3),
             exec_slack: s(15),
             export_logs: s(180),
+            gateway_api_crds: s(120),
+            route_status: s(60),
+            gateway_deployment: s(180),
             backoff: Backoff {
                 initial: Duration::from_millis(250),
                 max: s(2),
@@ -341,7 +353,7 @@ mod tests {
         let text = Timeouts::default().to_string();
         assert!(text.contains("cluster_create=300.0s"), "{text}");
         assert!(text.contains("backoff=0.25s..2.0s"), "{text}");
-        assert_eq!(text.matches('=').count(), 24, "{text}");
+        assert_eq!(text.matches('=').count(), 27, "{text}");
     }
 
     #[test]

@@ -234,6 +234,15 @@ pub trait KubeApi: Send + Sync {
         namespace: &str,
         name: &str,
     ) -> Result<Option<Vec<String>>, InfraError>;
+    /// One object as the API server holds it, status included; `None` when there is
+    /// no such object. `namespace` is `None` for cluster-scoped kinds.
+    async fn get(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<serde_json::Value>, InfraError>;
     /// One key of a ConfigMap; `None` when the ConfigMap or the key is missing.
     async fn config_map_value(
         &self,
@@ -264,6 +273,14 @@ pub trait HostPrograms: Send + Sync {
         dest: &Path,
         timeout: Duration,
     ) -> Result<PathBuf, InfraError>;
+    /// The bytes of `url`, which must have the pinned `sha256`; cached at `dest`.
+    async fn fetch_pinned(
+        &self,
+        url: &str,
+        sha256: &str,
+        dest: &Path,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, InfraError>;
     /// Ends every program still running (interrupts).
     fn kill_all(&self);
 }

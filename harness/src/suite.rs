@@ -59,18 +59,25 @@ impl Workspace {
     }
 
     /// The scenario files (`*.yaml`, `*.yml` directly under `scenarios/`), sorted.
+    /// The scenario files under scenarios/, and under its subdirectories (the
+    /// regression pack in scenarios/regressions/), sorted.
     pub fn scenario_files(&self) -> Result<Vec<PathBuf>, String> {
-        let dir = self.scenarios_dir();
-        let entries =
-            std::fs::read_dir(&dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| {
-                p.is_file()
-                    && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
-            })
-            .collect();
+        let mut files = Vec::new();
+        let mut dirs = vec![self.scenarios_dir()];
+        while let Some(dir) = dirs.pop() {
+            let entries = std::fs::read_dir(&dir)
+                .map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+            for path in entries.filter_map(Result::ok).map(|e| e.path()) {
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if matches!(
+                    path.extension().and_then(|e| e.to_str()),
+                    Some("yaml" | "yml")
+                ) {
+                    files.push(path);
+                }
+            }
+        }
         files.sort();
         Ok(files)
     }

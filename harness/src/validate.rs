@@ -41,6 +41,7 @@ pub fn scenario_objects(
 pub fn check_manifests(scenario: &Scenario, ws: &Workspace) -> Vec<Problem> {
     let mut problems = replacements(scenario);
     problems.extend(local_hosts(scenario, ws));
+    problems.extend(status_entries(scenario, ws));
     for mode in MODES {
         let found = match scenario_objects(scenario, ws, mode) {
             Ok(objects) => objects.iter().flat_map(manifest::check_kind).collect(),
@@ -78,6 +79,61 @@ pub fn check_manifests(scenario: &Scenario, ws: &Workspace) -> Vec<Problem> {
                         message: format!("must hold exactly one {kind}"),
                     });
                 }
+            }
+        }
+    }
+    problems
+}
+
+/// `status:` lists every Gateway API object the scenario applies, and only those,
+/// each with condition types or `attachedRoutes.<listener>`.
+fn status_entries(scenario: &Scenario, ws: &Workspace) -> Vec<Problem> {
+    let at = |message: String| Problem {
+        file: scenario.source.clone(),
+        line: 1,
+        object: None,
+        message,
+    };
+    let mut problems = Vec::new();
+    let mut applied = Vec::new();
+    for mode in MODES {
+        if let Ok(objects) = scenario_objects(scenario, ws, mode) {
+            for o in objects.iter().filter(|o| o.is_gateway_api()) {
+                if !applied.contains(&o.id()) {
+                    applied.push(o.id());
+                }
+            }
+        }
+    }
+    for id in &applied {
+        if !scenario.status.contains_key(id) {
+            problems.push(at(format!(
+                "status: {id} is applied but has no entry; list the conditions it must show before traffic (e.g. `{id}: {{Accepted: {{equals: \"True\"}}}}`)"
+            )));
+        }
+    }
+    for (id, keys) in &scenario.status {
+        if !applied.contains(id) {
+            problems.push(at(format!(
+                "status: `{id}` names no Gateway API object the scenario applies (applied: {})",
+                if applied.is_empty() {
+                    "none".to_owned()
+                } else {
+                    applied.join(", ")
+                }
+            )));
+        }
+        if keys.is_empty() {
+            problems.push(at(format!("status.{id}: lists nothing to judge")));
+        }
+        for key in keys.keys() {
+            let listener = key.strip_prefix("attachedRoutes.");
+            let condition_type = key.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+                && key.chars().all(|c| c.is_ascii_alphanumeric());
+            if !condition_type && listener.is_none_or(str::is_empty) {
+                problems.push(at(format!(
+                    "status.{id}.{key}: not a condition type (Accepted, Programmed, ResolvedRefs, …) nor `attachedRoutes.<listener>`"
+                )));
             }
         }
     }

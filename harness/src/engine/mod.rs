@@ -581,31 +581,31 @@ impl Engine {
                     workload,
                     name,
                     timeout_secs,
-                } => {
-                    let api = match &kube {
-                        Some(k) => Ok(Arc::clone(k)),
-                        None => self.connect(slot).await,
-                    };
-                    match api {
-                        Ok(api) => {
-                            kube = Some(Arc::clone(&api));
-                            self.timed(
-                                step,
-                                self.wait(&*api, namespace, *workload, name, *timeout_secs),
-                            )
-                            .await
-                        }
-                        Err(e) => {
-                            self.log.record(
-                                step,
-                                Timestamp::now(),
-                                Duration::ZERO,
-                                &StepOutcome::Error(e.message.clone()),
-                            );
-                            Err(e)
-                        }
+                } => match self.cluster_api(slot, &mut kube).await {
+                    Ok(api) => {
+                        self.timed(
+                            step,
+                            self.wait(&*api, namespace, *workload, name, *timeout_secs),
+                        )
+                        .await
                     }
-                }
+                    Err(e) => Err(self.unreachable(step, e)),
+                },
+                Step::InstallGatewayApiCrds {
+                    files,
+                    crds,
+                    timeout_secs,
+                    ..
+                } => match self.cluster_api(slot, &mut kube).await {
+                    Ok(api) => {
+                        self.timed(
+                            step,
+                            self.install_gateway_api_crds(&*api, files, crds, *timeout_secs),
+                        )
+                        .await
+                    }
+                    Err(e) => Err(self.unreachable(step, e)),
+                },
                 Step::CheckExistingIstio { timeout_secs, .. } => {
                     let work = async {
                         let api = self.connect(slot).await?;
@@ -639,19 +639,10 @@ impl Engine {
                             self.skip(step, "the upstream did not start");
                             Err(InfraError::new(e.to_string()))
                         }
-                        Ok(()) => {
-                            let api = match &kube {
-                                Some(k) => Ok(Arc::clone(k)),
-                                None => self.connect(slot).await,
-                            };
-                            match api {
-                                Ok(api) => {
-                                    kube = Some(Arc::clone(&api));
-                                    self.timed(step, self.apply_secrets(&*api, namespace)).await
-                                }
-                                Err(e) => Err(e),
-                            }
-                        }
+                        Ok(()) => match self.cluster_api(slot, &mut kube).await {
+                            Ok(api) => self.timed(step, self.apply_secrets(&*api, namespace)).await,
+                            Err(e) => Err(e),
+                        },
                     }
                 }
                 other => Err(InfraError::new(format!(
@@ -801,6 +792,91 @@ impl Engine {
             took.as_secs_f64()
         );
         Ok(())
+    }
+
+    /// The slot's cluster API, connected on first use and kept.
+    async fn cluster_api(
+        &self,
+        slot: &SlotPlan,
+        kube: &mut Option<Arc<dyn KubeApi>>,
+    ) -> Result<Arc<dyn KubeApi>, InfraError> {
+        if let Some(k) = kube {
+            return Ok(Arc::clone(k));
+        }
+        let api = self.connect(slot).await?;
+        *kube = Some(Arc::clone(&api));
+        Ok(api)
+    }
+
+    /// A step that could not start because the cluster did not answer, logged as such.
+    fn unreachable(&self, step: &PlannedStep, e: InfraError) -> InfraError {
+        self.log.record(
+            step,
+            Timestamp::now(),
+            Duration::ZERO,
+            &StepOutcome::Error(e.message.clone()),
+        );
+        e
+    }
+
+    /// Fetches each pinned CRD file, applies it, and polls until every CRD is
+    /// Established (apiextensions.k8s.io/v1 CustomResourceDefinitionStatus).
+    async fn install_gateway_api_crds(
+        &self,
+        kube: &dyn KubeApi,
+        files: &[crate::plan::gateway_api::PinnedFile],
+        crds: &[String],
+        timeout_secs: u64,
+    ) -> Result<(), InfraError> {
+        let deadline = secs(timeout_secs);
+        let started = tokio::time::Instant::now();
+        let t = &self.options.plan.timeouts;
+        for file in files {
+            let left = deadline.saturating_sub(started.elapsed());
+            let bytes = self
+                .seams
+                .host
+                .fetch_pinned(&file.url, &file.sha256, &file.dest, left)
+                .await?;
+            let text = String::from_utf8(bytes)
+                .map_err(|e| InfraError::new(format!("{}: not UTF-8: {e}", file.url)))?;
+            let objects = crate::manifest::parse_str(&text, &file.dest)
+                .map_err(|p| InfraError::new(p.to_string()))?;
+            retry(&self.backoff(), t.kube_call, &self.cancel, || {
+                kube.apply(&objects, "default")
+            })
+            .await?;
+        }
+        let mut pause = self.backoff().initial;
+        loop {
+            let mut waiting = Vec::new();
+            for name in crds {
+                let crd = retry(&self.backoff(), t.kube_call, &self.cancel, || {
+                    kube.get(
+                        "apiextensions.k8s.io/v1",
+                        "CustomResourceDefinition",
+                        None,
+                        name,
+                    )
+                })
+                .await?;
+                let seen = crate::evidence::status::read(crd.as_ref(), "Established");
+                if seen.value.as_deref() != Some("True") {
+                    waiting.push(format!("{name} ({})", seen.evidence));
+                }
+            }
+            if waiting.is_empty() {
+                return Ok(());
+            }
+            if started.elapsed() + pause > deadline || self.cancel.is_cancelled() {
+                return Err(InfraError::new(format!(
+                    "Gateway API CRDs not Established after {timeout_secs}s: {}",
+                    waiting.join(", ")
+                )));
+            }
+            tokio::time::sleep(pause).await;
+            pause = self.backoff().next(pause);
+        }
     }
 
     async fn apply_secrets(&self, kube: &dyn KubeApi, namespace: &str) -> Result<(), InfraError> {

@@ -40,6 +40,24 @@ impl RequestRun {
     }
 }
 
+/// The Gateway API objects' status, judged before any request.
+#[derive(Debug, Clone)]
+pub struct StatusRun {
+    pub verdicts: Vec<Verdict>,
+    /// How long the status took to hold, or the whole wait when it never did.
+    pub elapsed: Duration,
+    /// Polls of the status made.
+    pub reads: u32,
+    /// `Kind/name` → the object as last read (`None`: it did not exist).
+    pub objects: std::collections::BTreeMap<String, Option<serde_json::Value>>,
+}
+
+impl StatusRun {
+    pub fn passed(&self) -> bool {
+        judge::passed(&self.verdicts)
+    }
+}
+
 /// Why a scenario did not get a verdict: the step that failed and what it said.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("step {index} ({kind}{}): {message}", cluster.as_ref().map(|c| format!(" on {c}")).unwrap_or_default())]
@@ -57,6 +75,8 @@ pub struct ScenarioRun {
     pub istio: String,
     pub mode: RunMode,
     pub requests: Vec<RequestRun>,
+    /// The scenario's `status:`, judged before its requests (Gateway API only).
+    pub status: Option<StatusRun>,
     /// Trouble with the cluster or the harness (an error, not a failure of Istio).
     pub error: Option<StepError>,
     /// Trouble while cleaning up (reported, and the cluster is not trusted further).
@@ -88,6 +108,7 @@ impl ScenarioRun {
             istio: istio.to_owned(),
             mode,
             requests: Vec::new(),
+            status: None,
             error: Some(error),
             cleanup_error: None,
             timings: Vec::new(),
@@ -120,12 +141,30 @@ impl ScenarioRun {
     }
 
     pub fn passed(&self) -> bool {
-        self.error.is_none() && self.requests.iter().all(RequestRun::passed)
+        self.error.is_none()
+            && self.status.as_ref().is_none_or(StatusRun::passed)
+            && self.requests.iter().all(RequestRun::passed)
     }
 
-    /// One paragraph per request that did not become consistent, with its verdicts.
+    /// One paragraph for a status that never held, then one per request that did not
+    /// become consistent, with its verdicts.
     pub fn failures(&self) -> Vec<String> {
         let mut out = Vec::new();
+        if let Some(status) = self.status.as_ref().filter(|s| !s.passed()) {
+            let mut text = format!(
+                "status: did not hold after {} read(s) in {:.1}s",
+                status.reads,
+                status.elapsed.as_secs_f64()
+            );
+            for v in status
+                .verdicts
+                .iter()
+                .filter(|v| v.outcome != judge::Outcome::Pass)
+            {
+                text.push_str(&format!("\n  {v}"));
+            }
+            out.push(text);
+        }
         for r in self.requests.iter().filter(|r| !r.passed()) {
             let c = &r.converged;
             let mut text = format!(

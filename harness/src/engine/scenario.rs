@@ -10,7 +10,7 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 use super::converge::{self, Attempt, Converged};
 use super::evidence::{self, Bundle, EvidenceMode};
-use super::outcome::{RequestRun, ScenarioRun, StepError, Timing};
+use super::outcome::{RequestRun, ScenarioRun, StatusRun, StepError, Timing};
 use super::{Engine, Mesh, StepOutcome, retry, secs};
 use crate::judge;
 use crate::model::Environment;
@@ -27,6 +27,7 @@ pub(super) struct ScenarioExec<'a> {
     context: Context,
     applied: BTreeMap<PathBuf, Vec<Applied>>,
     requests: Vec<RequestRun>,
+    status: Option<StatusRun>,
     timings: Vec<Timing>,
     error: Option<StepError>,
     cleanup_error: Option<StepError>,
@@ -49,6 +50,7 @@ impl<'a> ScenarioExec<'a> {
             },
             applied: BTreeMap::new(),
             requests: Vec::new(),
+            status: None,
             timings: Vec::new(),
             error: None,
             cleanup_error: None,
@@ -80,6 +82,7 @@ impl<'a> ScenarioExec<'a> {
                 .requests
                 .iter()
                 .any(|r| !r.passed() || !r.converged.relapses().is_empty())
+            || self.status.as_ref().is_some_and(|s| !s.passed())
     }
 
     pub(super) async fn run(mut self, steps: &[PlannedStep]) -> ScenarioRun {
@@ -166,6 +169,7 @@ impl<'a> ScenarioExec<'a> {
             mode: self.engine.options.mode,
             environment: self.environment(),
             requests: self.requests,
+            status: self.status,
             error: self.error,
             cleanup_error: self.cleanup_error,
             timings: self.timings,
@@ -222,10 +226,19 @@ impl<'a> ScenarioExec<'a> {
                 .await_config_gone(hosts, proxies, secs(*timeout_secs))
                 .await
                 .map(|_| ()),
+            Step::AwaitStatus {
+                objects,
+                timeout_secs,
+                ..
+            } => {
+                self.status = Some(self.await_status(objects, secs(*timeout_secs)).await?);
+                Ok(())
+            }
             Step::SendRequest {
                 request,
                 argv,
                 deadline_secs,
+                gateway,
                 ..
             } => {
                 let Some(r) = self
@@ -238,12 +251,19 @@ impl<'a> ScenarioExec<'a> {
                         "the scenario has no request {request}"
                     )));
                 };
-                let run = self.converge_request(r, argv, secs(*deadline_secs)).await;
+                let run = self
+                    .converge_request(r, argv, gateway, secs(*deadline_secs))
+                    .await;
                 self.requests.push(run);
                 Ok(())
             }
-            Step::CollectEvidence { dir, .. } => {
-                let mut bundle = self.collect_evidence(dir.clone()).await;
+            Step::CollectEvidence { dir, gateway, .. } => {
+                let mut bundle = self.collect_evidence(dir.clone(), gateway).await;
+                if let Some(status) = &self.status
+                    && let Ok(json) = serde_json::to_vec_pretty(&status.objects)
+                {
+                    bundle.write("status.json", &json);
+                }
                 for r in &self.requests {
                     if let Some(first) = r.converged.relapses().first()
                         && let Ok(json) = serde_json::to_vec_pretty(first)
@@ -281,6 +301,7 @@ impl<'a> ScenarioExec<'a> {
         &self,
         request: &Request,
         planned_argv: &[String],
+        gateway: &Proxies,
         deadline: Duration,
     ) -> RequestRun {
         let started = tokio::time::Instant::now();
@@ -300,7 +321,8 @@ impl<'a> ScenarioExec<'a> {
                             why: "interrupted".into(),
                         };
                     }
-                    self.attempt(request, planned_argv, remaining).await
+                    self.attempt(request, planned_argv, gateway, remaining)
+                        .await
                 }
             },
         )
@@ -328,6 +350,7 @@ impl<'a> ScenarioExec<'a> {
         &self,
         request: &Request,
         planned_argv: &[String],
+        gateway: &Proxies,
         remaining: Duration,
     ) -> Attempt<Observation> {
         let t = &self.engine.options.plan.timeouts;
@@ -383,17 +406,13 @@ impl<'a> ScenarioExec<'a> {
         };
         let host = argv.last().map(|u| judge::url_host(u)).unwrap_or_default();
         let log_deadline = t.log_line.min(remaining);
-        let gateway = Proxies::Selector {
-            namespace: mesh::ISTIO_NAMESPACE.into(),
-            selector: mesh::GATEWAY_SELECTOR.into(),
-        };
         let sidecar = Proxies::Pod {
             namespace: self.context.namespace.clone(),
             name: mesh::CLIENT_POD.into(),
         };
         for (proxy, expect, which) in [
             (
-                &gateway,
+                gateway,
                 request.expect.gateway_log.as_ref().map(presence),
                 "gateway",
             ),
@@ -502,6 +521,57 @@ impl<'a> ScenarioExec<'a> {
         }
     }
 
+    /// Reads the Gateway API objects until the scenario's `status:` holds or the
+    /// deadline passes. A status that never holds is a verdict, not an error; an
+    /// object that cannot be read is.
+    async fn await_status(
+        &self,
+        targets: &[crate::plan::gateway_api::StatusTarget],
+        deadline: Duration,
+    ) -> Result<StatusRun, InfraError> {
+        let started = tokio::time::Instant::now();
+        let t = &self.engine.options.plan.timeouts;
+        let backoff = self.engine.backoff();
+        let mut pause = backoff.initial;
+        let mut reads = 0;
+        loop {
+            let mut objects = BTreeMap::new();
+            for target in targets {
+                let object = retry(&backoff, t.kube_call, &self.engine.cancel, || {
+                    self.kube().get(
+                        &target.api_version,
+                        &target.kind,
+                        Some(&target.namespace),
+                        &target.name,
+                    )
+                })
+                .await?;
+                objects.insert(target.id(), object);
+            }
+            reads += 1;
+            let verdicts = judge::judge_status(&self.scenario.status, &objects, &self.mesh.istio);
+            let run = StatusRun {
+                verdicts,
+                elapsed: started.elapsed(),
+                reads,
+                objects,
+            };
+            if run.passed()
+                || started.elapsed() + pause > deadline
+                || self.engine.cancel.is_cancelled()
+            {
+                eprintln!(
+                    "egress: status {} after {:.1}s ({reads} read(s))",
+                    if run.passed() { "holds" } else { "never held" },
+                    run.elapsed.as_secs_f64()
+                );
+                return Ok(run);
+            }
+            tokio::time::sleep(pause).await;
+            pause = backoff.next(pause);
+        }
+    }
+
     /// Polls the proxies' config dumps until none mentions `hosts`, or the deadline.
     async fn await_config_gone(
         &self,
@@ -596,7 +666,7 @@ impl<'a> ScenarioExec<'a> {
 
     /// Everything worth keeping when a scenario fails; each piece that cannot be had is
     /// noted in the bundle's `problems.txt`, never fatal.
-    async fn collect_evidence(&self, dir: PathBuf) -> Bundle {
+    async fn collect_evidence(&self, dir: PathBuf, gateway: &Proxies) -> Bundle {
         let ns = self.scenario.name();
         let mut bundle = Bundle::new(dir.clone());
         let ws = &self.engine.ws;
@@ -618,22 +688,26 @@ impl<'a> ScenarioExec<'a> {
             mesh::CLIENT_POD.to_owned(),
             vec![mesh::CLIENT_CONTAINER, mesh::PROXY_CONTAINER],
         )];
-        for (selector, container, what) in [
-            (
-                mesh::GATEWAY_SELECTOR,
-                mesh::PROXY_CONTAINER,
-                "egress gateway pods",
+        match self.pods_of(gateway).await {
+            Ok(found) => pods.extend(
+                found
+                    .into_iter()
+                    .map(|(ns, p)| (ns, p, vec![mesh::PROXY_CONTAINER])),
             ),
-            (mesh::ISTIOD_SELECTOR, mesh::ISTIOD_CONTAINER, "istiod pods"),
-        ] {
-            match kube.pods(mesh::ISTIO_NAMESPACE, selector).await {
-                Ok(found) => pods.extend(
-                    found
-                        .into_iter()
-                        .map(|p| (mesh::ISTIO_NAMESPACE.to_owned(), p, vec![container])),
-                ),
-                Err(e) => bundle.missing(what, &e.message),
-            }
+            Err(e) => bundle.missing("egress gateway pods", &e.message),
+        }
+        match kube
+            .pods(mesh::ISTIO_NAMESPACE, mesh::ISTIOD_SELECTOR)
+            .await
+        {
+            Ok(found) => pods.extend(found.into_iter().map(|p| {
+                (
+                    mesh::ISTIO_NAMESPACE.to_owned(),
+                    p,
+                    vec![mesh::ISTIOD_CONTAINER],
+                )
+            })),
+            Err(e) => bundle.missing("istiod pods", &e.message),
         }
         let t = &self.engine.options.plan.timeouts;
         for (pod_ns, pod, containers) in &pods {

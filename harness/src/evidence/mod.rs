@@ -1,7 +1,9 @@
-//! Parsers for what Istio shows: access-log lines, echoed headers, XFCC, peer metadata.
+//! Parsers for what Istio shows: access-log lines, echoed headers, XFCC, peer metadata,
+//! Gateway API status.
 
 pub mod access_log;
 pub mod config_dump;
 pub mod headers;
 pub mod peer_metadata;
+pub mod status;
 pub mod xfcc;

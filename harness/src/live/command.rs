@@ -218,6 +218,23 @@ impl crate::seams::HostPrograms for Runner {
         }
     }
 
+    async fn fetch_pinned(
+        &self,
+        url: &str,
+        sha256: &str,
+        dest: &std::path::Path,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, crate::seams::InfraError> {
+        let fetch = super::download::fetch_pinned(url, sha256, dest);
+        match tokio::time::timeout(timeout, fetch).await {
+            Ok(result) => result.map_err(crate::seams::InfraError::new),
+            Err(_) => Err(crate::seams::InfraError::new(format!(
+                "downloading {url} took longer than {}s",
+                timeout.as_secs()
+            ))),
+        }
+    }
+
     fn kill_all(&self) {
         kill_all();
     }

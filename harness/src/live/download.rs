@@ -136,6 +136,26 @@ pub async fn fetch_verified(
     Ok(dest.to_owned())
 }
 
+/// A file whose sha256 is pinned in the harness (no checksum file to fetch): the
+/// cached copy when it still matches, else downloaded, checked and cached.
+pub async fn fetch_pinned(url: &str, sha256: &str, dest: &Path) -> Result<Vec<u8>, String> {
+    if let Ok(cached) = std::fs::read(dest)
+        && sha256_hex(&cached) == sha256
+    {
+        return Ok(cached);
+    }
+    eprintln!("egress: download: {url}");
+    let body = get(&client()?, url).await?;
+    let actual = sha256_hex(&body);
+    if actual != sha256 {
+        return Err(format!(
+            "{url}: sha256 {actual} does not match the pinned {sha256}; nothing was applied"
+        ));
+    }
+    install_atomically(&body, dest)?;
+    Ok(body)
+}
+
 /// The stable releases in GitHub's `releases` API answer: no drafts, no
 /// pre-releases, and no `-rc`/`-beta`/`-alpha` tags (the same rule as istio's
 /// release/downloadIstioCandidate.sh, which only accepts `x.y.z`). Newest first.
@@ -396,6 +416,41 @@ mod tests {
             std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0) == 0,
             "no partial file left"
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_pinned_file_is_checked_cached_and_refetched_when_the_cache_is_wrong() {
+        let crd = b"apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n".to_vec();
+        let pin = sha256_hex(&crd);
+        let base = serve(vec![
+            ("/crd.yaml", crd.clone()),
+            ("/other.yaml", b"x".to_vec()),
+        ])
+        .await;
+        let dir = std::env::temp_dir().join(format!("egress-pin-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let dest = dir.join("v1.5.1").join("crd.yaml");
+        let url = format!("{base}/crd.yaml");
+        assert_eq!(fetch_pinned(&url, &pin, &dest).await.unwrap(), crd);
+        assert_eq!(std::fs::read(&dest).unwrap(), crd);
+        // Cached: no server needed.
+        assert_eq!(
+            fetch_pinned("http://127.0.0.1:9/gone", &pin, &dest)
+                .await
+                .unwrap(),
+            crd
+        );
+        // A cache that no longer matches the pin is fetched again.
+        std::fs::write(&dest, b"tampered").unwrap();
+        assert_eq!(fetch_pinned(&url, &pin, &dest).await.unwrap(), crd);
+        // A served file that is not the pinned one is refused and not cached.
+        let other = dir.join("other.yaml");
+        let err = fetch_pinned(&format!("{base}/other.yaml"), &pin, &other)
+            .await
+            .unwrap_err();
+        assert!(err.contains("does not match the pinned"), "{err}");
+        assert!(!other.exists());
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -478,6 +478,28 @@ pub async fn config_map_value(
     Ok(found.and_then(|c| c.data).and_then(|mut d| d.remove(key)))
 }
 
+/// One object by kind and name, as the server holds it (`None`: not found).
+pub async fn get(
+    client: &Client,
+    api_version: &str,
+    kind: &str,
+    namespace: Option<&str>,
+    name: &str,
+) -> Result<Option<serde_json::Value>, String> {
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let gvk = GroupVersionKind::gvk(group, version, kind);
+    let (api, _) = dynamic_api(client, &gvk, namespace).await?;
+    let found = api.get_opt(name).await.map_err(|e| {
+        format!(
+            "reading {kind} {}{name}: {e}",
+            namespace.map(|n| format!("{n}/")).unwrap_or_default()
+        )
+    })?;
+    found
+        .map(|o| serde_json::to_value(o).map_err(|e| format!("{kind} {name}: {e}")))
+        .transpose()
+}
+
 /// Events of a namespace, oldest first, one line each.
 pub async fn events(client: &Client, namespace: &str) -> Result<Vec<String>, String> {
     let api: Api<Event> = Api::namespaced(client.clone(), namespace);
@@ -684,6 +706,21 @@ impl crate::seams::KubeApi for KubeCluster {
             self.call,
             "reading a configmap",
             config_map_value(&self.client, namespace, name, key),
+        )
+        .await
+        .map_err(InfraError::from_api)
+    }
+    async fn get(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<serde_json::Value>, InfraError> {
+        within(
+            self.call,
+            "reading an object",
+            get(&self.client, api_version, kind, namespace, name),
         )
         .await
         .map_err(InfraError::from_api)

@@ -67,7 +67,10 @@ pub fn check_consistency(
             _ => {}
         }
     }
-    let gateways: Vec<&Object> = objects.iter().filter(|o| o.kind == "Gateway").collect();
+    let gateways: Vec<&Object> = objects
+        .iter()
+        .filter(|o| o.kind == "Gateway" && !o.is_gateway_api())
+        .collect();
     let lookup = |host: &str, ns: &str| -> Option<&MeshService> {
         let fqdn = if host.contains('.') {
             host.to_owned()
@@ -158,7 +161,7 @@ pub fn check_consistency(
                     }
                 },
             },
-            "Gateway" => {
+            "Gateway" if !o.is_gateway_api() => {
                 let selector = spec["selector"].as_object();
                 let selects_egress = selector.is_some_and(|sel| {
                     !sel.is_empty()

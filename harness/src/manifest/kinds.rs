@@ -20,6 +20,9 @@ const ISTIO_NETWORKING: &[&str] = &[
     "networking.istio.io/v1alpha3",
 ];
 const ISTIO_SECURITY: &[&str] = &["security.istio.io/v1", "security.istio.io/v1beta1"];
+/// The Gateway API group (kubernetes-sigs/gateway-api config/crd/experimental): its
+/// `Gateway` shares the kind name with Istio's and is told apart by the group.
+pub const GATEWAY_API_GROUP: &str = "gateway.networking.k8s.io";
 
 pub const KINDS: &[Kind] = &[
     Kind {
@@ -92,6 +95,53 @@ pub const KINDS: &[Kind] = &[
             "action",
             "provider",
         ]),
+    },
+    // Gateway API, as Istio's Gateway API flavour of the egress gateway uses it
+    // (istio.io docs/tasks/traffic-management/egress/egress-gateway, Gateway API tab).
+    // TLSRoute is v1alpha2 up to Gateway API v1.4 and v1 from v1.5; BackendTLSPolicy
+    // v1alpha3 before v1.4, v1 from v1.4.
+    Kind {
+        kind: "Gateway",
+        api_versions: &[
+            "gateway.networking.k8s.io/v1",
+            "gateway.networking.k8s.io/v1beta1",
+        ],
+        namespaced: true,
+        spec_fields: Some(&[
+            "gatewayClassName",
+            "listeners",
+            "addresses",
+            "infrastructure",
+            "backendTLS",
+            "allowedListeners",
+        ]),
+    },
+    Kind {
+        kind: "HTTPRoute",
+        api_versions: &[
+            "gateway.networking.k8s.io/v1",
+            "gateway.networking.k8s.io/v1beta1",
+        ],
+        namespaced: true,
+        spec_fields: Some(&["parentRefs", "hostnames", "rules"]),
+    },
+    Kind {
+        kind: "TLSRoute",
+        api_versions: &[
+            "gateway.networking.k8s.io/v1",
+            "gateway.networking.k8s.io/v1alpha2",
+        ],
+        namespaced: true,
+        spec_fields: Some(&["parentRefs", "hostnames", "rules"]),
+    },
+    Kind {
+        kind: "BackendTLSPolicy",
+        api_versions: &[
+            "gateway.networking.k8s.io/v1",
+            "gateway.networking.k8s.io/v1alpha3",
+        ],
+        namespaced: true,
+        spec_fields: Some(&["targetRefs", "validation", "options"]),
     },
     Kind {
         kind: "Service",
@@ -184,7 +234,12 @@ const SERVER_TLS_MODES: &[&str] = &[
 /// Checks kind, API version and fields of one object.
 pub fn check_kind(object: &Object) -> Vec<Problem> {
     let mut problems = Vec::new();
-    let Some(kind) = KINDS.iter().find(|k| k.kind == object.kind) else {
+    // Same kind, several groups (Gateway): the one serving this apiVersion, else the first.
+    let same_kind = || KINDS.iter().filter(|k| k.kind == object.kind);
+    let Some(kind) = same_kind()
+        .find(|k| k.api_versions.contains(&object.api_version.as_str()))
+        .or_else(|| same_kind().next())
+    else {
         let known: Vec<_> = KINDS.iter().map(|k| k.kind).collect();
         problems.push(Problem::on(
             object,
@@ -257,7 +312,7 @@ pub fn check_kind(object: &Object) -> Vec<Problem> {
                 &["MESH_EXTERNAL", "MESH_INTERNAL"],
             );
         }
-        "Gateway" => {
+        "Gateway" if !object.is_gateway_api() => {
             for (i, server) in items(&spec["servers"]).enumerate() {
                 enum_at(
                     format!("spec.servers[{i}].port.protocol"),
@@ -327,5 +382,15 @@ mod tests {
         assert!(problems(version)[0].contains("does not serve Gateway"));
         let mode = "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g}\nspec:\n  servers:\n  - port: {number: 443, protocol: HTTPS}\n    tls: {mode: PASSTRHOUGH}\n";
         assert!(problems(mode)[0].contains("PASSTRHOUGH"));
+    }
+
+    #[test]
+    fn gateway_api_objects_are_told_apart_from_istio_ones_by_group() {
+        let gateway = "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: g}\nspec:\n  gatewayClassName: istio\n  listeners: []\n";
+        assert_eq!(problems(gateway), Vec::<String>::new());
+        let istio_field = "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: g}\nspec: {gatewayClassName: istio, servers: []}\n";
+        assert!(problems(istio_field)[0].contains("unknown field spec.servers"));
+        let old_tls_route = "apiVersion: gateway.networking.k8s.io/v1beta1\nkind: TLSRoute\nmetadata: {name: r}\nspec: {parentRefs: []}\n";
+        assert!(problems(old_tls_route)[0].contains("does not serve TLSRoute"));
     }
 }

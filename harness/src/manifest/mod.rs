@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 pub use consistency::{EGRESS_GATEWAY_HOST, MeshService, check_consistency};
-pub use kinds::{KINDS, Kind, check_kind};
+pub use kinds::{GATEWAY_API_GROUP, KINDS, Kind, check_kind};
 
 /// One object from a manifest file.
 #[derive(Debug, Clone)]
@@ -28,6 +28,14 @@ pub struct Object {
 impl Object {
     pub fn spec(&self) -> &Value {
         &self.body["spec"]
+    }
+
+    /// Whether the object is a Gateway API one (`gateway.networking.k8s.io`).
+    pub fn is_gateway_api(&self) -> bool {
+        self.api_version
+            .split('/')
+            .next()
+            .is_some_and(|group| group == kinds::GATEWAY_API_GROUP)
     }
 
     /// `Kind/name` as kubectl prints it.

@@ -2,6 +2,7 @@
 //! the scenarios that need them, and the typed steps that set them up, run every
 //! scenario and clean up. The engine executes these step values and nothing else.
 
+pub mod gateway_api;
 mod step;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -242,6 +243,8 @@ pub struct Slot {
     pub cluster: Option<String>,
     pub kubeconfig: Option<PathBuf>,
     pub node_image: Option<String>,
+    /// Gateway API CRDs other than the Istio release's own (`gateway_api_crds:`).
+    pub gateway_api_crds: Option<String>,
     pub scenarios: Vec<String>,
 }
 
@@ -355,15 +358,32 @@ fn slots(
                 });
                 continue;
             }
-            if let Some(slot) = slots
-                .iter_mut()
-                .find(|slot| slot.istio == *istio && slot.install == install)
-            {
+            let crds = s.gateway_api_crds.as_ref().map(|c| c.value.clone());
+            if let Some(c) = &crds {
+                gateway_api::release(c)
+                    .map_err(|e| format!("{}: gateway_api_crds: {e}", s.name()))?;
+                if !options.cluster.makes_clusters() {
+                    skipped.push(Skip {
+                        scenario: s.name().into(),
+                        istio: istio.clone(),
+                        reason: format!(
+                            "needs Gateway API CRDs {c} installed by the run; a cluster the run did not make keeps its own"
+                        ),
+                    });
+                    continue;
+                }
+            }
+            if let Some(slot) = slots.iter_mut().find(|slot| {
+                slot.istio == *istio && slot.install == install && slot.gateway_api_crds == crds
+            }) {
                 slot.scenarios.push(s.name().into());
                 continue;
             }
             let (cluster, kubeconfig, node_image) = if options.cluster.makes_clusters() {
-                let name = cluster_name(istio, &install);
+                let mut name = cluster_name(istio, &install);
+                if let Some(c) = &crds {
+                    name.push_str(&format!("-gwapi-{}", c.replace('.', "-")));
+                }
                 let kubeconfig = kubeconfig_path(&options.cache_dir, &name);
                 let image = match (&options.node_image, istio) {
                     (Some(image), _) => Some(image.clone()),
@@ -380,6 +400,7 @@ fn slots(
                 cluster,
                 kubeconfig,
                 node_image,
+                gateway_api_crds: crds,
                 scenarios: vec![s.name().into()],
             });
         }
@@ -595,6 +616,29 @@ pub fn build(
                         timeout_secs: t.image_load.as_secs(),
                     },
                 ));
+                if slot_uses_gateway_api(slot, scenarios, ws, options)? {
+                    let release = match (&slot.gateway_api_crds, &slot.istio) {
+                        (Some(c), _) => gateway_api::release(c)?,
+                        (None, IstioRelease::Exact(v)) => gateway_api::crds_for(v)?,
+                        // A run resolves these first; a printed plan shows the newest.
+                        (None, IstioRelease::Latest | IstioRelease::Installed) => {
+                            gateway_api::RELEASES
+                                .last()
+                                .ok_or("no Gateway API release is pinned")?
+                        }
+                    };
+                    setup.push(n.at(
+                        cluster,
+                        None,
+                        None,
+                        Step::InstallGatewayApiCrds {
+                            version: release.version.into(),
+                            files: gateway_api::crd_files(release, &options.cache_dir),
+                            crds: gateway_api::crd_names(release),
+                            timeout_secs: t.gateway_api_crds.as_secs(),
+                        },
+                    ));
+                }
                 let install_file = ws
                     .manifests_dir()
                     .join("install")
@@ -746,6 +790,28 @@ pub fn build(
     })
 }
 
+/// Whether a scenario of the slot applies Gateway API objects.
+fn slot_uses_gateway_api(
+    slot: &Slot,
+    scenarios: &[&Scenario],
+    ws: &Workspace,
+    options: &PlanOptions,
+) -> Result<bool, String> {
+    for s in scenarios
+        .iter()
+        .filter(|s| slot.scenarios.iter().any(|n| n == s.name()))
+    {
+        for m in s.manifests_for(options.upstream) {
+            let objects = crate::manifest::parse_file(&ws.manifests_dir().join(&m.value))
+                .map_err(|p| p.to_string())?;
+            if gateway_api::uses_gateway_api(&objects) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
 /// `docker pull`, kept when the image is already on the host.
 fn pull_step(image: String, t: &Timeouts) -> Step {
     Step::PullImage {
@@ -851,11 +917,17 @@ pub fn scenario_steps(
         );
     }
     let hosts = crate::evidence::config_dump::scenario_hosts(&objects);
-    let gateway = Proxies::Selector {
+    let classic_gateway = Proxies::Selector {
         namespace: mesh::ISTIO_NAMESPACE.into(),
         selector: mesh::GATEWAY_SELECTOR.into(),
     };
-    let mut clean_slate = vec![gateway.clone()];
+    let deployed = gateway_api::deployed_gateways(&objects, &ns);
+    // A Gateway API gateway is the scenario's own; istio-system's serves the rest.
+    let gateway = deployed.first().map_or_else(
+        || classic_gateway.clone(),
+        gateway_api::DeployedGateway::proxies,
+    );
+    let mut clean_slate = vec![classic_gateway.clone()];
     if sidecar {
         clean_slate.push(Proxies::Pod {
             namespace: ns.clone(),
@@ -879,6 +951,28 @@ pub fn scenario_steps(
             },
         ));
     }
+    for g in &deployed {
+        steps.push((
+            None,
+            Step::WaitReady {
+                namespace: g.namespace.clone(),
+                workload: Workload::Deployment,
+                name: g.deployment.clone(),
+                timeout_secs: t.gateway_deployment.as_secs(),
+            },
+        ));
+    }
+    let status_targets = gateway_api::status_targets(&objects, &ns);
+    if !status_targets.is_empty() {
+        steps.push((
+            None,
+            Step::AwaitStatus {
+                namespace: ns.clone(),
+                objects: status_targets,
+                timeout_secs: t.route_status.as_secs(),
+            },
+        ));
+    }
     let context = crate::recording::Context {
         namespace: ns.clone(),
         client_pod: mesh::CLIENT_POD.into(),
@@ -899,6 +993,7 @@ pub fn scenario_steps(
                 container: mesh::CLIENT_CONTAINER.into(),
                 argv: crate::curl::argv(r, &url, ATTEMPT_ID, &s.curl_args_for(options.upstream)),
                 deadline_secs: t.request.as_secs(),
+                gateway: gateway.clone(),
             },
         ));
     }
@@ -911,6 +1006,7 @@ pub fn scenario_steps(
                 .run_dir()
                 .join("evidence")
                 .join(format!("{}@{istio}", s.name())),
+            gateway,
         },
     ));
     if options.keep_objects {
@@ -942,7 +1038,7 @@ pub fn scenario_steps(
         Some(Condition::Always),
         Step::AwaitCleanConfig {
             hosts,
-            proxies: vec![gateway],
+            proxies: vec![classic_gateway],
             timeout_secs: t.clean_config.as_secs(),
         },
     ));
@@ -1505,7 +1601,7 @@ mod tests {
         let ws = ws();
         let suite = Suite::load(&ws).unwrap();
         let mut s = suite.select(&["gateway-http".into()]).unwrap()[0].clone();
-        s.istio = crate::scenario::Range(versions::parse_range(">=1.24").unwrap());
+        s.istio = crate::scenario::Range::parse(">=1.24").unwrap();
         let plan = build(&[&s], &ws, &options("1.22.1")).unwrap();
         assert!(plan.slots.is_empty());
         assert_eq!(plan.skipped[0].reason, "applies to Istio >=1.24");

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use super::gateway_api::{PinnedFile, StatusTarget};
 use crate::upstream::EchoServer;
 
 /// Which proxies a config-dump check reads.
@@ -112,6 +113,15 @@ pub enum Step {
         argv: Vec<String>,
         timeout_secs: u64,
     },
+    /// Gateway API CRDs of the release the cluster's Istio is built against: each file
+    /// fetched, checked against its pinned sha256, server-side applied, and watched
+    /// until `crds` are Established. Before Istio, so istiod starts with them.
+    InstallGatewayApiCrds {
+        version: String,
+        files: Vec<PinnedFile>,
+        crds: Vec<String>,
+        timeout_secs: u64,
+    },
     /// `--cluster existing`: istiod and the egress gateway must be ready already; the
     /// mesh config was compared with each scenario's install profile while planning.
     CheckExistingIstio {
@@ -157,6 +167,13 @@ pub enum Step {
         proxies: Vec<Proxies>,
         timeout_secs: u64,
     },
+    /// Poll the Gateway API objects' status until the scenario's `status:` holds or
+    /// the deadline passes; what was last seen is judged, before any request.
+    AwaitStatus {
+        namespace: String,
+        objects: Vec<StatusTarget>,
+        timeout_secs: u64,
+    },
     /// curl in the client container, judged until consistent. `argv` holds
     /// [`crate::model::ATTEMPT_ID`] where each attempt puts its own id.
     SendRequest {
@@ -167,12 +184,16 @@ pub enum Step {
         container: String,
         argv: Vec<String>,
         deadline_secs: u64,
+        /// The egress gateway whose access log is read.
+        gateway: Proxies,
     },
     /// Manifests, logs, config dumps, events and kind's logs under the run's evidence.
     CollectEvidence {
         scenario: String,
         namespace: String,
         dir: PathBuf,
+        /// The egress gateway whose logs and config dump are kept.
+        gateway: Proxies,
     },
     /// Delete what a file applied (objects outside the scenario's namespace included).
     DeleteObjects {
@@ -260,6 +281,8 @@ impl Step {
             Step::CreateCluster { .. } => "create_cluster",
             Step::LoadImages { .. } => "load_images",
             Step::InstallIstio { .. } => "install_istio",
+            Step::InstallGatewayApiCrds { .. } => "install_gateway_api_crds",
+            Step::AwaitStatus { .. } => "await_status",
             Step::CheckExistingIstio { .. } => "check_existing_istio",
             Step::WaitReady { .. } => "wait_ready",
             Step::StartUpstream { .. } => "start_upstream",
@@ -395,6 +418,35 @@ impl fmt::Display for Step {
                 "run (timeout {timeout_secs}s, {attempts} attempts): {}",
                 shell_words(argv)
             ),
+            Step::InstallGatewayApiCrds {
+                version,
+                files,
+                crds,
+                timeout_secs,
+            } => {
+                let urls: Vec<String> = files
+                    .iter()
+                    .map(|p| format!("{} (sha256 {})", p.url, p.sha256))
+                    .collect();
+                write!(
+                    f,
+                    "apply (server-side, deadline {timeout_secs}s): Gateway API {version} CRDs {}; watch until Established: {}",
+                    list(&urls),
+                    list(crds)
+                )
+            }
+            Step::AwaitStatus {
+                namespace,
+                objects,
+                timeout_secs,
+            } => {
+                let ids: Vec<String> = objects.iter().map(StatusTarget::id).collect();
+                write!(
+                    f,
+                    "watch (deadline {timeout_secs}s): status of {} in namespace {namespace} until the scenario's `status:` holds; judged before any request",
+                    list(&ids)
+                )
+            }
             Step::CheckExistingIstio {
                 install,
                 timeout_secs,
@@ -470,15 +522,16 @@ impl fmt::Display for Step {
                 container,
                 argv,
                 deadline_secs,
+                gateway,
             } => write!(
                 f,
-                "request {scenario}/{request}: exec in {namespace}/{pod} container {container}: {}; read gateway and sidecar logs; judge until {} consecutive passes (deadline {deadline_secs}s)",
+                "request {scenario}/{request}: exec in {namespace}/{pod} container {container}: {}; read the logs of gateway {gateway} and the sidecar; judge until {} consecutive passes (deadline {deadline_secs}s)",
                 shell_words(argv),
                 crate::model::CONSISTENT_PASSES
             ),
-            Step::CollectEvidence { dir, .. } => write!(
+            Step::CollectEvidence { dir, gateway, .. } => write!(
                 f,
-                "collect: manifests, logs, config dumps, events (and kind export logs) into {}",
+                "collect: manifests, logs (client, gateway {gateway}, istiod), config dumps, events (and kind export logs) into {}",
                 dir.display()
             ),
             Step::DeleteObjects { file, namespace } => write!(

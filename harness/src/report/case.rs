@@ -206,6 +206,10 @@ pub fn from_replay(
     case
 }
 
+/// The name the status check goes by among a case's requests (no request can have
+/// it: request names are DNS labels).
+pub const STATUS_CHECK: &str = "status (before traffic)";
+
 /// A live run of a scenario on one mesh. `report_dir` is what evidence names are
 /// relative to.
 pub fn from_live(scenario: &Scenario, run: &ScenarioRun, report_dir: &Path) -> Case {
@@ -230,6 +234,22 @@ pub fn from_live(scenario: &Scenario, run: &ScenarioRun, report_dir: &Path) -> C
         sidecar: run.sidecar.unwrap_or(true),
         local_upstream: run.environment.upstream.as_deref() == Some("local"),
     };
+    // The status first: a route that never attached explains the requests after it.
+    if let Some(status) = &run.status {
+        case.requests.push(RequestResult {
+            name: STATUS_CHECK.into(),
+            url: "Gateway API status, read before any request".into(),
+            passed: status.passed(),
+            verdicts: records(&status.verdicts),
+            attempts: status.reads,
+            inconclusive: 0,
+            consistent_after_seconds: status.passed().then_some(status.elapsed.as_secs_f64()),
+            elapsed_seconds: status.elapsed.as_secs_f64(),
+            relapses: 0,
+            first_relapse: Vec::new(),
+            hops: Vec::new(),
+        });
+    }
     for r in &run.requests {
         let request = scenario.requests.iter().find(|q| q.name.value == r.name);
         let c = &r.converged;
@@ -472,6 +492,7 @@ mod tests {
                 },
                 first_relapse: vec![],
             }],
+            status: None,
             error: None,
             cleanup_error: None,
             timings: vec![],

@@ -53,7 +53,7 @@ fn facts(objects: &[Object]) -> Facts {
                     }
                 }
             }
-            "Gateway" => f.via_gateway = true,
+            "Gateway" if !o.is_gateway_api() => f.via_gateway = true,
             _ => {}
         }
         if let Some(ns) = &o.namespace {

@@ -57,6 +57,16 @@ pub struct Scenario {
     pub upstream: UpstreamSpec,
     #[serde(default)]
     pub known_issue: Option<KnownIssue>,
+    /// The Gateway API CRD release the cluster gets instead of the one its Istio is
+    /// built against (a pinned tag, e.g. `v1.4.1`): to reproduce a CRD mismatch. Such a
+    /// scenario gets a cluster of its own.
+    #[serde(default)]
+    pub gateway_api_crds: Option<Spanned<String>>,
+    /// Gateway API objects' status before any request: `Kind/name` → condition type
+    /// (`Accepted`, `Programmed`, `ResolvedRefs`) or `attachedRoutes.<listener>` →
+    /// matcher. Every Gateway API object the scenario applies is listed.
+    #[serde(default)]
+    pub status: BTreeMap<String, BTreeMap<String, Matcher>>,
     pub requests: Vec<Request>,
     /// Where the scenario was read from (set by the loader).
     #[serde(skip)]
@@ -135,7 +145,7 @@ fn default_max_time() -> u32 {
 }
 
 fn any_version() -> Range {
-    Range(VersionReq::STAR)
+    Range(vec![VersionReq::STAR])
 }
 
 fn default_install() -> Spanned<String> {
@@ -194,30 +204,47 @@ impl Scenario {
     pub fn known_issue_for(&self, istio: &semver::Version) -> Option<&KnownIssue> {
         self.known_issue
             .as_ref()
-            .filter(|k| crate::versions::matches_release(&k.versions.0, istio))
+            .filter(|k| k.versions.matches(istio))
     }
 
     pub fn applies_to(&self, istio: &semver::Version) -> bool {
-        crate::versions::matches_release(&self.istio.0, istio)
+        self.istio.matches(istio)
     }
 }
 
-/// A semver range of Istio versions, e.g. `>=1.22, <1.24`.
+/// A semver range of Istio versions, e.g. `>=1.22, <1.24`; `||` joins alternatives
+/// (`>=1.22.4, <1.22.5 || >=1.23.0, <1.23.1`), as a bug fixed on several branches needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Range(pub VersionReq);
+pub struct Range(pub Vec<VersionReq>);
+
+impl Range {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let alternatives = text
+            .split("||")
+            .map(|part| crate::versions::parse_range(part.trim()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self(alternatives))
+    }
+
+    /// Whether the release matches one alternative (pre-releases as their release).
+    pub fn matches(&self, istio: &semver::Version) -> bool {
+        self.0
+            .iter()
+            .any(|req| crate::versions::matches_release(req, istio))
+    }
+}
 
 impl fmt::Display for Range {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        self.0.fmt(f)
+        let parts: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&parts.join(" || "))
     }
 }
 
 impl<'de> Deserialize<'de> for Range {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        crate::versions::parse_range(&text)
-            .map(Range)
-            .map_err(de::Error::custom)
+        Range::parse(&text).map_err(de::Error::custom)
     }
 }
 
@@ -284,4 +311,20 @@ pub(crate) fn exit_codes<'de, D: Deserializer<'de>>(
         }
     }
     deserializer.deserialize_any(V)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_range_may_join_alternatives_for_a_fix_on_several_branches() {
+        let r = Range::parse(">=1.22.4, <1.22.5 || >=1.23.0, <1.23.1").unwrap();
+        let v = |s: &str| semver::Version::parse(s).unwrap();
+        assert!(r.matches(&v("1.22.4")) && r.matches(&v("1.23.0")));
+        assert!(!r.matches(&v("1.22.5")) && !r.matches(&v("1.23.1")) && !r.matches(&v("1.22.3")));
+        assert!(r.matches(&v("1.23.0-rc.1")));
+        assert_eq!(r.to_string(), ">=1.22.4, <1.22.5 || >=1.23.0, <1.23.1");
+        assert!(Range::parse(">=1.22 || nonsense").is_err());
+    }
 }

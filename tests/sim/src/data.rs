@@ -3,7 +3,9 @@
 //!
 //! Recordings, first found wins: `tests/sim/recordings/<scenario>@<mode>.json`,
 //! `tests/sim/recordings/<scenario>.json` (synthesized for the simulation, never
-//! evidence of Istio behaviour), then the shipped `scenarios/recordings/`.
+//! evidence of Istio behaviour), then the shipped `scenarios/recordings/`. On the
+//! versions a scenario's `known_issue` names, `<scenario>@<mode>.affected.json`
+//! answers instead: the bug's symptom as its report describes it.
 //!
 //! Per-version behaviour applied on top, each from the findings of December 2026:
 //! - Istio >= 1.25: the egress gateway treats the sidecar as an external client
@@ -68,7 +70,13 @@ impl Answers {
         let mut recordings = BTreeMap::new();
         for s in scenarios {
             let name = s.name();
-            for mode in ["local", "internet", ""] {
+            for mode in [
+                "local",
+                "internet",
+                "",
+                "local.affected",
+                "internet.affected",
+            ] {
                 let file = if mode.is_empty() {
                     synthesized_dir().join(format!("{name}.json"))
                 } else {
@@ -117,11 +125,26 @@ impl Answers {
         *self.client_cert.lock().unwrap_or_else(|e| e.into_inner()) = Some(pem.to_owned());
     }
 
-    fn recording(&self, scenario: &str, mode: UpstreamMode) -> Option<(&Recording, bool)> {
+    fn recording(
+        &self,
+        scenario: &str,
+        mode: UpstreamMode,
+        istio: &Version,
+    ) -> Option<(&Recording, bool)> {
         let key = |m: &str| (scenario.to_owned(), m.to_owned());
-        self.recordings
-            .get(&key(mode.as_str()))
+        let affected = self
+            .scenarios
+            .get(scenario)
+            .is_some_and(|s| s.known_issue_for(istio).is_some());
+        let symptom = affected
+            .then(|| {
+                self.recordings
+                    .get(&key(&format!("{}.affected", mode.as_str())))
+            })
+            .flatten();
+        symptom
             .map(|r| (r, true))
+            .or_else(|| self.recordings.get(&key(mode.as_str())).map(|r| (r, true)))
             .or_else(|| self.recordings.get(&key("")).map(|r| (r, false)))
     }
 
@@ -160,7 +183,7 @@ impl Answers {
         let (request, mode) = found.ok_or_else(|| {
             format!("simulated exec: no request of {namespace} is sent as {argv:?}")
         })?;
-        let (recording, mode_specific) = self.recording(namespace, mode).ok_or_else(|| {
+        let (recording, mode_specific) = self.recording(namespace, mode, istio).ok_or_else(|| {
             format!(
                 "the simulation has no recording of {namespace} ({} upstream): add tests/sim/recordings/{namespace}@{}.json",
                 mode.as_str(),

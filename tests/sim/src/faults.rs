@@ -38,10 +38,15 @@ pub enum Fault {
     /// Docker's containerd image store: `kind load` fails with "content digest …
     /// not found" (kubernetes-sigs/kind#3795, the output as in #3845).
     ContainerdImageStore,
+    /// A Gateway API CRD file's bytes are not the pinned ones (a moved tag, a proxy).
+    CrdDigestMismatch,
+    /// Istio never attaches the routes: every route parent is Accepted=False
+    /// (NotAllowedByListeners) and every listener has attachedRoutes 0.
+    RouteNeverAttached,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 16] = [
+    pub const ALL: [Fault; 18] = [
         Fault::ClusterCreateFails,
         Fault::ImageLoadFails,
         Fault::IstiodNeverReady,
@@ -58,6 +63,8 @@ impl Fault {
         Fault::Interrupt,
         Fault::TraceSampled,
         Fault::ContainerdImageStore,
+        Fault::CrdDigestMismatch,
+        Fault::RouteNeverAttached,
     ];
 
     pub fn name(self) -> &'static str {
@@ -78,6 +85,8 @@ impl Fault {
             Fault::Interrupt => "interrupt",
             Fault::TraceSampled => "trace-sampled",
             Fault::ContainerdImageStore => "containerd-image-store",
+            Fault::CrdDigestMismatch => "crd-digest-mismatch",
+            Fault::RouteNeverAttached => "route-never-attached",
         }
     }
 

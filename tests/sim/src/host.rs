@@ -281,6 +281,29 @@ impl HostPrograms for Programs {
         Ok(dest.to_owned())
     }
 
+    async fn fetch_pinned(
+        &self,
+        url: &str,
+        _sha256: &str,
+        dest: &Path,
+        _timeout: Duration,
+    ) -> Result<Vec<u8>, InfraError> {
+        // The digest is the live seam's to check (live::download tests); here the
+        // fault says what a mismatch looks like to the engine.
+        if self.0.faults.has(Fault::CrdDigestMismatch) {
+            return Err(InfraError::new(format!(
+                "{url}: sha256 {} does not match the pinned one; nothing was applied (simulated)",
+                "0".repeat(64)
+            )));
+        }
+        let body = super::gateway_api::crd_file(url).map_err(InfraError::new)?;
+        self.0
+            .world()
+            .downloads
+            .insert(dest.to_owned(), url.to_owned());
+        Ok(body.into_bytes())
+    }
+
     fn kill_all(&self) {}
 }
 

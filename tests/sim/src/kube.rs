@@ -12,6 +12,7 @@ use egress_harness::seams::{Applied, Exec, InfraError, KubeApi, KubeConnector};
 use k8s_openapi::jiff::Timestamp;
 
 use super::faults::FAILING_API_CALLS;
+use super::gateway_api;
 use super::{Cluster, Fault, LogLine, Sim};
 
 pub struct Connector(pub Sim);
@@ -239,6 +240,27 @@ impl KubeApi for Api {
         self.with(|c| {
             let mut applied = Vec::new();
             for o in objects {
+                if o.kind == "CustomResourceDefinition" {
+                    c.crds.insert(o.name.clone(), o.body.clone());
+                    applied.push(Applied {
+                        api_version: o.api_version.clone(),
+                        kind: o.kind.clone(),
+                        name: o.name.clone(),
+                        namespace: None,
+                    });
+                    continue;
+                }
+                // As discovery answers live (live::k8s dynamic_api).
+                if o.is_gateway_api() && !gateway_api::served(c, &o.api_version, &o.kind) {
+                    return Err(InfraError::new(format!(
+                        "{}:{}: applying {}: the cluster does not serve {} {}: no such CRD version (simulated)",
+                        o.file.display(),
+                        o.line,
+                        o.id(),
+                        o.api_version,
+                        o.kind
+                    )));
+                }
                 let ns = o.namespace.clone().unwrap_or_else(|| namespace.to_owned());
                 let Some(target) = c.namespaces.get_mut(&ns) else {
                     return Err(InfraError::new(format!(
@@ -294,7 +316,9 @@ impl KubeApi for Api {
             let ready = match (namespace, name) {
                 ("kube-system", "coredns") => true,
                 (mesh::ISTIO_NAMESPACE, _) => c.istio.is_some() && !never,
-                _ => false,
+                // Istio's deployment controller runs `<gateway>-istio` for a Gateway.
+                (ns, deployment) => gateway_api::deployed_gateway(c, ns)
+                    .is_some_and(|g| format!("{g}-istio") == deployment),
             };
             if ready {
                 Ok(Duration::from_millis(20))
@@ -337,6 +361,15 @@ impl KubeApi for Api {
 
     async fn pods(&self, namespace: &str, selector: &str) -> Result<Vec<String>, InfraError> {
         self.call()?;
+        if let Some(name) = selector.strip_prefix("gateway.networking.k8s.io/gateway-name=") {
+            return self.with(|c| {
+                Ok(gateway_api::deployed_gateway(c, namespace)
+                    .filter(|g| g == name)
+                    .map(|g| gateway_api::gateway_pod(&g))
+                    .into_iter()
+                    .collect())
+            });
+        }
         Ok(match (namespace, selector) {
             (mesh::ISTIO_NAMESPACE, mesh::GATEWAY_SELECTOR) => self.gateway_pods(),
             (mesh::ISTIO_NAMESPACE, mesh::ISTIOD_SELECTOR) => vec!["istiod-5c9f8d7b6-sim0".into()],
@@ -381,9 +414,18 @@ impl KubeApi for Api {
                 .ok_or_else(|| InfraError::new("exec: the cluster has no Istio"))?;
             let effective = cluster.map(|c| effective(c, namespace));
             let pods = self.gateway_pods();
+            // The scenario's own Gateway API gateway, else istio-system's.
+            let deployed = cluster
+                .and_then(|c| gateway_api::deployed_gateway(c, namespace))
+                .map(|g| (namespace.to_owned(), gateway_api::gateway_pod(&g)));
             (
                 istio,
-                pods.last().cloned().unwrap_or_else(|| gateway_pod(0)),
+                deployed.unwrap_or_else(|| {
+                    (
+                        mesh::ISTIO_NAMESPACE.to_owned(),
+                        pods.last().cloned().unwrap_or_else(|| gateway_pod(0)),
+                    )
+                }),
                 effective.unwrap_or(super::data::Effective {
                     allow_any: false,
                     in_mesh_headers: false,
@@ -426,7 +468,7 @@ impl KubeApi for Api {
                 };
                 for text in answer.gateway_lines {
                     c.logs
-                        .entry((mesh::ISTIO_NAMESPACE.into(), gateway_pod_for_logs.clone()))
+                        .entry(gateway_pod_for_logs.clone())
                         .or_default()
                         .push(line(text));
                 }
@@ -525,6 +567,37 @@ impl KubeApi for Api {
                 }
                 _ => None,
             })
+        })
+    }
+
+    async fn get(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<serde_json::Value>, InfraError> {
+        let never = self.sim.faults.has(Fault::RouteNeverAttached);
+        self.with(|c| {
+            if kind == "CustomResourceDefinition" {
+                return Ok(c.crds.get(name).map(|crd| {
+                    let mut crd = crd.clone();
+                    crd["status"] = serde_json::json!({"conditions": [
+                        {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts"},
+                        {"type": "Established", "status": "True", "reason": "InitialNamesAccepted"}
+                    ]});
+                    crd
+                }));
+            }
+            if api_version.starts_with(egress_harness::manifest::GATEWAY_API_GROUP)
+                && !gateway_api::served(c, api_version, kind)
+            {
+                return Err(InfraError::new(format!(
+                    "the cluster does not serve {api_version} {kind} (simulated)"
+                )));
+            }
+            let ns = namespace.unwrap_or_default();
+            Ok(gateway_api::with_status(c, ns, kind, name, never))
         })
     }
 

@@ -12,6 +12,7 @@
 
 mod data;
 mod faults;
+mod gateway_api;
 mod host;
 mod identity;
 mod kube;
@@ -38,6 +39,8 @@ pub struct Cluster {
     /// Made outside the run (`--cluster existing`): the run must leave it as found.
     pub existing: bool,
     pub namespaces: BTreeMap<String, Namespace>,
+    /// CustomResourceDefinitions applied, by name.
+    pub crds: BTreeMap<String, serde_json::Value>,
     /// Scenario hosts the proxies still hold after their ServiceEntry went, with the
     /// number of config-dump reads left before they are forgotten.
     pub lingering: BTreeMap<String, u32>,
