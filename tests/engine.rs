@@ -380,6 +380,62 @@ fn a_crd_file_that_is_not_the_pinned_one_is_an_error_of_its_step() {
 }
 
 #[test]
+fn the_regression_pack_fails_where_its_bug_is_and_passes_where_it_is_fixed() {
+    use Status::{KnownFailure as Bug, Pass};
+    let r = run(
+        &["regression"],
+        "1.22.1,1.23.0,1.24.2,1.24.3,1.29.2,1.29.3,1.30.4",
+        &[],
+        "regressions",
+    );
+    // (scenario, Istio, status); a version outside a scenario's range has no case.
+    let expected = [
+        ("istio-51466-same-host-tls-and-https", "1.22.1", Bug),
+        ("istio-51466-same-host-tls-and-https", "1.30.4", Bug),
+        ("istio-51747-second-address-ignored", "1.22.1", Bug),
+        ("istio-51747-second-address-ignored", "1.23.0", Pass),
+        ("istio-51747-second-address-ignored", "1.24.3", Pass),
+        ("istio-52944-single-ip-and-cidr", "1.23.0", Bug),
+        ("istio-52944-single-ip-and-cidr", "1.24.3", Pass),
+        ("istio-54990-overlapping-addresses", "1.24.2", Bug),
+        ("istio-54990-overlapping-addresses", "1.24.3", Pass),
+        ("istio-59949-tlsroute-crds-v1-4-1", "1.29.2", Bug),
+        ("istio-59949-tlsroute-crds-v1-4-1", "1.29.3", Pass),
+        ("istio-io-17394-tlsroute-crds-before-v1-5", "1.30.4", Bug),
+        ("ghsa-qm8v-g4f9-qhjx-backend-tls-policy", "1.29.2", Bug),
+        ("ghsa-qm8v-g4f9-qhjx-backend-tls-policy", "1.30.4", Pass),
+    ];
+    for (scenario, istio, status) in expected {
+        let c = r.case(scenario, istio);
+        assert_eq!(c.status, status, "{scenario} on {istio}: {:?}", c.message);
+    }
+    let outside: Vec<&ScenarioRun> = r
+        .runs
+        .iter()
+        .filter(|run| run.scenario == "istio-52944-single-ip-and-cidr" && run.istio == "1.22.1")
+        .collect();
+    assert!(
+        !outside.is_empty() && outside.iter().all(|run| run.skipped.is_some()),
+        "outside its range, #52944 is skipped, not judged (#51747 would hide it)"
+    );
+    // #59949 is seen in the status before any request: the CRD is ignored.
+    let c = r.case("istio-59949-tlsroute-crds-v1-4-1", "1.29.2");
+    let status = &c.requests[0];
+    assert!(
+        status.verdicts.iter().any(|v| v.subject
+            == "status.Gateway/httpbin-egress-gateway.attachedRoutes.tls"
+            && v.observed.as_deref() == Some("0")),
+        "{status:?}"
+    );
+    // Its clusters carry the CRD release the scenario asks for.
+    let plan = r.engine_plan["steps"].as_array().expect("steps");
+    assert!(plan.iter().any(|p| p["step"] == "install_gateway_api_crds"
+        && p["version"] == "v1.4.1"
+        && p["cluster"] == "egc-1-29-2-registry-only-gwapi-v1-4-1"));
+    assert!(r.sim.is_empty(), "left behind: {}", r.sim.snapshot());
+}
+
+#[test]
 fn requests_that_were_never_judged_are_errors_not_failures() {
     for fault in [
         Fault::ExecLost,

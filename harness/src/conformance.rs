@@ -554,10 +554,7 @@ fn scenario_trials(
 ) -> Vec<Trial> {
     let name = s.name().to_owned();
     // The file is read again: a trial that could not fail would prove nothing.
-    let (file, manifests) = (
-        ws.scenarios_dir().join(format!("{name}.yaml")),
-        ws.manifests_dir(),
-    );
+    let (file, manifests) = (s.source.clone(), ws.manifests_dir());
     let expected = name.clone();
     let mut trials =
         vec![Trial::test(

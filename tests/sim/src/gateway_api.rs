@@ -138,6 +138,46 @@ fn allows(listener: &Value, route_kind: &str) -> bool {
     }
 }
 
+/// Whether istiod watches the cluster's objects of `kind`. TLSRoute is the one that
+/// depends on the CRD release (istio/istio pkg/kube/kclient/crdwatcher.go at each
+/// tag): 1.30 reads `v1`, served from Gateway API v1.5 on (istio/istio.io#17394);
+/// 1.28.6 and 1.29.2 ignore a bundle newer than v1.4.0 (MaximumCRDVersions,
+/// istio/istio#59949), 1.28.7+ and 1.29.3+ one newer than v1.4.1; before that Istio
+/// reads `v1alpha2`.
+pub fn istiod_reads(cluster: &Cluster, kind: &str) -> bool {
+    if kind != "TLSRoute" {
+        return true;
+    }
+    let (Some((istio, _)), Some(crd)) = (
+        &cluster.istio,
+        cluster.crds.get(&format!("tlsroutes.{GATEWAY_API_GROUP}")),
+    ) else {
+        return false;
+    };
+    let serves = |v: &str| items(&crd["spec"]["versions"]).any(|x| x["name"].as_str() == Some(v));
+    let bundle = crd["metadata"]["annotations"]["gateway.networking.k8s.io/bundle-version"]
+        .as_str()
+        .and_then(|b| semver::Version::parse(b.trim_start_matches('v')).ok());
+    let v = |s: &str| semver::Version::parse(s).unwrap_or(semver::Version::new(0, 0, 0));
+    let release = semver::Version::new(istio.major, istio.minor, istio.patch);
+    if release >= v("1.30.0") {
+        return serves("v1");
+    }
+    let maximum = if release == v("1.28.6") || release == v("1.29.2") {
+        Some(v("1.4.0"))
+    } else if release >= v("1.28.7") {
+        Some(v("1.4.1"))
+    } else {
+        None
+    };
+    if let (Some(max), Some(b)) = (maximum, bundle)
+        && b > max
+    {
+        return false;
+    }
+    serves("v1alpha2")
+}
+
 struct Attachment {
     route: (String, String),
     parent: Value,
@@ -152,7 +192,7 @@ fn attachments(cluster: &Cluster, namespace: &str, never: bool) -> Vec<Attachmen
     };
     let mut out = Vec::new();
     for ((kind, name), body) in &ns.objects {
-        if !kind.ends_with("Route") || !is_gateway_api(body) {
+        if !kind.ends_with("Route") || !is_gateway_api(body) || !istiod_reads(cluster, kind) {
             continue;
         }
         for parent in items(&body["spec"]["parentRefs"]) {
@@ -252,6 +292,32 @@ pub fn with_status(
                 ],
                 "listeners": listeners,
             })
+        }
+        // Unseen by istiod: nobody writes its status.
+        k if k.ends_with("Route") && !istiod_reads(cluster, k) => return Some(body),
+        "BackendTLSPolicy" => {
+            // A missing CA ConfigMap: Accepted=False NoValidCACertificate, ResolvedRefs=False
+            // InvalidCACertificateRef (istio/istio pilot/pkg/config/kube/gateway/backend_policies.go).
+            let missing: Vec<&str> = items(&body["spec"]["validation"]["caCertificateRefs"])
+                .filter_map(|r| r["name"].as_str())
+                .filter(|n| !ns.objects.contains_key(&("ConfigMap".into(), (*n).into())))
+                .collect();
+            let ok = missing.is_empty();
+            let message = format!(
+                "Certificate reference not found: ConfigMap {}",
+                missing.join(", ")
+            );
+            let ancestors: Vec<Value> = items(&body["spec"]["targetRefs"])
+                .map(|t| json!({
+                    "ancestorRef": {"group": t["group"], "kind": t["kind"], "name": t["name"]},
+                    "controllerName": "istio.io/gateway-controller",
+                    "conditions": [
+                        condition("Accepted", ok, "NoValidCACertificate", if ok { "Configuration is valid" } else { &message }),
+                        condition("ResolvedRefs", ok, "InvalidCACertificateRef", if ok { "Configuration is valid" } else { &message }),
+                    ],
+                }))
+                .collect();
+            json!({"ancestors": ancestors})
         }
         k if k.ends_with("Route") => {
             let backends_ok = items(&body["spec"]["rules"])
