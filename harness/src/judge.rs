@@ -247,7 +247,38 @@ pub fn judge(
             }
         }
     }
+    judge_ztunnel(&mut j, e, obs, context, &host);
     j.out
+}
+
+fn judge_ztunnel(j: &mut Judge<'_>, e: &Expect, obs: &Observation, context: &Context, host: &str) {
+    let Some(expect) = &e.ztunnel_log else { return };
+    let Some(lines) = &obs.ztunnel_log else {
+        j.not_observed(
+            "ztunnel_log".into(),
+            "this request's connection".into(),
+            "ztunnel's log not captured",
+        );
+        return;
+    };
+    let found = crate::evidence::ztunnel_log::find(lines, &context.namespace, host);
+    let raw = found.as_ref().map(|(raw, _)| (*raw).to_owned());
+    if j.presence(
+        "ztunnel_log",
+        expect,
+        raw.clone(),
+        raw.as_deref().unwrap_or(""),
+    ) && let (Presence::Fields(fields), Some((raw, c))) = (expect, &found)
+    {
+        for (key, m) in fields {
+            j.matcher(
+                format!("ztunnel_log.{key}"),
+                m,
+                c.fields.get(key).cloned(),
+                raw,
+            );
+        }
+    }
 }
 
 /// What echo-basic reports under `tls` (kubernetes-sigs/gateway-api
@@ -729,6 +760,42 @@ pub fn explain_headers(headers: &EchoedHeaders) -> Value {
 mod tests {
     use super::*;
     use crate::upstream::Certs;
+
+    #[test]
+    fn a_connection_that_skipped_the_waypoint_fails_the_ztunnel_expectation() {
+        let s = crate::scenario::load_str(
+            "name: a\ndescription: d\nrequests:\n  - name: r\n    url: http://httpbin.org/headers\n    expect:\n      ztunnel_log:\n        dst.workload: {matches: \"^waypoint-\"}\n",
+            std::path::Path::new("a.yaml"),
+        )
+        .unwrap();
+        let line = |dst: &str| {
+            format!(
+                r#"2026-12-01T12:00:00Z info access connection complete src.workload="curl" src.namespace="a" dst.service="httpbin.org" dst.workload="{dst}" direction="outbound""#
+            )
+        };
+        let context = Context {
+            namespace: "a".into(),
+            client_pod: "curl".into(),
+            service_account: "default".into(),
+            upstream: Some("local".into()),
+        };
+        let judged = |lines: Option<Vec<String>>| {
+            let obs = Observation {
+                name: "r".into(),
+                ztunnel_log: lines,
+                ..Observation::default()
+            };
+            judge(&s.requests[0], &obs, &context, &Version::new(1, 30, 3))
+        };
+        let via = judged(Some(vec![line("waypoint-6d8f9c7b5-x2k4q")]));
+        assert!(passed(&via), "{via:?}");
+        let bypassed = judged(Some(vec![line("")]));
+        assert_eq!(bypassed[0].outcome, Outcome::Fail, "{bypassed:?}");
+        let none = judged(Some(vec![]));
+        assert_eq!(none[0].subject, "ztunnel_log");
+        assert_eq!(none[0].outcome, Outcome::Fail);
+        assert_eq!(judged(None)[0].outcome, Outcome::NotObserved);
+    }
 
     const SCENARIO: &str = r#"
 name: t

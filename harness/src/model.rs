@@ -24,6 +24,9 @@ pub mod mesh {
     pub const GATEWAY_SELECTOR: &str = "istio=egressgateway";
     pub const ISTIOD_DEPLOYMENT: &str = "istiod";
     pub const ISTIOD_SELECTOR: &str = "app=istiod";
+    /// Ambient's node proxy (istio/istio manifests/charts/ztunnel/templates/daemonset.yaml:
+    /// label `app: ztunnel`, container `istio-proxy`).
+    pub const ZTUNNEL_SELECTOR: &str = "app=ztunnel";
     pub const ISTIOD_CONTAINER: &str = "discovery";
     pub const PROXY_CONTAINER: &str = "istio-proxy";
     /// The scenarios' client pod and its container (manifests/client/*.yaml).

@@ -78,6 +78,9 @@ pub struct Observation {
     /// Client sidecar access-log lines from when the request was sent.
     #[serde(default)]
     pub sidecar_log: Option<Vec<String>>,
+    /// Ambient: ztunnel's connection lines from the scenario's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ztunnel_log: Option<Vec<String>>,
     /// Seconds from sending until curl returned, and other timings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_total: Option<f64>,

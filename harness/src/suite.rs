@@ -78,7 +78,8 @@ impl Workspace {
                 }
             }
         }
-        files.sort();
+        // By scenario name, wherever the file sits.
+        files.sort_by(|a, b| a.file_name().cmp(&b.file_name()).then(a.cmp(b)));
         Ok(files)
     }
 

@@ -128,13 +128,19 @@ fn plan_covers_each_version_with_its_own_kubeconfig() {
     let out = egress(&["plan", "--istio", "1.22.1,1.30.3"]);
     let plan = text(&out);
     assert!(out.status.success(), "{plan}");
-    for cluster in ["egc-1-22-1-registry-only", "egc-1-30-3-registry-only"] {
+    // One per version; ambient and a scenario with its own Gateway API CRDs add theirs.
+    for cluster in [
+        "egc-1-22-1-registry-only",
+        "egc-1-30-3-registry-only",
+        "egc-1-30-3-ambient",
+        "egc-1-30-3-registry-only-gwapi-v1-4-1",
+    ] {
         assert!(
             plan.contains(&format!("# cluster {cluster}:")),
             "no cluster {cluster}"
         );
     }
-    assert_eq!(plan.matches("# cluster ").count(), 2, "{plan}");
+    assert_eq!(plan.matches("# cluster ").count(), 4, "{plan}");
     for line in plan.lines().filter(|l| {
         l.contains(" create cluster ")
             || l.contains(" install -y ")
@@ -167,7 +173,7 @@ fn unknown_scenario_lists_the_known_ones() {
     let said = text(&out);
     assert!(said.contains("did you mean `gateway-http`?"), "{said}");
     assert!(
-        said.contains("known scenarios: app-tls-in-mesh-mtls"),
+        said.contains("known scenarios: ambient-waypoint-authz, ambient-waypoint-tls-origination, app-tls-in-mesh-mtls"),
         "{said}"
     );
 }

@@ -239,6 +239,7 @@ impl<'a> ScenarioExec<'a> {
                 argv,
                 deadline_secs,
                 gateway,
+                ztunnel,
                 ..
             } => {
                 let Some(r) = self
@@ -252,7 +253,7 @@ impl<'a> ScenarioExec<'a> {
                     )));
                 };
                 let run = self
-                    .converge_request(r, argv, gateway, secs(*deadline_secs))
+                    .converge_request(r, argv, gateway, ztunnel.as_ref(), secs(*deadline_secs))
                     .await;
                 self.requests.push(run);
                 Ok(())
@@ -302,6 +303,7 @@ impl<'a> ScenarioExec<'a> {
         request: &Request,
         planned_argv: &[String],
         gateway: &Proxies,
+        ztunnel: Option<&Proxies>,
         deadline: Duration,
     ) -> RequestRun {
         let started = tokio::time::Instant::now();
@@ -321,7 +323,7 @@ impl<'a> ScenarioExec<'a> {
                             why: "interrupted".into(),
                         };
                     }
-                    self.attempt(request, planned_argv, gateway, remaining)
+                    self.attempt(request, planned_argv, gateway, ztunnel, remaining)
                         .await
                 }
             },
@@ -351,6 +353,7 @@ impl<'a> ScenarioExec<'a> {
         request: &Request,
         planned_argv: &[String],
         gateway: &Proxies,
+        ztunnel: Option<&Proxies>,
         remaining: Duration,
     ) -> Attempt<Observation> {
         let t = &self.engine.options.plan.timeouts;
@@ -402,6 +405,7 @@ impl<'a> ScenarioExec<'a> {
             stderr: Some(exec.stderr),
             gateway_log: None,
             sidecar_log: None,
+            ztunnel_log: None,
             time_total: write_out.time_total,
         };
         let host = argv.last().map(|u| judge::url_host(u)).unwrap_or_default();
@@ -423,7 +427,8 @@ impl<'a> ScenarioExec<'a> {
             ),
         ] {
             let wait = log_wait(expect.clone(), log_deadline, t.absence_settle);
-            let read = self.read_until_found(proxy, wait, &obs, &host, since).await;
+            let found = |lines: &[String]| judge::find_line(lines, &obs, &host).is_some();
+            let read = self.read_until_found(proxy, wait, since, &found).await;
             if expect.is_some() && !read.complete() && !read.found {
                 return Attempt::Inconclusive {
                     why: format!(
@@ -438,6 +443,29 @@ impl<'a> ScenarioExec<'a> {
                 "gateway" => obs.gateway_log = lines,
                 _ => obs.sidecar_log = lines,
             }
+        }
+        if let (Some(expect), Some(ztunnel)) = (&request.expect.ztunnel_log, ztunnel) {
+            // Ambient: the node's ztunnel logged the connection, not a sidecar.
+            let ns = self.context.namespace.clone();
+            let found =
+                |lines: &[String]| crate::evidence::ztunnel_log::find(lines, &ns, &host).is_some();
+            let wait = log_wait(Some(presence(expect)), log_deadline, t.absence_settle);
+            let read = self.read_until_found(ztunnel, wait, since, &found).await;
+            if !read.complete() && !read.found {
+                return Attempt::Inconclusive {
+                    why: format!(
+                        "ztunnel's log could not be read in full: {}",
+                        read.unreadable.join("; ")
+                    ),
+                };
+            }
+            let mark = format!("src.namespace=\"{ns}\"");
+            obs.ztunnel_log = (read.any_read || read.complete()).then(|| {
+                read.lines
+                    .into_iter()
+                    .filter(|l| l.contains(&mark))
+                    .collect()
+            });
         }
         let passed = judge::passed(&judge::judge(
             request,
@@ -456,16 +484,15 @@ impl<'a> ScenarioExec<'a> {
         &self,
         proxy: &Proxies,
         wait: Duration,
-        obs: &Observation,
-        host: &str,
         since: Timestamp,
+        found: &(dyn Fn(&[String]) -> bool + Sync),
     ) -> LogRead {
         let started = tokio::time::Instant::now();
         let backoff = self.engine.backoff();
         let mut pause = backoff.initial;
         loop {
             let mut read = self.read_logs(proxy, since).await;
-            read.found = judge::find_line(&read.lines, obs, host).is_some();
+            read.found = found(&read.lines);
             if read.found || started.elapsed() + pause > wait || self.engine.cancel.is_cancelled() {
                 return read;
             }
@@ -695,6 +722,18 @@ impl<'a> ScenarioExec<'a> {
                     .map(|(ns, p)| (ns, p, vec![mesh::PROXY_CONTAINER])),
             ),
             Err(e) => bundle.missing("egress gateway pods", &e.message),
+        }
+        if let Ok(found) = kube
+            .pods(mesh::ISTIO_NAMESPACE, mesh::ZTUNNEL_SELECTOR)
+            .await
+        {
+            pods.extend(found.into_iter().map(|p| {
+                (
+                    mesh::ISTIO_NAMESPACE.to_owned(),
+                    p,
+                    vec![mesh::PROXY_CONTAINER],
+                )
+            }));
         }
         match kube
             .pods(mesh::ISTIO_NAMESPACE, mesh::ISTIOD_SELECTOR)

@@ -1,5 +1,5 @@
 //! Parsers for what Istio shows: access-log lines, echoed headers, XFCC, peer metadata,
-//! Gateway API status.
+//! Gateway API status, ztunnel's connection lines.
 
 pub mod access_log;
 pub mod config_dump;
@@ -7,3 +7,4 @@ pub mod headers;
 pub mod peer_metadata;
 pub mod status;
 pub mod xfcc;
+pub mod ztunnel_log;

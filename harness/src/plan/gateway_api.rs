@@ -436,17 +436,24 @@ impl DeployedGateway {
     }
 }
 
-/// The Gateway API Gateways of class `istio` among the objects.
+/// The Gateway API Gateways Istio deploys among the objects: class `istio`, and the
+/// ambient waypoints of class `istio-waypoint`, whose Deployment takes the Gateway's
+/// own name (`disableNameSuffix` in istio/istio
+/// pilot/pkg/config/kube/gateway/deploymentcontroller.go).
 pub fn deployed_gateways(objects: &[Object], namespace: &str) -> Vec<DeployedGateway> {
     objects
         .iter()
         .filter(|o| o.is_gateway_api() && o.kind == "Gateway")
         .filter_map(|o| {
-            let class = o.spec()["gatewayClassName"].as_str()?;
-            (class == "istio").then(|| DeployedGateway {
+            let deployment = match o.spec()["gatewayClassName"].as_str()? {
+                "istio" => format!("{}-istio", o.name),
+                "istio-waypoint" => o.name.clone(),
+                _ => return None,
+            };
+            Some(DeployedGateway {
                 name: o.name.clone(),
                 namespace: o.namespace.clone().unwrap_or_else(|| namespace.to_owned()),
-                deployment: format!("{}-{class}", o.name),
+                deployment,
             })
         })
         .collect()
@@ -540,18 +547,25 @@ mod tests {
     #[test]
     fn an_istio_class_gateway_runs_in_its_namespace_under_its_own_name() {
         let objects = crate::manifest::parse_str(
-            "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: egress}\nspec: {gatewayClassName: istio, listeners: []}\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: other}\nspec: {gatewayClassName: envoy, listeners: []}\n---\napiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: classic}\nspec: {selector: {istio: egressgateway}}\n",
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: egress}\nspec: {gatewayClassName: istio, listeners: []}\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: other}\nspec: {gatewayClassName: envoy, listeners: []}\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: waypoint}\nspec: {gatewayClassName: istio-waypoint, listeners: []}\n---\napiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: classic}\nspec: {selector: {istio: egressgateway}}\n",
             Path::new("m.yaml"),
         )
         .unwrap();
         let gateways = deployed_gateways(&objects, "scenario-ns");
         assert_eq!(
             gateways,
-            vec![DeployedGateway {
-                name: "egress".into(),
-                namespace: "scenario-ns".into(),
-                deployment: "egress-istio".into(),
-            }]
+            vec![
+                DeployedGateway {
+                    name: "egress".into(),
+                    namespace: "scenario-ns".into(),
+                    deployment: "egress-istio".into(),
+                },
+                DeployedGateway {
+                    name: "waypoint".into(),
+                    namespace: "scenario-ns".into(),
+                    deployment: "waypoint".into(),
+                },
+            ]
         );
         assert_eq!(
             gateways[0].proxies().to_string(),
@@ -561,6 +575,9 @@ mod tests {
             .iter()
             .map(StatusTarget::id)
             .collect();
-        assert_eq!(targets, ["Gateway/egress", "Gateway/other"]);
+        assert_eq!(
+            targets,
+            ["Gateway/egress", "Gateway/other", "Gateway/waypoint"]
+        );
     }
 }

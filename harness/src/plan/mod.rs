@@ -64,8 +64,15 @@ pub fn cluster_profile(install: &str, mesh_wide: bool) -> &str {
     }
 }
 
+/// The install profile of ambient mode (manifests/install/ambient.yaml): no sidecars
+/// and no egress gateway; ztunnel on every node, waypoints as the scenarios declare.
+pub const AMBIENT_PROFILE: &str = "ambient";
+
 /// Images the Istio install uses, under `docker.io/istio` for releases.
 const ISTIO_IMAGES: &[&str] = &["pilot", "proxyv2"];
+/// What ambient adds: the CNI node agent and ztunnel (istio/istio
+/// manifests/charts/istio-cni, manifests/charts/ztunnel).
+const AMBIENT_IMAGES: &[&str] = &["install-cni", "ztunnel"];
 /// Attempts of `kind create cluster` before it is an error.
 const CREATE_ATTEMPTS: u32 = 3;
 /// Secrets with the run's certificates (see `upstream::secrets`).
@@ -664,7 +671,14 @@ pub fn build(
                         timeout_secs: t.istio_install.as_secs(),
                     },
                 ));
-                for deployment in [mesh::ISTIOD_DEPLOYMENT, mesh::GATEWAY_DEPLOYMENT] {
+                // Ambient has no egress gateway; istioctl install has waited for the
+                // ztunnel and CNI DaemonSets (istio/istio operator/pkg/install/wait.go).
+                let deployments: &[&str] = if slot.install == AMBIENT_PROFILE {
+                    &[mesh::ISTIOD_DEPLOYMENT]
+                } else {
+                    &[mesh::ISTIOD_DEPLOYMENT, mesh::GATEWAY_DEPLOYMENT]
+                };
+                for deployment in deployments {
                     setup.push(n.at(
                         cluster,
                         None,
@@ -672,7 +686,7 @@ pub fn build(
                         Step::WaitReady {
                             namespace: mesh::ISTIO_NAMESPACE.into(),
                             workload: Workload::Deployment,
-                            name: deployment.into(),
+                            name: (*deployment).into(),
                             timeout_secs: t.istio_ready.as_secs(),
                         },
                     ));
@@ -857,7 +871,11 @@ pub fn scenario_steps(
         Step::CreateNamespace {
             name: ns.clone(),
             labels: vec![
-                ("istio-injection".into(), "enabled".into()),
+                if cluster_install == AMBIENT_PROFILE {
+                    ("istio.io/dataplane-mode".into(), "ambient".into())
+                } else {
+                    ("istio-injection".into(), "enabled".into())
+                },
                 ("egress-conformance/scenario".into(), ns.clone()),
             ],
         },
@@ -892,7 +910,9 @@ pub fn scenario_steps(
         None => manifests.join(client_manifest(s)),
     };
     let client_objects = crate::manifest::parse_file(&client_file).map_err(|p| p.to_string())?;
-    let sidecar = crate::manifest::wants_sidecar(&client_objects);
+    // Ambient injects no sidecar: ztunnel carries the pod's traffic.
+    let sidecar =
+        crate::manifest::wants_sidecar(&client_objects) && cluster_install != AMBIENT_PROFILE;
     steps.push((
         None,
         Step::ApplyManifest {
@@ -994,6 +1014,10 @@ pub fn scenario_steps(
                 argv: crate::curl::argv(r, &url, ATTEMPT_ID, &s.curl_args_for(options.upstream)),
                 deadline_secs: t.request.as_secs(),
                 gateway: gateway.clone(),
+                ztunnel: r.expect.ztunnel_log.as_ref().map(|_| Proxies::Selector {
+                    namespace: mesh::ISTIO_NAMESPACE.into(),
+                    selector: mesh::ZTUNNEL_SELECTOR.into(),
+                }),
             },
         ));
     }
@@ -1124,8 +1148,14 @@ fn slot_images(
     client_images: &[(String, String)],
     scenarios: &[&Scenario],
 ) -> Vec<String> {
+    let ambient = if slot.install == AMBIENT_PROFILE {
+        AMBIENT_IMAGES
+    } else {
+        &[]
+    };
     let mut images: Vec<String> = ISTIO_IMAGES
         .iter()
+        .chain(ambient)
         .map(|i| format!("docker.io/istio/{i}:{}", slot.istio))
         .collect();
     let clients: BTreeSet<&str> = scenarios
@@ -1291,8 +1321,32 @@ mod tests {
         let suite = Suite::load(&ws).unwrap();
         let all = suite.select(&[]).unwrap();
         let plan = build(&all, &ws, &options("1.22.1,1.30.3")).unwrap();
-        assert_eq!(plan.slots.len(), 2, "one per version");
-        assert!(plan.slots.iter().all(|s| s.slot.install == BASE_PROFILE));
+        // One per version, and one for the scenario that asks for other Gateway API CRDs.
+        let own: Vec<&str> = plan
+            .slots
+            .iter()
+            .filter_map(|s| {
+                s.slot
+                    .gateway_api_crds
+                    .as_ref()
+                    .and(s.slot.cluster.as_deref())
+            })
+            .collect();
+        assert_eq!(own, ["egc-1-30-3-registry-only-gwapi-v1-4-1"]);
+        // Ambient cannot be had in a namespace: it gets a cluster of its own.
+        let ambient: Vec<&str> = plan
+            .slots
+            .iter()
+            .filter(|s| s.slot.install == AMBIENT_PROFILE)
+            .filter_map(|s| s.slot.cluster.as_deref())
+            .collect();
+        assert_eq!(ambient, ["egc-1-30-3-ambient"]);
+        assert_eq!(plan.slots.len(), 4, "one per version, and those");
+        assert!(
+            plan.slots
+                .iter()
+                .all(|s| s.slot.install == BASE_PROFILE || s.slot.install == AMBIENT_PROFILE)
+        );
         let steps_of = |name: &str| {
             plan.slots[0]
                 .scenarios
@@ -1356,8 +1410,14 @@ mod tests {
         )
         .unwrap();
         let profiles: BTreeSet<&str> = all.iter().map(|s| s.install.value.as_str()).collect();
-        assert_eq!(plan.slots.len(), 2 * profiles.len());
-        assert_eq!(plan.slots.len(), 6);
+        let shared: Vec<_> = plan
+            .slots
+            .iter()
+            .filter(|s| s.slot.gateway_api_crds.is_none())
+            .collect();
+        // Every profile on both versions, but ambient (from 1.25) on 1.30.3 only.
+        assert_eq!(shared.len(), 2 * profiles.len() - 1);
+        assert_eq!(shared.len(), 7);
         assert!(!plan.steps().iter().any(|p| matches!(
             &p.step,
             Step::ApplyManifest { file, .. } if file.to_string_lossy().contains("namespace-profiles")
@@ -1373,8 +1433,8 @@ mod tests {
             .filter(|p| matches!(p.step, Step::PullImage { .. }))
             .count();
         assert_eq!(
-            pulls, 6,
-            "two Istio images per version, the client image and the upstream, each pulled once"
+            pulls, 8,
+            "two Istio images per version, ambient's two on 1.30.3, the client image and the upstream, each pulled once"
         );
     }
 
@@ -1535,7 +1595,18 @@ mod tests {
             },
         )
         .unwrap();
-        assert!(shared.skipped.is_empty(), "{:?}", shared.skipped);
+        let not_ranges: Vec<&Skip> = shared
+            .skipped
+            .iter()
+            .filter(|s| !s.reason.starts_with("applies to Istio"))
+            .collect();
+        // Only a scenario that brings its own Gateway API CRDs needs a cluster of the run's.
+        assert!(
+            not_ranges
+                .iter()
+                .all(|s| s.reason.contains("Gateway API CRDs")),
+            "{not_ranges:?}"
+        );
         let plan = build(&all, &ws, &existing(UpstreamMode::Local)).unwrap();
         assert_eq!(plan.slots.len(), 1, "one profile matches");
         assert_eq!(plan.slots[0].slot.install, "registry-only");

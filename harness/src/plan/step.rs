@@ -186,6 +186,9 @@ pub enum Step {
         deadline_secs: u64,
         /// The egress gateway whose access log is read.
         gateway: Proxies,
+        /// Ambient: the ztunnel pods whose connection log is read.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ztunnel: Option<Proxies>,
     },
     /// Manifests, logs, config dumps, events and kind's logs under the run's evidence.
     CollectEvidence {
@@ -523,10 +526,15 @@ impl fmt::Display for Step {
                 argv,
                 deadline_secs,
                 gateway,
+                ztunnel,
             } => write!(
                 f,
-                "request {scenario}/{request}: exec in {namespace}/{pod} container {container}: {}; read the logs of gateway {gateway} and the sidecar; judge until {} consecutive passes (deadline {deadline_secs}s)",
+                "request {scenario}/{request}: exec in {namespace}/{pod} container {container}: {}; read the logs of gateway {gateway}{} and the sidecar; judge until {} consecutive passes (deadline {deadline_secs}s)",
                 shell_words(argv),
+                ztunnel
+                    .as_ref()
+                    .map(|z| format!(", ztunnel {z}"))
+                    .unwrap_or_default(),
                 crate::model::CONSISTENT_PASSES
             ),
             Step::CollectEvidence { dir, gateway, .. } => write!(

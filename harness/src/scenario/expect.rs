@@ -42,6 +42,11 @@ pub struct Expect {
     /// The line this request left in the client sidecar's access log.
     #[serde(default)]
     pub sidecar_log: Option<Presence<LogExpect>>,
+    /// Ambient: the connection ztunnel logged for this request (the last from the
+    /// scenario's namespace to the request's host); keys are ztunnel's own
+    /// (`dst.workload`, `dst.hbone_addr`, `direction`, ...).
+    #[serde(default)]
+    pub ztunnel_log: Option<Presence<BTreeMap<String, Matcher>>>,
     /// The TLS the upstream saw, as the harness's echo server reports it (`--upstream
     /// local` only; httpbin.org does not tell, so there it is not observed).
     #[serde(default)]

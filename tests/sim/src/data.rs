@@ -58,6 +58,8 @@ pub struct Answer {
     pub exit_code: i32,
     pub gateway_lines: Vec<String>,
     pub sidecar_lines: Vec<String>,
+    /// Ambient: the connection ztunnel logs (no id to adapt: it is found by namespace).
+    pub ztunnel_lines: Vec<String>,
 }
 
 /// Where the synthesized recordings are.
@@ -265,6 +267,7 @@ impl Answers {
                 exit_code: 0,
                 gateway_lines: Vec::new(),
                 sidecar_lines: Vec::new(),
+                ztunnel_lines: Vec::new(),
             });
         }
         if wanted.in_mesh_headers && !effective.in_mesh_headers {
@@ -293,6 +296,12 @@ impl Answers {
             exit_code: obs.exit_code.unwrap_or(0),
             gateway_lines,
             sidecar_lines,
+            ztunnel_lines: obs
+                .ztunnel_log
+                .iter()
+                .flatten()
+                .map(|l| rename_namespace(l, &recording.context.namespace, namespace))
+                .collect(),
         })
     }
 }

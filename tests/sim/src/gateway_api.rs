@@ -92,19 +92,36 @@ pub fn served(cluster: &Cluster, api_version: &str, kind: &str) -> bool {
         })
 }
 
-/// The pod Istio's deployment controller runs for Gateway `name`.
-pub fn gateway_pod(name: &str) -> String {
-    format!("{name}-istio-6d8f9c7b5-sim0")
+/// A Gateway Istio deploys: its name and its Deployment's (`<name>-istio` for class
+/// istio, the name itself for istio-waypoint).
+pub struct Deployed {
+    pub name: String,
+    pub deployment: String,
 }
 
-/// The Gateway of class istio in the namespace, if any.
-pub fn deployed_gateway(cluster: &Cluster, namespace: &str) -> Option<String> {
+impl Deployed {
+    /// The pod the Deployment runs.
+    pub fn pod(&self) -> String {
+        format!("{}-6d8f9c7b5-sim0", self.deployment)
+    }
+}
+
+/// The Gateway Istio deploys in the namespace, if any.
+pub fn deployed_gateway(cluster: &Cluster, namespace: &str) -> Option<Deployed> {
     let ns = cluster.namespaces.get(namespace)?;
     ns.objects.iter().find_map(|((kind, name), body)| {
-        (kind == "Gateway"
-            && is_gateway_api(body)
-            && body["spec"]["gatewayClassName"].as_str() == Some("istio"))
-        .then(|| name.clone())
+        if kind != "Gateway" || !is_gateway_api(body) {
+            return None;
+        }
+        let deployment = match body["spec"]["gatewayClassName"].as_str()? {
+            "istio" => format!("{name}-istio"),
+            "istio-waypoint" => name.clone(),
+            _ => return None,
+        };
+        Some(Deployed {
+            name: name.clone(),
+            deployment,
+        })
     })
 }
 
@@ -245,8 +262,7 @@ fn resolves(cluster: &Cluster, namespace: &str, backend: &Value) -> bool {
             .any(|(_, se)| items(&se["spec"]["hosts"]).any(|h| h.as_str() == Some(name))),
         _ => {
             ns.objects.contains_key(&("Service".into(), name.into()))
-                || deployed_gateway(cluster, namespace)
-                    .is_some_and(|g| format!("{g}-istio") == name)
+                || deployed_gateway(cluster, namespace).is_some_and(|g| g.deployment == name)
         }
     }
 }

@@ -54,6 +54,16 @@ struct Api {
     cluster: String,
 }
 
+/// ztunnel's pod on the simulated cluster's one node.
+const ZTUNNEL_POD: &str = "ztunnel-sim0";
+
+/// Whether the cluster runs Istio's ambient profile (ztunnel, no egress gateway).
+fn ambient(c: &Cluster) -> bool {
+    c.istio
+        .as_ref()
+        .is_some_and(|(_, profile)| profile == "ambient")
+}
+
 /// A gateway replica's pod name; the second exists under `gateway-logs-unreadable`.
 fn gateway_pod(i: usize) -> String {
     format!("istio-egressgateway-7d9f5c6b8-sim{i}")
@@ -316,9 +326,10 @@ impl KubeApi for Api {
             let ready = match (namespace, name) {
                 ("kube-system", "coredns") => true,
                 (mesh::ISTIO_NAMESPACE, _) => c.istio.is_some() && !never,
-                // Istio's deployment controller runs `<gateway>-istio` for a Gateway.
-                (ns, deployment) => gateway_api::deployed_gateway(c, ns)
-                    .is_some_and(|g| format!("{g}-istio") == deployment),
+                // Istio's deployment controller runs one for a Gateway it deploys.
+                (ns, deployment) => {
+                    gateway_api::deployed_gateway(c, ns).is_some_and(|g| g.deployment == deployment)
+                }
             };
             if ready {
                 Ok(Duration::from_millis(20))
@@ -364,8 +375,16 @@ impl KubeApi for Api {
         if let Some(name) = selector.strip_prefix("gateway.networking.k8s.io/gateway-name=") {
             return self.with(|c| {
                 Ok(gateway_api::deployed_gateway(c, namespace)
-                    .filter(|g| g == name)
-                    .map(|g| gateway_api::gateway_pod(&g))
+                    .filter(|g| g.name == name)
+                    .map(|g| g.pod())
+                    .into_iter()
+                    .collect())
+            });
+        }
+        if (namespace, selector) == (mesh::ISTIO_NAMESPACE, mesh::ZTUNNEL_SELECTOR) {
+            return self.with(|c| {
+                Ok(ambient(c)
+                    .then(|| ZTUNNEL_POD.to_owned())
                     .into_iter()
                     .collect())
             });
@@ -417,7 +436,7 @@ impl KubeApi for Api {
             // The scenario's own Gateway API gateway, else istio-system's.
             let deployed = cluster
                 .and_then(|c| gateway_api::deployed_gateway(c, namespace))
-                .map(|g| (namespace.to_owned(), gateway_api::gateway_pod(&g)));
+                .map(|g| (namespace.to_owned(), g.pod()));
             (
                 istio,
                 deployed.unwrap_or_else(|| {
@@ -469,6 +488,12 @@ impl KubeApi for Api {
                 for text in answer.gateway_lines {
                     c.logs
                         .entry(gateway_pod_for_logs.clone())
+                        .or_default()
+                        .push(line(text));
+                }
+                for text in answer.ztunnel_lines {
+                    c.logs
+                        .entry((mesh::ISTIO_NAMESPACE.into(), ZTUNNEL_POD.into()))
                         .or_default()
                         .push(line(text));
                 }
