@@ -365,6 +365,16 @@ fn slots(
                 });
                 continue;
             }
+            if install == AMBIENT_PROFILE && !options.cluster.makes_clusters() {
+                // Its mesh config reads like the sidecar profile's; what tells ambient
+                // apart (ztunnel running) is not read from a current cluster yet.
+                skipped.push(Skip {
+                    scenario: s.name().into(),
+                    istio: istio.clone(),
+                    reason: "ambient scenarios run on a cluster the run makes; the current cluster's data plane mode is not checked".into(),
+                });
+                continue;
+            }
             let crds = s.gateway_api_crds.as_ref().map(|c| c.value.clone());
             if let Some(c) = &crds {
                 gateway_api::release(c)
@@ -1312,6 +1322,34 @@ mod tests {
                 "https://github.com/istio/istio/releases/download/1.22.1/istioctl-1.22.1-linux-amd64.tar.gz".into(),
                 "https://github.com/istio/istio/releases/download/1.22.1/istioctl-1.22.1-linux-amd64.tar.gz.sha256".into()
             ))
+        );
+    }
+
+    #[test]
+    fn an_existing_cluster_is_not_given_ambient_scenarios() {
+        let ws = ws();
+        let suite = Suite::load(&ws).unwrap();
+        let ambient = suite.select(&["ambient".into()]).unwrap();
+        let mesh = MeshConfig::parse(
+            "accessLogFile: /dev/stdout\noutboundTrafficPolicy: {mode: REGISTRY_ONLY}\n",
+        )
+        .unwrap();
+        let plan = build(
+            &ambient,
+            &ws,
+            &PlanOptions {
+                cluster: ClusterMode::Existing,
+                installed_mesh: Some(mesh),
+                ..options("1.30.3")
+            },
+        )
+        .unwrap();
+        assert!(plan.slots.is_empty());
+        assert_eq!(plan.skipped.len(), 2);
+        assert!(
+            plan.skipped
+                .iter()
+                .all(|s| s.reason.contains("a cluster the run makes"))
         );
     }
 
