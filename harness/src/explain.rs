@@ -310,14 +310,64 @@ pub fn stream(
                     write_text(&reading, out)?;
                 }
             }
-            Err(u) if json => {
-                out.write_all(b"{\"error\":")?;
-                serde_json::to_writer(&mut *out, &u.reason)?;
-                out.write_all(b"}\n")?;
-            }
-            Err(u) => writeln!(out, "line {}: not an access-log line: {u}", counts.lines)?,
+            // Not Envoy's: ztunnel's connection line (ambient) is read too.
+            Err(u) => match crate::evidence::ztunnel_log::parse(trimmed) {
+                Some(c) => {
+                    counts.recognised += 1;
+                    let said = ztunnel_summary(&c);
+                    if json {
+                        serde_json::to_writer(
+                            &mut *out,
+                            &serde_json::json!({"ztunnel": c.fields, "time": c.time, "meaning": [said]}),
+                        )?;
+                        out.write_all(b"\n")?;
+                    } else {
+                        writeln!(out, "ztunnel {}", c.time)?;
+                        writeln!(out, "  - {said}")?;
+                    }
+                }
+                None if json => {
+                    out.write_all(b"{\"error\":")?;
+                    serde_json::to_writer(&mut *out, &u.reason)?;
+                    out.write_all(b"}\n")?;
+                }
+                None => writeln!(out, "line {}: not an access-log line: {u}", counts.lines)?,
+            },
         }
     }
+}
+
+/// One ztunnel connection in words: who, to what, through which hop.
+pub fn ztunnel_summary(c: &crate::evidence::ztunnel_log::Connection) -> String {
+    let f = |k: &str| {
+        c.fields
+            .get(k)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    let from = match (f("src.workload"), f("src.namespace")) {
+        (Some(w), Some(n)) => format!("{w} in {n}"),
+        _ => f("src.addr").unwrap_or("an unknown source").to_owned(),
+    };
+    let to = f("dst.service")
+        .or(f("dst.hbone_addr"))
+        .or(f("dst.addr"))
+        .unwrap_or("an unknown destination");
+    // A connection to port 15008 is HBONE: to a waypoint or another node's ztunnel.
+    let hop = match (f("dst.workload"), f("dst.addr")) {
+        (Some(w), Some(a)) if a.ends_with(":15008") => format!(", over HBONE to {w}"),
+        (Some(w), _) => format!(", to workload {w}"),
+        _ => ", straight to the destination (no waypoint)".to_owned(),
+    };
+    let outcome = match f("error") {
+        Some(e) => format!("; failed: {e}"),
+        None => format!(
+            "; {} bytes sent, {} received",
+            f("bytes_sent").unwrap_or("?"),
+            f("bytes_recv").unwrap_or("?")
+        ),
+    };
+    format!("ztunnel connection from {from} to {to}{hop}{outcome}")
 }
 
 fn write_text(r: &Reading, out: &mut impl std::io::Write) -> std::io::Result<()> {
@@ -459,6 +509,25 @@ mod tests {
                 .contains("[TLS terminated here, SNI httpbin.org]")
         );
         assert!(!terminated.hops.contains("origination"));
+    }
+
+    #[test]
+    fn a_ztunnel_line_says_whether_it_went_through_a_waypoint() {
+        let via = r#"2026-12-01T12:00:00Z info access connection complete src.addr=10.244.0.7:55490 src.workload="curl" src.namespace="a" dst.addr=10.244.0.12:15008 dst.hbone_addr=240.240.0.3:80 dst.service="httpbin.org" dst.workload="waypoint-x" direction="outbound" bytes_sent=84 bytes_recv=612"#;
+        let direct = r#"2026-12-01T12:00:00Z info access connection complete src.workload="curl" src.namespace="a" dst.addr=172.18.0.9:80 direction="outbound" bytes_sent=84 bytes_recv=612"#;
+        let mut out = Vec::new();
+        let counts = stream(format!("{via}\n{direct}\n").as_bytes(), &mut out, false).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(counts.recognised, 2, "{text}");
+        assert!(text.contains("from curl in a to httpbin.org, over HBONE to waypoint-x; 84 bytes sent, 612 received"), "{text}");
+        assert!(
+            text.contains("to 172.18.0.9:80, straight to the destination (no waypoint)"),
+            "{text}"
+        );
+        let mut json = Vec::new();
+        stream(via.as_bytes(), &mut json, true).unwrap();
+        let v: Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(v["ztunnel"]["dst.workload"], "waypoint-x");
     }
 
     #[test]
