@@ -847,11 +847,11 @@ impl Engine {
             })
             .await?;
         }
-        let mut pause = self.backoff().initial;
-        loop {
+        let backoff = self.backoff();
+        let read = || async {
             let mut waiting = Vec::new();
             for name in crds {
-                let crd = retry(&self.backoff(), t.kube_call, &self.cancel, || {
+                let crd = retry(&backoff, t.kube_call, &self.cancel, || {
                     kube.get(
                         "apiextensions.k8s.io/v1",
                         "CustomResourceDefinition",
@@ -865,17 +865,15 @@ impl Engine {
                     waiting.push(format!("{name} ({})", seen.evidence));
                 }
             }
-            if waiting.is_empty() {
-                return Ok(());
-            }
-            if started.elapsed() + pause > deadline || self.cancel.is_cancelled() {
-                return Err(InfraError::new(format!(
-                    "Gateway API CRDs not Established after {timeout_secs}s: {}",
-                    waiting.join(", ")
-                )));
-            }
-            tokio::time::sleep(pause).await;
-            pause = self.backoff().next(pause);
+            Ok(waiting)
+        };
+        let left = deadline.saturating_sub(started.elapsed());
+        match poll(&backoff, left, &self.cancel, read, Vec::is_empty).await? {
+            (_, true) => Ok(()),
+            (waiting, false) => Err(InfraError::new(format!(
+                "Gateway API CRDs not Established after {timeout_secs}s: {}",
+                waiting.join(", ")
+            ))),
         }
     }
 
@@ -1068,6 +1066,34 @@ pub(crate) fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
+/// Reads with backoff until `done` holds for what was read, `deadline` passes or the
+/// run is cancelled; the last read, and whether it held. A read's error ends the poll.
+pub(crate) async fn poll<T, F, Fut>(
+    backoff: &Backoff,
+    deadline: Duration,
+    cancel: &CancellationToken,
+    mut read: F,
+    done: impl Fn(&T) -> bool,
+) -> Result<(T, bool), InfraError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, InfraError>>,
+{
+    let started = tokio::time::Instant::now();
+    let mut pause = backoff.initial;
+    loop {
+        let value = read().await?;
+        if done(&value) {
+            return Ok((value, true));
+        }
+        if started.elapsed() + pause > deadline || cancel.is_cancelled() {
+            return Ok((value, false));
+        }
+        tokio::time::sleep(pause).await;
+        pause = backoff.next(pause);
+    }
+}
+
 /// Runs an idempotent call again on transient errors (503s, a watch gone with 410)
 /// until it succeeds, fails for good, or `deadline` passes.
 pub(crate) async fn retry<T, F, Fut>(
@@ -1119,6 +1145,38 @@ mod tests {
         );
         assert_eq!(istioctl_version("1.30.3\n").as_deref(), Some("1.30.3"));
         assert_eq!(istioctl_version("client version: (simulated)"), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_poll_ends_when_its_read_holds_or_the_deadline_passes() {
+        let backoff = Backoff {
+            initial: Duration::from_millis(250),
+            max: Duration::from_secs(2),
+        };
+        let cancel = CancellationToken::new();
+        let reads = std::sync::atomic::AtomicU32::new(0);
+        let read = || std::future::ready(Ok::<_, InfraError>(reads.fetch_add(1, Ordering::SeqCst)));
+        let held = poll(&backoff, Duration::from_secs(10), &cancel, read, |n| {
+            *n == 3
+        })
+        .await;
+        assert_eq!(held, Ok((3, true)));
+        let never = poll(&backoff, Duration::from_secs(1), &cancel, read, |_| false)
+            .await
+            .unwrap();
+        assert!(
+            !never.1 && never.0 > 3,
+            "the last read comes back: {never:?}"
+        );
+        let failing = poll(
+            &backoff,
+            Duration::from_secs(5),
+            &cancel,
+            || std::future::ready(Err::<u32, _>(InfraError::new("forbidden"))),
+            |_| true,
+        )
+        .await;
+        assert_eq!(failing, Err(InfraError::new("forbidden")));
     }
 
     #[tokio::test(start_paused = true)]

@@ -11,7 +11,7 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use super::converge::{self, Attempt, Converged};
 use super::evidence::{self, Bundle, EvidenceMode};
 use super::outcome::{RequestRun, ScenarioRun, StatusRun, StepError, Timing};
-use super::{Engine, Mesh, StepOutcome, retry, secs};
+use super::{Engine, Mesh, StepOutcome, poll, retry, secs};
 use crate::judge;
 use crate::model::Environment;
 use crate::model::{ATTEMPT_ID, CONSISTENT_PASSES, mesh};
@@ -559,44 +559,50 @@ impl<'a> ScenarioExec<'a> {
         let started = tokio::time::Instant::now();
         let t = &self.engine.options.plan.timeouts;
         let backoff = self.engine.backoff();
-        let mut pause = backoff.initial;
         let mut reads = 0;
-        loop {
-            let mut objects = BTreeMap::new();
-            for target in targets {
-                let object = retry(&backoff, t.kube_call, &self.engine.cancel, || {
-                    self.kube().get(
-                        &target.api_version,
-                        &target.kind,
-                        Some(&target.namespace),
-                        &target.name,
-                    )
-                })
-                .await?;
-                objects.insert(target.id(), object);
-            }
+        let read = || {
             reads += 1;
-            let verdicts = judge::judge_status(&self.scenario.status, &objects, &self.mesh.istio);
-            let run = StatusRun {
-                verdicts,
-                elapsed: started.elapsed(),
-                reads,
-                objects,
-            };
-            if run.passed()
-                || started.elapsed() + pause > deadline
-                || self.engine.cancel.is_cancelled()
-            {
-                eprintln!(
-                    "egress: status {} after {:.1}s ({reads} read(s))",
-                    if run.passed() { "holds" } else { "never held" },
-                    run.elapsed.as_secs_f64()
-                );
-                return Ok(run);
+            let reads = reads;
+            let backoff = &backoff;
+            async move {
+                let mut objects = BTreeMap::new();
+                for target in targets {
+                    let object = retry(backoff, t.kube_call, &self.engine.cancel, || {
+                        self.kube().get(
+                            &target.api_version,
+                            &target.kind,
+                            Some(&target.namespace),
+                            &target.name,
+                        )
+                    })
+                    .await?;
+                    objects.insert(target.id(), object);
+                }
+                let verdicts =
+                    judge::judge_status(&self.scenario.status, &objects, &self.mesh.istio);
+                Ok(StatusRun {
+                    verdicts,
+                    elapsed: started.elapsed(),
+                    reads,
+                    objects,
+                })
             }
-            tokio::time::sleep(pause).await;
-            pause = backoff.next(pause);
-        }
+        };
+        let (run, held) = poll(
+            &backoff,
+            deadline,
+            &self.engine.cancel,
+            read,
+            StatusRun::passed,
+        )
+        .await?;
+        eprintln!(
+            "egress: status {} after {:.1}s ({} read(s))",
+            if held { "holds" } else { "never held" },
+            run.elapsed.as_secs_f64(),
+            run.reads
+        );
+        Ok(run)
     }
 
     /// Polls the proxies' config dumps until none mentions `hosts`, or the deadline.
@@ -612,8 +618,7 @@ impl<'a> ScenarioExec<'a> {
         }
         let t = &self.engine.options.plan.timeouts;
         let backoff = self.engine.backoff();
-        let mut pause = backoff.initial;
-        loop {
+        let read = || async {
             let mut left = Vec::new();
             for proxy in proxies {
                 for (ns, pod) in self.pods_of(proxy).await? {
@@ -626,18 +631,15 @@ impl<'a> ScenarioExec<'a> {
                     }
                 }
             }
-            if left.is_empty() {
-                return Ok(started.elapsed());
-            }
-            if started.elapsed() + pause > deadline || self.engine.cancel.is_cancelled() {
-                return Err(InfraError::new(format!(
-                    "configuration of a scenario still present after {}s: {}",
-                    deadline.as_secs(),
-                    left.join(", ")
-                )));
-            }
-            tokio::time::sleep(pause).await;
-            pause = backoff.next(pause);
+            Ok(left)
+        };
+        match poll(&backoff, deadline, &self.engine.cancel, read, Vec::is_empty).await? {
+            (_, true) => Ok(started.elapsed()),
+            (left, false) => Err(InfraError::new(format!(
+                "configuration of a scenario still present after {}s: {}",
+                deadline.as_secs(),
+                left.join(", ")
+            ))),
         }
     }
 
