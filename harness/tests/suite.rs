@@ -77,3 +77,28 @@ fn the_documented_example_loads() {
     assert!(s.upstream.local.is_some());
     assert!(s.requests[0].expect.upstream_tls.is_some());
 }
+
+/// `cargo test -- --scenario X` passes the suite's flags to every test binary of the
+/// root package: each must be a libtest-mimic runner (`harness = false`) that takes
+/// them, and none may be discovered implicitly.
+#[test]
+fn the_root_package_builds_only_test_binaries_that_take_the_suite_s_flags() {
+    let manifest = std::fs::read_to_string(workspace().root.join("Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains("autotests = false"),
+        "the root package must not discover tests/*.rs on its own"
+    );
+    let targets: Vec<&str> = manifest.split("[[test]]").skip(1).collect();
+    assert!(!targets.is_empty(), "no conformance target in Cargo.toml");
+    for target in targets {
+        let target = target.split("\n[").next().unwrap_or(target);
+        assert!(
+            target.contains("harness = false"),
+            "a root test target with libtest's own harness rejects --scenario:{target}"
+        );
+        assert!(
+            target.contains("path = \"tests/conformance.rs\""),
+            "only the conformance runner takes the suite's flags:{target}"
+        );
+    }
+}

@@ -31,7 +31,7 @@ fn running(name: &str) -> bool {
 }
 
 fn run_and_signal(signal: libc::c_int, run_id: &str, image: &str) {
-    let ws = Workspace::at(env!("CARGO_MANIFEST_DIR"));
+    let ws = Workspace::at(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
     let scenarios: Vec<_> = Suite::load(&ws)
         .expect("suite")
         .select(&["gateway-http".into()])

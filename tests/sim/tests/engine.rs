@@ -18,7 +18,7 @@ use egress_sim::{Fault, Faults, Sim};
 use tokio_util::sync::CancellationToken;
 
 fn ws() -> Workspace {
-    Workspace::at(env!("CARGO_MANIFEST_DIR"))
+    Workspace::at(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
 }
 
 fn scenarios(names: &[&str]) -> Vec<Scenario> {
