@@ -289,14 +289,29 @@ pub fn stream(
 ) -> std::io::Result<Counts> {
     let mut counts = Counts::default();
     let mut line = String::new();
+    // A ztunnel line is held until the next line shows it was not wrapped.
+    let mut ztunnel: Option<String> = None;
     loop {
         line.clear();
         if input.read_line(&mut line)? == 0 {
+            if let Some(held) = ztunnel.take() {
+                write_ztunnel(&held, out, json)?;
+            }
             return Ok(counts);
         }
         let trimmed = line.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
+        }
+        if let Some(held) = ztunnel.as_mut()
+            && crate::evidence::ztunnel_log::is_continuation(trimmed)
+        {
+            held.push(' ');
+            held.push_str(trimmed);
+            continue;
+        }
+        if let Some(held) = ztunnel.take() {
+            write_ztunnel(&held, out, json)?;
         }
         counts.lines += 1;
         match crate::evidence::access_log::parse_line(&line) {
@@ -311,29 +326,35 @@ pub fn stream(
                 }
             }
             // Not Envoy's: ztunnel's connection line (ambient) is read too.
-            Err(u) => match crate::evidence::ztunnel_log::parse(trimmed) {
-                Some(c) => {
-                    counts.recognised += 1;
-                    let said = ztunnel_summary(&c);
-                    if json {
-                        serde_json::to_writer(
-                            &mut *out,
-                            &serde_json::json!({"ztunnel": c.fields, "time": c.time, "meaning": [said]}),
-                        )?;
-                        out.write_all(b"\n")?;
-                    } else {
-                        writeln!(out, "ztunnel {}", c.time)?;
-                        writeln!(out, "  - {said}")?;
-                    }
-                }
-                None if json => {
-                    out.write_all(b"{\"error\":")?;
-                    serde_json::to_writer(&mut *out, &u.reason)?;
-                    out.write_all(b"}\n")?;
-                }
-                None => writeln!(out, "line {}: not an access-log line: {u}", counts.lines)?,
-            },
+            Err(_) if crate::evidence::ztunnel_log::parse(trimmed).is_some() => {
+                counts.recognised += 1;
+                ztunnel = Some(trimmed.to_owned());
+            }
+            Err(u) if json => {
+                out.write_all(b"{\"error\":")?;
+                serde_json::to_writer(&mut *out, &u.reason)?;
+                out.write_all(b"}\n")?;
+            }
+            Err(u) => writeln!(out, "line {}: not an access-log line: {u}", counts.lines)?,
         }
+    }
+}
+
+/// One ztunnel connection line (joined when it was wrapped), read and written.
+fn write_ztunnel(line: &str, out: &mut impl std::io::Write, json: bool) -> std::io::Result<()> {
+    let Some(c) = crate::evidence::ztunnel_log::parse(line) else {
+        return Ok(());
+    };
+    let said = ztunnel_summary(&c);
+    if json {
+        serde_json::to_writer(
+            &mut *out,
+            &serde_json::json!({"ztunnel": c.fields, "time": c.time, "meaning": [said]}),
+        )?;
+        out.write_all(b"\n")
+    } else {
+        writeln!(out, "ztunnel {}", c.time)?;
+        writeln!(out, "  - {said}")
     }
 }
 

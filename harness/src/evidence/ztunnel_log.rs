@@ -1,10 +1,15 @@
-//! ztunnel's access log: one line per connection, `<time> info access connection
-//! complete key=value ...`, values quoted when they hold spaces (istio/ztunnel
-//! src/proxy/metrics.rs, `event!(target: "access", ...)`; the line istio.io shows under
-//! docs/ambient/usage/troubleshoot-ztunnel). Keys as ztunnel writes them:
-//! `src.addr`, `src.workload`, `src.namespace`, `src.identity`, `dst.addr`,
-//! `dst.hbone_addr`, `dst.service`, `dst.workload`, `dst.namespace`, `dst.identity`,
-//! `direction`, `bytes_sent`, `bytes_recv`, `duration`, `error`.
+//! ztunnel's access log: one line per connection. ztunnel's formatter writes the
+//! time, the level, the target and the message separated by TABs, then the fields
+//! `key=value` separated by single spaces, string values Debug-quoted (istio/ztunnel
+//! src/telemetry.rs: `write!(writer, "\t{}\t", level)`, `"message" =>
+//! write!(self.writer, "{val:?}\t")`; the event is `access_log!` in
+//! src/proxy/metrics.rs). `kubectl logs` keeps the tabs; istio.io renders them as
+//! aligned spaces and docs wrap long lines, so any run of whitespace separates here.
+//! Keys as ztunnel writes them: `src.addr`, `src.workload`, `src.namespace`,
+//! `src.identity`, `src.cluster`, `dst.addr`, `dst.hbone_addr`, `dst.service`,
+//! `dst.workload`, `dst.namespace`, `dst.identity`, `dst.cluster`, `direction`,
+//! `bytes_sent`, `bytes_recv`, `duration`, `error`.
+//! Verbatim public lines: harness/tests/fixtures/public/ztunnel/.
 
 use std::collections::BTreeMap;
 
@@ -15,48 +20,129 @@ pub struct Connection {
     pub fields: BTreeMap<String, String>,
 }
 
-/// Parses a ztunnel access line; anything else (startup, xDS, warnings) is `None`.
+/// The next whitespace-delimited word of `text` and what follows it.
+fn word(text: &str) -> Option<(&str, &str)> {
+    let text = text.trim_start();
+    if text.is_empty() {
+        return None;
+    }
+    let end = text.find(char::is_whitespace).unwrap_or(text.len());
+    Some((&text[..end], &text[end..]))
+}
+
+/// An RFC 3339 time as ztunnel (tracing-subscriber's `SystemTime`) writes it:
+/// `2025-04-01T14:01:02.476412Z`.
+fn is_time(word: &str) -> bool {
+    let b = word.as_bytes();
+    b.len() >= 11 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' && b[10] == b'T'
+}
+
+/// How many words may stand before `access` (a log tool's prefix, time, level).
+const MAX_HEADER_WORDS: usize = 6;
+
+/// Parses a ztunnel access line: tab-separated as ztunnel writes it, or with single
+/// or aligned spaces as issues and istio.io show it, after a log tool's prefix
+/// (`kubectl logs --prefix`, `pod container`), with or without its time, or a wrapped
+/// line joined with any whitespace. A line of fields alone from `src.addr=` on (as
+/// Kiali shows them) is read too. Anything else (startup, xDS, warnings) is `None`.
 pub fn parse(line: &str) -> Option<Connection> {
-    let mut words = line.splitn(3, ' ');
-    let time = words.next()?.to_owned();
-    let _level = words.next()?;
-    let rest = words.next()?.strip_prefix("access ")?;
-    let (rest, failed) = match rest.strip_prefix("connection complete") {
-        Some(r) => (r, false),
-        None => (rest.strip_prefix("connection failed")?, true),
+    let mut time = String::new();
+    let mut rest = line;
+    let mut failed = None;
+    for _ in 0..MAX_HEADER_WORDS {
+        let Some((w, after)) = word(rest) else { break };
+        if is_time(w) {
+            w.clone_into(&mut time);
+        }
+        if w == "access" || w == "access:" {
+            let (connection, after) = word(after)?;
+            let (outcome, after) = word(after)?;
+            failed = match (connection, outcome) {
+                ("connection", "complete") => Some(false),
+                ("connection", "failed") => Some(true),
+                _ => return None,
+            };
+            rest = after;
+            break;
+        }
+        rest = after;
+    }
+    let failed = match failed {
+        Some(f) => f,
+        None => {
+            // Fields alone, perhaps behind a `[pod]` prefix.
+            let fields = line.trim_start();
+            let fields = match fields.strip_prefix('[') {
+                Some(p) => p.split_once(']')?.1.trim_start(),
+                None => fields,
+            };
+            if !fields.starts_with("src.addr=") {
+                return None;
+            }
+            rest = fields;
+            false
+        }
     };
     let mut fields = BTreeMap::new();
     if failed {
         // Overwritten by the line's own `error=` when it has one.
         fields.insert("error".to_owned(), "connection failed".to_owned());
     }
-    let mut chars = rest.trim_start().chars().peekable();
-    while chars.peek().is_some() {
-        let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
-        let value = if chars.peek() == Some(&'"') {
-            chars.next();
+    let mut chars = rest.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.peek().is_none() {
+            break;
+        }
+        let mut key = String::new();
+        while let Some(c) = chars.next_if(|c| *c != '=' && !c.is_whitespace()) {
+            key.push(c);
+        }
+        if chars.next_if_eq(&'=').is_none() {
+            // A word without `=`: not a field; skip it.
+            continue;
+        }
+        // Strings are Debug-quoted (1.22 wrote some bare); addresses and numbers bare.
+        let value = if chars.next_if_eq(&'"').is_some() {
             let mut v = String::new();
             while let Some(c) = chars.next() {
                 match c {
-                    '\\' => v.extend(chars.next()),
+                    '\\' => match chars.next() {
+                        Some('n') => v.push('\n'),
+                        Some('t') => v.push('\t'),
+                        Some(other) => v.push(other),
+                        None => break,
+                    },
                     '"' => break,
                     c => v.push(c),
                 }
             }
-            if chars.peek() == Some(&' ') {
-                chars.next();
-            }
             v
         } else {
-            chars.by_ref().take_while(|c| *c != ' ').collect()
+            let mut v = String::new();
+            while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
+                v.push(c);
+            }
+            v
         };
-        let key = key.trim();
-        if key.is_empty() {
-            break;
+        if !key.is_empty() {
+            fields.insert(key, value);
         }
-        fields.insert(key.to_owned(), value);
     }
     Some(Connection { time, fields })
+}
+
+/// Whether a physical line continues a wrapped ztunnel line: it starts with a field
+/// (`key=`) rather than a timestamp.
+pub fn is_continuation(line: &str) -> bool {
+    word(line).is_some_and(|(first, _)| {
+        first.split_once('=').is_some_and(|(key, _)| {
+            !key.is_empty()
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_')
+        })
+    })
 }
 
 /// The last connection from a workload of `namespace` to `host` (its `dst.service`
