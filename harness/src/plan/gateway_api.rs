@@ -415,6 +415,48 @@ pub fn uses_gateway_api(objects: &[Object]) -> bool {
     objects.iter().any(Object::is_gateway_api)
 }
 
+/// The install overlay, under `manifests/install/`, that sets
+/// `PILOT_ENABLE_ALPHA_GATEWAY_API=true` on istiod.
+pub const ALPHA_FLAG_OVERLAY: &str = "overlays/alpha-gateway-api.yaml";
+
+/// Whether Istio `istio` reads these objects only with `PILOT_ENABLE_ALPHA_GATEWAY_API`
+/// (default false in every release, pilot/pkg/features/experimental.go). Before 1.30
+/// TLSRoute and TCPRoute are alpha to Istio: 1.22–1.24 leave them out of the stable
+/// collection (pkg/config/schema/collections/extras.go `if features.EnableAlphaGatewayAPI`),
+/// 1.25–1.29 also refuse a `TLS` or `TCP` listener (pilot/pkg/config/kube/gateway
+/// conversion.go "protocol %q is supported, but only when %v=true is configured").
+/// 1.30 makes TLSRoute and TLS listeners stable (controller.go reads TLSRoute v1
+/// unconditionally) but still gates TCPRoute and TCP listeners; 1.31 makes those
+/// stable too (TCPRoute v1, istio/istio#60766). istio.io sets the flag the same way
+/// (content/en/boilerplates/gateway-api-gamma-experimental.md, `enable_alpha_crds`).
+pub fn needs_alpha_flag(istio: &Version, objects: &[Object]) -> bool {
+    // A release candidate counts as its release.
+    objects
+        .iter()
+        .filter_map(stable_from)
+        .any(|minor| (istio.major, istio.minor) < (1, minor))
+}
+
+/// The Istio 1.x minor from which Istio reads `object` without the alpha flag, for the
+/// kinds and listeners it gates (see [`needs_alpha_flag`]).
+pub fn stable_from(object: &Object) -> Option<u64> {
+    let by_kind_or_protocol = |name: &str| match name {
+        "TLSRoute" | "TLS" => Some(30),
+        "TCPRoute" | "TCP" => Some(31),
+        _ => None,
+    };
+    if !object.is_gateway_api() {
+        return None;
+    }
+    let listeners = object.spec()["listeners"].as_array().into_iter().flatten();
+    by_kind_or_protocol(&object.kind).max(
+        listeners
+            .filter(|_| object.kind == "Gateway")
+            .filter_map(|l| by_kind_or_protocol(l["protocol"].as_str().unwrap_or_default()))
+            .max(),
+    )
+}
+
 /// A Gateway Istio deploys itself: Deployment, Service and service account
 /// `<name>-<gatewayClassName>` in the Gateway's namespace, pods labelled
 /// `gateway.networking.k8s.io/gateway-name: <name>` (istio/istio

@@ -633,7 +633,8 @@ pub fn build(
                         timeout_secs: t.image_load.as_secs(),
                     },
                 ));
-                if slot_uses_gateway_api(slot, scenarios, ws, options)? {
+                let objects = slot_objects(slot, scenarios, ws, options)?;
+                if gateway_api::uses_gateway_api(&objects) {
                     let release = match (&slot.gateway_api_crds, &slot.istio) {
                         (Some(c), _) => gateway_api::release(c)?,
                         (None, IstioRelease::Exact(v)) => gateway_api::crds_for(v)?,
@@ -656,10 +657,33 @@ pub fn build(
                         },
                     ));
                 }
-                let install_file = ws
-                    .manifests_dir()
-                    .join("install")
-                    .join(format!("{}.yaml", slot.install));
+                let install_dir = ws.manifests_dir().join("install");
+                let install_file = install_dir.join(format!("{}.yaml", slot.install));
+                let mut install = vec![
+                    istioctl,
+                    "install".into(),
+                    "-y".into(),
+                    "-f".into(),
+                    install_file.display().to_string(),
+                ];
+                // istioctl overlays its `-f` files left to right.
+                if let IstioRelease::Exact(v) = &slot.istio
+                    && gateway_api::needs_alpha_flag(v, &objects)
+                {
+                    install.extend([
+                        "-f".into(),
+                        install_dir
+                            .join(gateway_api::ALPHA_FLAG_OVERLAY)
+                            .display()
+                            .to_string(),
+                    ]);
+                }
+                install.extend([
+                    "--kubeconfig".into(),
+                    kube.clone(),
+                    "--readiness-timeout".into(),
+                    format!("{}s", t.istio_readiness.as_secs()),
+                ]);
                 setup.push(n.at(
                     cluster,
                     None,
@@ -667,17 +691,7 @@ pub fn build(
                     Step::InstallIstio {
                         version: slot.istio.to_string(),
                         profile: slot.install.clone(),
-                        argv: vec![
-                            istioctl,
-                            "install".into(),
-                            "-y".into(),
-                            "-f".into(),
-                            install_file.display().to_string(),
-                            "--kubeconfig".into(),
-                            kube.clone(),
-                            "--readiness-timeout".into(),
-                            format!("{}s", t.istio_readiness.as_secs()),
-                        ],
+                        argv: install,
                         timeout_secs: t.istio_install.as_secs(),
                     },
                 ));
@@ -815,25 +829,26 @@ pub fn build(
 }
 
 /// Whether a scenario of the slot applies Gateway API objects.
-fn slot_uses_gateway_api(
+/// Every object the slot's scenarios apply.
+fn slot_objects(
     slot: &Slot,
     scenarios: &[&Scenario],
     ws: &Workspace,
     options: &PlanOptions,
-) -> Result<bool, String> {
+) -> Result<Vec<crate::manifest::Object>, String> {
+    let mut objects = Vec::new();
     for s in scenarios
         .iter()
         .filter(|s| slot.scenarios.iter().any(|n| n == s.name()))
     {
         for m in s.manifests_for(options.upstream) {
-            let objects = crate::manifest::parse_file(&ws.manifests_dir().join(&m.value))
-                .map_err(|p| p.to_string())?;
-            if gateway_api::uses_gateway_api(&objects) {
-                return Ok(true);
-            }
+            objects.extend(
+                crate::manifest::parse_file(&ws.manifests_dir().join(&m.value))
+                    .map_err(|p| p.to_string())?,
+            );
         }
     }
-    Ok(false)
+    Ok(objects)
 }
 
 /// `docker pull`, kept when the image is already on the host.
@@ -1113,14 +1128,22 @@ pub fn cached_kind_path(cache_dir: &std::path::Path) -> PathBuf {
         .join("kind")
 }
 
-/// Release asset `istioctl-<ver>-<os>-<arch>.tar.gz` and its `.sha256`
-/// (istio/release-builder pkg/build/archive.go).
+/// The istioctl archive Istio publishes for a platform. istio/release-builder
+/// pkg/build/archive.go archives `linux-amd64`, `linux-arm64` and `osx` (Intel, no
+/// arch suffix), plus `osx-arm64`; istio/istio release/downloadIstioCtl.sh asks for
+/// `istioctl-${VERSION}-${OSEXT}.tar.gz`, and `-${ARCH}` on Linux and Apple silicon only.
+pub fn istioctl_asset(version: &str, platform: &Platform) -> String {
+    match (platform.os, platform.arch) {
+        ("osx", "amd64") => format!("istioctl-{version}-osx.tar.gz"),
+        (os, arch) => format!("istioctl-{version}-{os}-{arch}.tar.gz"),
+    }
+}
+
+/// The istioctl release asset and its `.sha256` (release-builder's `util.CreateSha`).
 fn istioctl_download(istio: &IstioRelease, options: &PlanOptions) -> (String, String, PathBuf) {
     let version = istio.to_string();
-    let Platform { os, arch } = &options.platform;
-    let url = format!(
-        "https://github.com/istio/istio/releases/download/{version}/istioctl-{version}-{os}-{arch}.tar.gz"
-    );
+    let asset = istioctl_asset(&version, &options.platform);
+    let url = format!("https://github.com/istio/istio/releases/download/{version}/{asset}");
     let dest = options
         .cache_dir
         .join("istioctl")
@@ -1253,6 +1276,28 @@ mod tests {
 
     fn ws() -> Workspace {
         Workspace::at(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+    }
+
+    #[test]
+    fn istioctl_assets_are_named_as_istio_publishes_them() {
+        // release-builder's archive names; Intel macOS has no arch suffix.
+        let table = [
+            ("linux", "amd64", "istioctl-1.30.5-linux-amd64.tar.gz"),
+            ("linux", "arm64", "istioctl-1.30.5-linux-arm64.tar.gz"),
+            ("osx", "amd64", "istioctl-1.30.5-osx.tar.gz"),
+            ("osx", "arm64", "istioctl-1.30.5-osx-arm64.tar.gz"),
+        ];
+        for (os, arch, asset) in table {
+            assert_eq!(istioctl_asset("1.30.5", &Platform { os, arch }), asset);
+            let mut o = options("1.30.5");
+            o.platform = Platform { os, arch };
+            let (url, sha, _) = istioctl_download(&IstioRelease::parse("1.30.5").unwrap(), &o);
+            assert_eq!(
+                url,
+                format!("https://github.com/istio/istio/releases/download/1.30.5/{asset}")
+            );
+            assert_eq!(sha, format!("{url}.sha256"));
+        }
     }
 
     fn options(istio: &str) -> PlanOptions {

@@ -43,6 +43,21 @@ pub fn write(
             }
         }
     }
+    // Istio before 1.30 reads some of them only with the alpha Gateway API flag: the
+    // overlay that sets it goes along.
+    let alpha = manifests.iter().any(|m| {
+        crate::manifest::parse_file(&ws.manifests_dir().join(m)).is_ok_and(|objects| {
+            objects
+                .iter()
+                .any(|o| crate::plan::gateway_api::stable_from(o).is_some())
+        })
+    });
+    if alpha {
+        manifests.push(format!(
+            "install/{}",
+            crate::plan::gateway_api::ALPHA_FLAG_OVERLAY
+        ));
+    }
     for m in manifests {
         entries.push((
             format!("manifests/{m}"),

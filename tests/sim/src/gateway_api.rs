@@ -155,13 +155,36 @@ fn allows(listener: &Value, route_kind: &str) -> bool {
     }
 }
 
-/// Whether istiod watches the cluster's objects of `kind`. TLSRoute is the one that
-/// depends on the CRD release (istio/istio pkg/kube/kclient/crdwatcher.go at each
-/// tag): 1.30 reads `v1`, served from Gateway API v1.5 on (istio/istio.io#17394);
-/// 1.28.6 and 1.29.2 ignore a bundle newer than v1.4.0 (MaximumCRDVersions,
-/// istio/istio#59949), 1.28.7+ and 1.29.3+ one newer than v1.4.1; before that Istio
-/// reads `v1alpha2`.
+/// Whether istiod runs with `PILOT_ENABLE_ALPHA_GATEWAY_API=true`.
+fn alpha_enabled(cluster: &Cluster) -> bool {
+    cluster
+        .istiod_env
+        .get("PILOT_ENABLE_ALPHA_GATEWAY_API")
+        .is_some_and(|v| v == "true")
+}
+
+/// Whether istiod watches the cluster's objects of `kind`. TLSRoute before 1.30 and
+/// TCPRoute before 1.31 only with `PILOT_ENABLE_ALPHA_GATEWAY_API=true` (sources at
+/// egress_harness::plan::gateway_api::needs_alpha_flag). TLSRoute also depends on the
+/// CRD release (istio/istio pkg/kube/kclient/crdwatcher.go at each tag): 1.30 reads
+/// `v1`, served from Gateway API v1.5 on (istio/istio.io#17394); 1.28.6 and 1.29.2
+/// ignore a bundle newer than v1.4.0 (MaximumCRDVersions, istio/istio#59949), 1.28.7+
+/// and 1.29.3+ one newer than v1.4.1; before that Istio reads `v1alpha2`.
 pub fn istiod_reads(cluster: &Cluster, kind: &str) -> bool {
+    let before = |minor: u64| {
+        cluster
+            .istio
+            .as_ref()
+            .is_some_and(|(v, _)| (v.major, v.minor) < (1, minor))
+    };
+    let gated = match kind {
+        "TLSRoute" => before(30),
+        "TCPRoute" => before(31),
+        _ => false,
+    };
+    if gated && !alpha_enabled(cluster) {
+        return false;
+    }
     if kind != "TLSRoute" {
         return true;
     }

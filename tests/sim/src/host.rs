@@ -27,6 +27,13 @@ fn ran(argv: &[String], code: i32, stdout: &str, stderr: &str) -> Ran {
     }
 }
 
+/// Every value of a repeatable flag, in order.
+fn flags<'a>(argv: &'a [String], name: &'a str) -> impl Iterator<Item = &'a str> {
+    argv.windows(2)
+        .filter(move |w| w[0] == name)
+        .map(|w| w[1].as_str())
+}
+
 fn flag<'a>(argv: &'a [String], name: &str) -> Option<&'a str> {
     argv.iter()
         .position(|a| a == name)
@@ -206,6 +213,25 @@ impl Programs {
                     .and_then(|objects| objects.into_iter().next())
                     .and_then(|o| o.body.pointer("/spec/meshConfig").cloned())
                     .map(|m| m.to_string());
+                // istiod's environment: `values.pilot.env` of every `-f`, overlaid left
+                // to right as istioctl does.
+                cluster.istiod_env.clear();
+                for file in flags(argv, "-f") {
+                    let objects = match egress_harness::manifest::parse_file(Path::new(file)) {
+                        Ok(objects) => objects,
+                        Err(e) => return ran(argv, 1, "", &format!("Error: {e}")),
+                    };
+                    for o in objects {
+                        for (k, v) in o.body["spec"]["values"]["pilot"]["env"]
+                            .as_object()
+                            .into_iter()
+                            .flatten()
+                        {
+                            let v = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+                            cluster.istiod_env.insert(k.clone(), v);
+                        }
+                    }
+                }
                 cluster.namespaces.entry("istio-system".into()).or_default();
                 ran(
                     argv,

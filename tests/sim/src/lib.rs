@@ -36,6 +36,8 @@ pub struct Cluster {
     pub istio: Option<(semver::Version, String)>,
     /// The mesh config istiod reads (ConfigMap istio-system/istio, key mesh).
     pub mesh_config: Option<String>,
+    /// istiod's environment from the install (`values.pilot.env`).
+    pub istiod_env: BTreeMap<String, String>,
     /// Made outside the run (`--cluster existing`): the run must leave it as found.
     pub existing: bool,
     pub namespaces: BTreeMap<String, Namespace>,

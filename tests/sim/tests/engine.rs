@@ -407,6 +407,7 @@ fn the_regression_pack_fails_where_its_bug_is_and_passes_where_it_is_fixed() {
         ("istio-59949-tlsroute-crds-v1-4-1", "1.29.2", Bug),
         ("istio-59949-tlsroute-crds-v1-4-1", "1.29.3", Pass),
         ("istio-io-17394-tlsroute-crds-before-v1-5", "1.30.4", Bug),
+        // The advisory's sidecar fail-open: 1.29.0-1.29.6 and 1.30.0-1.30.3.
         ("ghsa-qm8v-g4f9-qhjx-backend-tls-policy", "1.29.2", Bug),
         ("ghsa-qm8v-g4f9-qhjx-backend-tls-policy", "1.30.4", Pass),
     ];
@@ -911,4 +912,91 @@ fn the_namespace_profiles_are_what_makes_those_scenarios_pass_on_a_shared_cluste
         assert_eq!(c.status, Status::Fail, "{name}: {:?}", c.message);
     }
     let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn tls_routes_before_1_30_are_read_only_with_the_alpha_gateway_api_flag() {
+    // The shipped workspace installs 1.29.3 with the overlay that sets the flag.
+    let names = ["gateway-api-tls-passthrough"];
+    let r = run(&names, "1.29.3", &[], "alpha-flag");
+    assert_eq!(
+        r.case("gateway-api-tls-passthrough", "1.29.3").status,
+        Status::Pass
+    );
+    let install = r.engine_plan["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|p| p["step"] == "install_istio")
+        .expect("install_istio")
+        .clone();
+    assert!(
+        install["argv"]
+            .to_string()
+            .contains("overlays/alpha-gateway-api.yaml"),
+        "{install}"
+    );
+
+    // The same run on a workspace whose overlay leaves the flag off: Istio does not
+    // read the TLSRoutes, nobody writes their status, and attachedRoutes stays 0.
+    let root = std::env::temp_dir().join(format!("egress-no-alpha-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    for dir in ["manifests", "scenarios"] {
+        copy_tree(&ws().root.join(dir), &root.join(dir));
+    }
+    let overlay = root.join("manifests/install/overlays/alpha-gateway-api.yaml");
+    let text = std::fs::read_to_string(&overlay).expect("overlay");
+    std::fs::write(
+        &overlay,
+        text.replace(
+            "PILOT_ENABLE_ALPHA_GATEWAY_API: \"true\"",
+            "PILOT_ENABLE_ALPHA_GATEWAY_API: \"false\"",
+        ),
+    )
+    .expect("write");
+    let off = Workspace::at(&root);
+    let scenarios: Vec<Scenario> = Suite::load(&off)
+        .expect("suite")
+        .select(&["gateway-api-tls-passthrough".to_owned()])
+        .expect("select")
+        .into_iter()
+        .cloned()
+        .collect();
+    let sim = Sim::new(&off, &scenarios, Faults::of(&[])).expect("sim");
+    let options = options("1.29.3", "no-alpha");
+    let dir = options.run_dir();
+    let engine = Engine::new(
+        off,
+        scenarios.clone(),
+        options,
+        sim.seams(),
+        CancellationToken::new(),
+    )
+    .expect("engine");
+    let r = execute(&engine, sim, dir, scenarios);
+    let c = r.case("gateway-api-tls-passthrough", "1.29.3");
+    assert_eq!(c.status, Status::Fail, "{:?}", c.message);
+    assert!(
+        c.requests[0].verdicts.iter().any(
+            |v| v.subject.ends_with("attachedRoutes.tls") && v.observed.as_deref() == Some("0")
+        ),
+        "{:?}",
+        c.requests[0]
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn a_gateway_fails_closed_on_a_backend_tls_policy_without_its_ca_on_every_release() {
+    // GHSA-qm8v-g4f9-qhjx is the sidecar's; the gateway blocks on affected releases too.
+    let r = run(
+        &["fail-closed-backend-tls-policy-at-gateway"],
+        "1.29.2,1.30.4",
+        &[],
+        "bfp-gateway",
+    );
+    for istio in ["1.29.2", "1.30.4"] {
+        let c = r.case("fail-closed-backend-tls-policy-at-gateway", istio);
+        assert_eq!(c.status, Status::Pass, "{istio}: {:?}", c.message);
+    }
 }
