@@ -6,8 +6,17 @@ use semver::{Version, VersionReq};
 /// The version the seed article's outputs were recorded on.
 pub const SEED_ISTIO: &str = "1.22.1";
 
-/// What `--istio` means when it is not given.
-pub const DEFAULT_ISTIO: &str = "1.30.3";
+/// The newest patch of each Istio minor the harness knows of: istio/istio's newest tag
+/// of 1.22–1.27 (all out of support), and the newest announcements under istio/istio.io
+/// content/en/news/releases/ for 1.28–1.31 (1.28.10 of 2026-07-01, its last; 1.29.8,
+/// 1.30.5 and 1.31.1 of 2026-09-21). 1.30.4/1.29.7 fixed ISTIO-SECURITY-2026-006.
+pub const NEWEST_PATCHES: &[&str] = &[
+    "1.22.8", "1.23.6", "1.24.6", "1.25.5", "1.26.8", "1.27.9", "1.28.10", "1.29.8", "1.30.5",
+    "1.31.1",
+];
+
+/// What `--istio` means when it is not given: the newest patch in [`NEWEST_PATCHES`].
+pub const DEFAULT_ISTIO: &str = "1.31.1";
 
 /// The kind release the harness downloads when kind is not on PATH (2026-06; its
 /// release notes list the node images below that it built).
@@ -23,10 +32,14 @@ const SUPPORT: &[(u64, u64, u64)] = &[
     (25, 29, 32),
     (26, 29, 33),
     (27, 29, 33),
-    (28, 30, 34),
+    // 1.28.0 "is officially supported on Kubernetes versions 1.29 to 1.34" (its
+    // announcement); the image picked is v1.34 either way.
+    (28, 29, 34),
     (29, 31, 35),
     (30, 32, 36),
-    // 1.31 as istio.io lists it; 1.32 one Kubernetes minor on, as every row before.
+    // 1.31 as its announcement says ("supported on Kubernetes versions 1.32 to 1.36").
+    // No source shows a 1.32 release yet: its row is extrapolated, one Kubernetes
+    // minor on, as every row before.
     (31, 32, 36),
     (32, 33, 37),
 ];
@@ -34,8 +47,9 @@ const SUPPORT: &[(u64, u64, u64)] = &[
 /// The newest node image of each Kubernetes minor, pinned by digest as each kind
 /// release's notes publish it (kind's own advice: "You _must_ use the @sha256
 /// digest"). 1.33–1.36 are kind v0.32.0's; older minors, still needed by Istio
-/// 1.22–1.24, were last built by v0.30.0 (1.31, 1.32), v0.29.0 (1.30) and v0.27.0
-/// (1.29). kind does not promise that an image of an older release runs on a newer
+/// 1.22–1.24, are pinned as v0.30.0 (1.31, 1.32), v0.29.0 (1.30) and v0.27.0 (1.29)
+/// built them; v0.31.0's notes list newer patches of 1.31 and 1.32 (v1.31.14,
+/// v1.32.11), which would sit closer to kind v0.32.0. kind does not promise that an image of an older release runs on a newer
 /// kind; these older images are what the pinned kind is run with all the same.
 const NODE_IMAGES: &[(u64, &str, &str)] = &[
     (
@@ -83,7 +97,7 @@ const NODE_IMAGES: &[(u64, &str, &str)] = &[
 /// The newest release the tables support: what `latest` means where GitHub is not
 /// asked (a simulated run).
 pub fn newest_supported() -> Version {
-    Version::parse(DEFAULT_ISTIO).unwrap_or_else(|_| Version::new(1, 30, 3))
+    Version::parse(DEFAULT_ISTIO).unwrap_or_else(|_| Version::new(1, 31, 1))
 }
 
 /// Parses an Istio release such as `1.22.1` or `1.31.0-rc.0`.
@@ -204,6 +218,17 @@ mod tests {
             );
             let digest = image.split("@sha256:").nth(1).unwrap_or_default();
             assert_eq!(digest.len(), 64, "{image}");
+        }
+    }
+
+    #[test]
+    fn the_default_is_the_newest_patch_known_and_every_minor_has_a_node_image() {
+        let known: Vec<Version> = NEWEST_PATCHES.iter().map(|p| v(p)).collect();
+        assert!(known.windows(2).all(|w| w[0] < w[1]), "{known:?}");
+        assert_eq!(known.last(), Some(&v(DEFAULT_ISTIO)));
+        assert_eq!(newest_supported(), v(DEFAULT_ISTIO));
+        for patch in &known {
+            assert!(node_image(patch).is_ok(), "{patch}");
         }
     }
 
