@@ -43,6 +43,28 @@ pub fn argv(request: &Request, url: &str, attempt_id: &str, extra: &[String]) ->
     argv
 }
 
+/// The error curl printed for a failed transfer: `curl: (35) OpenSSL SSL_connect: ...`
+/// (curl's `failf` messages behind `curl: (<exit code>) `), from its stderr, tolerating
+/// a `* ` in front as `curl -v` output shows it. Public samples:
+/// harness/tests/fixtures/public/curl-error/.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurlError<'a> {
+    pub code: u32,
+    pub message: &'a str,
+}
+
+pub fn error_line(stderr: &str) -> Option<CurlError<'_>> {
+    stderr.lines().find_map(|line| {
+        let line = line.strip_prefix("* ").unwrap_or(line);
+        let rest = line.strip_prefix("curl: (")?;
+        let (code, message) = rest.split_once(") ")?;
+        Some(CurlError {
+            code: code.parse().ok()?,
+            message,
+        })
+    })
+}
+
 /// What curl reported about the transfer.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct WriteOut {

@@ -183,13 +183,20 @@ pub fn judge(
 
     if let Some(codes) = &e.exit_code {
         match obs.exit_code {
-            Some(code) => j.push(
-                "exit_code".into(),
-                codes.to_string(),
-                Some(code.to_string()),
-                codes.accepts(code),
-                obs.stderr.as_deref().unwrap_or(""),
-            ),
+            Some(code) => {
+                let stderr = obs.stderr.as_deref().unwrap_or("");
+                // The line curl printed for its exit code, when it printed one.
+                let said = crate::curl::error_line(stderr)
+                    .filter(|e| i64::from(e.code) == i64::from(code))
+                    .map_or(stderr, |e| e.message);
+                j.push(
+                    "exit_code".into(),
+                    codes.to_string(),
+                    Some(code.to_string()),
+                    codes.accepts(code),
+                    said,
+                );
+            }
             None => j.not_observed("exit_code".into(), codes.to_string(), "not captured"),
         }
     }

@@ -106,7 +106,10 @@ pub enum Layout {
     Istio1_8,
     /// Istio 1.3 to 1.7: a quoted mixer-status field after the flags.
     Istio1_3,
-    /// `accessLogEncoding: JSON`.
+    /// `accessLogEncoding: JSON`. Its `upstream_cluster` is `%UPSTREAM_CLUSTER%` on
+    /// 1.23 and 1.24, whose stat name carries a trailing `;` (util.DelimitedStatsPrefix),
+    /// where TEXT had moved to `%UPSTREAM_CLUSTER_RAW%` (pilot/pkg/model/telemetry_logging.go;
+    /// both `_RAW` from 1.25): an `equals` on such JSON logs is off by that `;`.
     Json,
 }
 
@@ -251,12 +254,15 @@ fn unrecognised(reason: impl Into<String>) -> Unrecognised {
     }
 }
 
-/// Nothing, or what log tools put before a line: `[pod/x/c]` or one or two words.
+/// Nothing, or what log tools put before a line: `[pod/x/c]`, `[pod container]` or one
+/// or two words.
 fn is_log_prefix(prefix: &str) -> bool {
     let prefix = prefix.trim();
     prefix.is_empty()
         || (!prefix.contains(['"', '[']) && prefix.split_whitespace().count() <= 2)
-        || (prefix.starts_with("[pod/") && prefix.ends_with(']'))
+        || (prefix.starts_with('[')
+            && prefix.ends_with(']')
+            && !prefix[1..prefix.len() - 1].contains(['[', ']', '"']))
 }
 
 /// Where `[YYYY-` (Envoy's START_TIME) begins.
@@ -331,6 +337,10 @@ fn parse_text(line: &str) -> Result<Entry<'_>, Unrecognised> {
     let (layout, head) = match count {
         22 => (Layout::Istio1_9, AFTER_REQUEST_1_9),
         20 => (Layout::Istio1_8, AFTER_REQUEST_1_8),
+        // One short of 1.9 with a bare response-code details where 1.3 had its quoted
+        // mixer status: a 1.9 line whose last field (the route name) Envoy left empty,
+        // as TCP lines with `NR filter_chain_not_found` show it (a trailing space).
+        21 if !tokens[4].2 => (Layout::Istio1_9, AFTER_REQUEST_1_9),
         21 => (Layout::Istio1_3, AFTER_REQUEST_1_3),
         n => {
             return Err(unrecognised(format!(

@@ -122,6 +122,11 @@ impl Answers {
         })
     }
 
+    /// How the scenario's install profile sets up its client's proxy.
+    pub fn wanted(&self, scenario: &str) -> Option<Effective> {
+        self.wanted.get(scenario).copied()
+    }
+
     /// The simulated upstream got the run's certificates.
     pub fn set_client_cert(&self, pem: &str) {
         *self.client_cert.lock().unwrap_or_else(|e| e.into_inner()) = Some(pem.to_owned());
@@ -286,6 +291,7 @@ impl Answers {
                 .then(|| value.to_owned())
             });
         }
+        let body = echo_basic_text(&body).unwrap_or(body);
         let write_out = serde_json::json!({
             "http_code": obs.http_code.unwrap_or(0),
             "time_total": obs.time_total.unwrap_or(0.05),
@@ -434,4 +440,69 @@ fn as_echo_basic(body: &str, url: &str) -> String {
         "pod": "egc-upstream (simulated)",
     }))
     .unwrap_or_else(|_| body.to_owned())
+}
+
+/// An echo-basic body (one with `path`) written as echo-basic writes it:
+/// `json.MarshalIndent(requestAssertions, "", " ")` with no newline after, fields in
+/// the order of its `RequestAssertions` struct, `tls` left out on plain HTTP and, inside
+/// it, `peerCertificates` and `negotiatedProtocol` left out when empty (`omitempty`)
+/// (kubernetes-sigs/gateway-api conformance/echo-basic/echo-basic.go at v1.4.1;
+/// public samples in harness/tests/fixtures/public/echo-body/). `None` for any other body.
+pub fn echo_basic_text(body: &str) -> Option<String> {
+    let json: serde_json::Value = serde_json::from_str(body.trim()).ok()?;
+    let object = json.as_object()?;
+    object.get("path")?;
+    let pretty = |v: &serde_json::Value, depth: usize| {
+        let mut out = Vec::new();
+        let formatter = serde_json::ser::PrettyFormatter::with_indent(b" ");
+        let mut ser = serde_json::Serializer::with_formatter(&mut out, formatter);
+        serde::Serialize::serialize(v, &mut ser).ok()?;
+        let text = String::from_utf8(out).ok()?;
+        Some(text.replace('\n', &format!("\n{}", " ".repeat(depth))))
+    };
+    let members = |pairs: Vec<(&str, String)>, depth: usize| {
+        let pad = " ".repeat(depth + 1);
+        let inner: Vec<String> = pairs
+            .into_iter()
+            .map(|(k, v)| format!("{pad}\"{k}\": {v}"))
+            .collect();
+        format!("{{\n{}\n{}}}", inner.join(",\n"), " ".repeat(depth))
+    };
+    let mut top = Vec::new();
+    for key in [
+        "path",
+        "host",
+        "method",
+        "proto",
+        "headers",
+        "namespace",
+        "ingress",
+        "service",
+        "pod",
+    ] {
+        top.push((key, pretty(object.get(key)?, 1)?));
+    }
+    if let Some(tls) = object.get("tls").and_then(serde_json::Value::as_object) {
+        let mut fields = Vec::new();
+        for (key, omit_empty) in [
+            ("version", false),
+            ("peerCertificates", true),
+            ("serverName", false),
+            ("negotiatedProtocol", true),
+            ("cipherSuite", false),
+        ] {
+            let value = tls
+                .get(key)
+                .cloned()
+                .unwrap_or_else(|| serde_json::json!(""));
+            let empty = value.as_str() == Some("")
+                || value.as_array().is_some_and(Vec::is_empty)
+                || value.is_null();
+            if !(omit_empty && empty) {
+                fields.push((key, pretty(&value, 2)?));
+            }
+        }
+        top.push(("tls", members(fields, 1)));
+    }
+    Some(members(top, 0))
 }

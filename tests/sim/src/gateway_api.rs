@@ -135,13 +135,34 @@ fn items(v: &Value) -> impl Iterator<Item = &Value> {
     v.as_array().into_iter().flatten()
 }
 
+/// When the simulation wrote a status: every condition Istio writes carries the time
+/// it last changed (harness/tests/fixtures/public/status/; `observedGeneration` only
+/// in some samples, so the simulation leaves it out).
+const TRANSITION_TIME: &str = "2026-12-01T12:00:00Z";
+
 fn condition(kind: &str, ok: bool, reason_if_not: &str, message: &str) -> Value {
     json!({
-        "type": kind,
-        "status": if ok { "True" } else { "False" },
-        "reason": if ok { kind } else { reason_if_not },
+        "lastTransitionTime": TRANSITION_TIME,
         "message": message,
+        "reason": if ok { kind } else { reason_if_not },
+        "status": if ok { "True" } else { "False" },
+        "type": kind,
     })
+}
+
+/// The route kinds a listener lists as supported (gateway-api apis/v1
+/// gateway_types.go; Istio's status for an HTTP listener names HTTPRoute and GRPCRoute).
+fn supported_kinds(listener: &Value) -> Vec<Value> {
+    let kinds: &[&str] = match listener["protocol"].as_str().unwrap_or_default() {
+        "HTTP" | "HTTPS" => &["HTTPRoute", "GRPCRoute"],
+        "TLS" => &["TLSRoute"],
+        "TCP" => &["TCPRoute"],
+        _ => &[],
+    };
+    kinds
+        .iter()
+        .map(|k| json!({"group": GATEWAY_API_GROUP, "kind": k}))
+        .collect()
 }
 
 /// The route kinds a listener allows, by protocol (gateway-api apis/v1
@@ -318,10 +339,12 @@ pub fn with_status(
                                 && allows(l, &a.route.0)
                         })
                         .count();
-                    json!({"name": listener, "attachedRoutes": count, "conditions": [
+                    json!({"attachedRoutes": count, "conditions": [
                         condition("Accepted", true, "", "No errors found"),
+                        condition("Conflicted", false, "NoConflicts", "No errors found"),
                         condition("Programmed", true, "", "No errors found"),
-                    ]})
+                        condition("ResolvedRefs", true, "", "No errors found"),
+                    ], "name": listener, "supportedKinds": supported_kinds(l)})
                 })
                 .collect();
             json!({

@@ -16,6 +16,8 @@ mod gateway_api;
 mod host;
 mod identity;
 mod kube;
+#[cfg(test)]
+mod shapes;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
