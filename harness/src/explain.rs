@@ -378,6 +378,9 @@ pub fn ztunnel_summary(c: &crate::evidence::ztunnel_log::Connection) -> String {
     let hop = match (f("dst.workload"), f("dst.addr")) {
         (Some(w), Some(a)) if a.ends_with(":15008") => format!(", over HBONE to {w}"),
         (Some(w), _) => format!(", to workload {w}"),
+        (None, Some(a)) if a.ends_with(":15008") => {
+            ", over HBONE (the line names no destination workload)".to_owned()
+        }
         _ => ", straight to the destination (no waypoint)".to_owned(),
     };
     let outcome = match f("error") {
@@ -549,6 +552,35 @@ mod tests {
         stream(via.as_bytes(), &mut json, true).unwrap();
         let v: Value = serde_json::from_slice(&json).unwrap();
         assert_eq!(v["ztunnel"]["dst.workload"], "waypoint-x");
+    }
+
+    #[test]
+    fn a_wrapped_tab_separated_ztunnel_line_is_read_as_one_connection() {
+        // As ztunnel writes it (tabs) and as a doc wraps it (indented continuations),
+        // between two other lines.
+        let input = "not a line\n2024-04-11T15:38:42.182974Z\tinfo\taccess\tconnection complete\tsrc.addr=10.244.0.24:46238 src.workload=\"shell\" src.namespace=\"default\"\n    dst.addr=10.244.0.42:15008 dst.hbone_addr=10.96.108.116:80\n    direction=\"outbound\" bytes_sent=67 bytes_recv=490\n[2024-06-21T19:42:17.330Z] \"- - -\" 0 - - - \"-\" 839 5356 218 - \"-\" \"-\" \"-\" \"-\" \"3.211.196.247:443\" outbound|443||httpbin.org 10.244.0.6:49404 10.244.0.6:8443 10.244.0.7:38690 httpbin.org -\n";
+        let mut out = Vec::new();
+        let counts = stream(input.as_bytes(), &mut out, true).unwrap();
+        assert_eq!((counts.lines, counts.recognised), (3, 2));
+        let lines: Vec<Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert!(lines[0]["error"].is_string());
+        let z = &lines[1]["ztunnel"];
+        assert_eq!(z["src.workload"], "shell");
+        assert_eq!(z["dst.hbone_addr"], "10.96.108.116:80");
+        assert_eq!(z["bytes_recv"], "490");
+        assert!(
+            lines[1]["meaning"][0]
+                .as_str()
+                .unwrap()
+                .contains("over HBONE (the line names no destination workload)"),
+            "{}",
+            lines[1]
+        );
+        assert_eq!(lines[2]["upstream_cluster"], "outbound|443||httpbin.org");
     }
 
     #[test]
