@@ -851,6 +851,31 @@ fn an_existing_cluster_is_judged_on_what_it_runs_and_left_as_it_was_found() {
     assert!(r.end.problems.is_empty(), "{:?}", r.end.problems);
 }
 
+/// The scenarios `names` of another workspace (a copy with something changed), run
+/// on the simulated cluster.
+fn run_in(ws: Workspace, names: &[&str], istio: &str, run_id: &str) -> SimRun {
+    let terms: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let scenarios: Vec<Scenario> = Suite::load(&ws)
+        .expect("suite")
+        .select(&terms)
+        .expect("select")
+        .into_iter()
+        .cloned()
+        .collect();
+    let sim = Sim::new(&ws, &scenarios, Faults::of(&[])).expect("sim");
+    let options = options(istio, run_id);
+    let dir = options.run_dir();
+    let engine = Engine::new(
+        ws,
+        scenarios.clone(),
+        options,
+        sim.seams(),
+        CancellationToken::new(),
+    )
+    .expect("engine");
+    execute(&engine, sim, dir, scenarios)
+}
+
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
     for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
@@ -886,27 +911,12 @@ fn the_namespace_profiles_are_what_makes_those_scenarios_pass_on_a_shared_cluste
     let broken = Workspace::at(&root);
 
     let names = ["external-name-service", "metadata-headers-in-mesh"];
-    let suite = Suite::load(&broken).expect("suite");
-    let terms: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-    let scenarios: Vec<Scenario> = suite
-        .select(&terms)
-        .expect("select")
-        .into_iter()
-        .cloned()
-        .collect();
-    let sim = Sim::new(&broken, &scenarios, Faults::of(&[])).expect("sim");
-    let options = options("1.22.1", "no-overlays");
-    let dir = options.run_dir();
-    let engine = Engine::new(
-        broken,
-        scenarios.clone(),
-        options,
-        sim.seams(),
-        CancellationToken::new(),
-    )
-    .expect("engine");
-    assert_eq!(engine.plan().slots.len(), 1, "one shared cluster");
-    let r = execute(&engine, sim, dir, scenarios);
+    let r = run_in(broken, &names, "1.22.1", "no-overlays");
+    assert_eq!(
+        r.engine_plan["slots"].as_array().map(Vec::len),
+        Some(1),
+        "one shared cluster"
+    );
     for name in names {
         let c = r.case(name, "1.22.1");
         assert_eq!(c.status, Status::Fail, "{name}: {:?}", c.message);
@@ -954,26 +964,7 @@ fn tls_routes_before_1_30_are_read_only_with_the_alpha_gateway_api_flag() {
         ),
     )
     .expect("write");
-    let off = Workspace::at(&root);
-    let scenarios: Vec<Scenario> = Suite::load(&off)
-        .expect("suite")
-        .select(&["gateway-api-tls-passthrough".to_owned()])
-        .expect("select")
-        .into_iter()
-        .cloned()
-        .collect();
-    let sim = Sim::new(&off, &scenarios, Faults::of(&[])).expect("sim");
-    let options = options("1.29.3", "no-alpha");
-    let dir = options.run_dir();
-    let engine = Engine::new(
-        off,
-        scenarios.clone(),
-        options,
-        sim.seams(),
-        CancellationToken::new(),
-    )
-    .expect("engine");
-    let r = execute(&engine, sim, dir, scenarios);
+    let r = run_in(Workspace::at(&root), &names, "1.29.3", "no-alpha");
     let c = r.case("gateway-api-tls-passthrough", "1.29.3");
     assert_eq!(c.status, Status::Fail, "{:?}", c.message);
     assert!(
