@@ -123,6 +123,7 @@ impl Answers {
     }
 
     /// How the scenario's install profile sets up its client's proxy.
+    #[cfg(test)]
     pub fn wanted(&self, scenario: &str) -> Option<Effective> {
         self.wanted.get(scenario).copied()
     }
