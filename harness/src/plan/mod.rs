@@ -828,7 +828,6 @@ pub fn build(
     })
 }
 
-/// Whether a scenario of the slot applies Gateway API objects.
 /// Every object the slot's scenarios apply.
 fn slot_objects(
     slot: &Slot,
@@ -1128,10 +1127,11 @@ pub fn cached_kind_path(cache_dir: &std::path::Path) -> PathBuf {
         .join("kind")
 }
 
-/// The istioctl archive Istio publishes for a platform. istio/release-builder
-/// pkg/build/archive.go archives `linux-amd64`, `linux-arm64` and `osx` (Intel, no
-/// arch suffix), plus `osx-arm64`; istio/istio release/downloadIstioCtl.sh asks for
-/// `istioctl-${VERSION}-${OSEXT}.tar.gz`, and `-${ARCH}` on Linux and Apple silicon only.
+/// The istioctl archive Istio publishes for a platform, as istio/istio
+/// release/downloadIstioCtl.sh asks for it: `istioctl-${VERSION}-${OSEXT}-${ARCH}.tar.gz`
+/// on Linux and Apple silicon, the arch-less `istioctl-${VERSION}-osx.tar.gz` on Intel
+/// macOS (istio/release-builder pkg/build/archive.go publishes that legacy name beside
+/// `osx-amd64`).
 pub fn istioctl_asset(version: &str, platform: &Platform) -> String {
     match (platform.os, platform.arch) {
         ("osx", "amd64") => format!("istioctl-{version}-osx.tar.gz"),
