@@ -20,6 +20,8 @@ pub struct InfraError {
     pub message: String,
     /// Worth retrying while the deadline allows (HTTP 429/5xx, a watch gone, a reset).
     pub transient: bool,
+    /// Known at once to stay so (nothing can answer the request): no attempt is repeated.
+    pub permanent: bool,
 }
 
 impl InfraError {
@@ -27,13 +29,21 @@ impl InfraError {
         Self {
             message: message.into(),
             transient: false,
+            permanent: false,
         }
     }
 
     pub fn transient(message: impl Into<String>) -> Self {
         Self {
-            message: message.into(),
             transient: true,
+            ..Self::new(message)
+        }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            permanent: true,
+            ..Self::new(message)
         }
     }
 
@@ -55,7 +65,11 @@ impl InfraError {
         ]
         .iter()
         .any(|m| message.contains(m));
-        Self { message, transient }
+        Self {
+            message,
+            transient,
+            permanent: false,
+        }
     }
 
     /// The same error with what was being done in front.

@@ -18,6 +18,19 @@ pub enum Attempt<T> {
     Judged { passed: bool, observed: T },
     /// The result was lost (exec cut off, no write-out): proves nothing, not judged.
     Inconclusive { why: String },
+    /// Trouble another attempt cannot change (nothing could answer the request): not
+    /// judged, and the loop stops at once instead of waiting out its deadline.
+    Hopeless { why: String },
+}
+
+impl<T> Attempt<T> {
+    /// Why an attempt that was not judged proves nothing.
+    pub fn unjudged_why(&self) -> Option<&str> {
+        match self {
+            Attempt::Judged { .. } => None,
+            Attempt::Inconclusive { why } | Attempt::Hopeless { why } => Some(why),
+        }
+    }
 }
 
 /// One attempt as the result keeps it.
@@ -46,7 +59,7 @@ impl<T> Converged<T> {
     pub fn last_observed(&self) -> Option<&T> {
         self.attempts.iter().rev().find_map(|t| match &t.attempt {
             Attempt::Judged { observed, .. } => Some(observed),
-            Attempt::Inconclusive { .. } => None,
+            Attempt::Inconclusive { .. } | Attempt::Hopeless { .. } => None,
         })
     }
 
@@ -68,7 +81,7 @@ impl<T> Converged<T> {
             .iter()
             .filter_map(|t| match &t.attempt {
                 Attempt::Judged { passed, observed } => Some((*passed, observed)),
-                Attempt::Inconclusive { .. } => None,
+                Attempt::Inconclusive { .. } | Attempt::Hopeless { .. } => None,
             })
             .skip_while(|(passed, _)| !passed)
             .filter(|(passed, _)| !passed)
@@ -76,10 +89,11 @@ impl<T> Converged<T> {
             .collect()
     }
 
+    /// Attempts that were not judged.
     pub fn inconclusive(&self) -> usize {
         self.attempts
             .iter()
-            .filter(|t| matches!(t.attempt, Attempt::Inconclusive { .. }))
+            .filter(|t| t.attempt.unjudged_why().is_some())
             .count()
     }
 }
@@ -118,12 +132,20 @@ where
                 streak += 1;
             }
             Attempt::Judged { passed: false, .. } => streak = 0,
-            Attempt::Inconclusive { .. } => {}
+            Attempt::Inconclusive { .. } | Attempt::Hopeless { .. } => {}
         }
+        let hopeless = matches!(result, Attempt::Hopeless { .. });
         attempts.push(Tried {
             at,
             attempt: result,
         });
+        if hopeless {
+            return Converged {
+                attempts,
+                consistent_after: None,
+                elapsed: started.elapsed(),
+            };
+        }
         if streak >= goal {
             return Converged {
                 attempts,
@@ -174,12 +196,34 @@ mod tests {
                 b'?' => Attempt::Inconclusive {
                     why: "exec lost".into(),
                 },
+                b'X' => Attempt::Hopeless {
+                    why: "no answer".into(),
+                },
                 _ => Attempt::Judged {
                     passed: false,
                     observed: n,
                 },
             })
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hopeless_attempt_ends_the_loop_at_once() {
+        let clock = Instant::now();
+        let r = converge(
+            Duration::from_secs(60),
+            3,
+            &B,
+            &CancellationToken::new(),
+            script("?XPPP"),
+        )
+        .await;
+        assert_eq!(r.attempts.len(), 2);
+        assert!(!r.consistent());
+        assert_eq!(r.inconclusive(), 2);
+        assert_eq!(r.attempts[1].attempt.unjudged_why(), Some("no answer"));
+        // One pause after the first attempt, none after the hopeless one.
+        assert_eq!(clock.elapsed(), Duration::from_millis(250));
     }
 
     #[tokio::test(start_paused = true)]

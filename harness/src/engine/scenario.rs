@@ -145,10 +145,7 @@ impl<'a> ScenarioExec<'a> {
                     .converged
                     .attempts
                     .last()
-                    .and_then(|t| match &t.attempt {
-                        Attempt::Inconclusive { why } => Some(why.clone()),
-                        Attempt::Judged { .. } => None,
-                    })
+                    .and_then(|t| t.attempt.unjudged_why().map(str::to_owned))
                     .unwrap_or_default();
                 format!("request {}: every attempt was inconclusive ({why})", r.name)
             })
@@ -378,6 +375,7 @@ impl<'a> ScenarioExec<'a> {
             .await
         {
             Ok(exec) => exec,
+            Err(e) if e.permanent => return Attempt::Hopeless { why: e.message },
             Err(e) => return Attempt::Inconclusive { why: e.message },
         };
         let (body, write_out) = crate::curl::split_output(&exec.stdout);

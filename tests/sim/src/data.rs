@@ -17,7 +17,7 @@
 //!   samples 1 % by default (meshConfig.defaultConfig.tracing.sampling).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use egress_harness::curl;
@@ -25,6 +25,7 @@ use egress_harness::evidence::access_log::{self, Field};
 use egress_harness::model::UpstreamMode;
 use egress_harness::recording::{Context, Observation, Recording};
 use egress_harness::scenario::{Scenario, Template};
+use egress_harness::seams::InfraError;
 use egress_harness::suite::Workspace;
 use semver::Version;
 
@@ -43,6 +44,8 @@ pub struct Effective {
 
 /// What the recordings say, per scenario.
 pub struct Answers {
+    /// The scenario root the recordings were read under.
+    root: PathBuf,
     scenarios: BTreeMap<String, Scenario>,
     /// What each scenario's install profile sets (`manifests/install/<install>.yaml`).
     wanted: BTreeMap<String, Effective>,
@@ -62,9 +65,10 @@ pub struct Answer {
     pub ztunnel_lines: Vec<String>,
 }
 
-/// Where the synthesized recordings are.
-pub fn synthesized_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("recordings")
+/// Where the synthesized recordings are: under the scenario root (`EGRESS_ROOT` or the
+/// checkout), never at a path compiled into the test binary.
+pub fn synthesized_dir(ws: &Workspace) -> PathBuf {
+    ws.root.join("tests/sim/recordings")
 }
 
 impl Answers {
@@ -80,9 +84,9 @@ impl Answers {
                 "internet.affected",
             ] {
                 let file = if mode.is_empty() {
-                    synthesized_dir().join(format!("{name}.json"))
+                    synthesized_dir(ws).join(format!("{name}.json"))
                 } else {
-                    synthesized_dir().join(format!("{name}@{mode}.json"))
+                    synthesized_dir(ws).join(format!("{name}@{mode}.json"))
                 };
                 if file.is_file() {
                     recordings.insert((name.to_owned(), mode.to_owned()), Recording::read(&file)?);
@@ -112,6 +116,7 @@ impl Answers {
             );
         }
         Ok(Self {
+            root: ws.root.clone(),
             scenarios: scenarios
                 .iter()
                 .map(|s| (s.name().to_owned(), s.clone()))
@@ -164,15 +169,16 @@ impl Answers {
         istio: &Version,
         sampled: bool,
         effective: Effective,
-    ) -> Result<Answer, String> {
-        let scenario = self
-            .scenarios
-            .get(namespace)
-            .ok_or_else(|| format!("simulated exec: no scenario runs in namespace {namespace}"))?;
+    ) -> Result<Answer, InfraError> {
+        let scenario = self.scenarios.get(namespace).ok_or_else(|| {
+            InfraError::permanent(format!(
+                "simulated exec: no scenario runs in namespace {namespace}"
+            ))
+        })?;
         let attempt_id = argv
             .iter()
             .find_map(|a| a.strip_prefix("x-request-id: "))
-            .ok_or("simulated exec: the curl carries no x-request-id")?;
+            .ok_or_else(|| InfraError::new("simulated exec: the curl carries no x-request-id"))?;
         let context = Context {
             namespace: namespace.to_owned(),
             client_pod: "curl".into(),
@@ -189,20 +195,23 @@ impl Answers {
                 .map(|m| (r, m))
         });
         let (request, mode) = found.ok_or_else(|| {
-            format!("simulated exec: no request of {namespace} is sent as {argv:?}")
+            InfraError::new(format!(
+                "simulated exec: no request of {namespace} is sent as {argv:?}"
+            ))
         })?;
+        // Nothing will answer on a later attempt either: the run stops trying at once.
         let (recording, mode_specific) = self.recording(namespace, mode, istio).ok_or_else(|| {
-            format!(
-                "the simulation has no recording of {namespace} ({} upstream): add tests/sim/recordings/{namespace}@{}.json",
-                mode.as_str(),
-                mode.as_str()
-            )
+            InfraError::permanent(format!(
+                "the simulated cluster has no recorded answer for {namespace}: run it live once and copy reports/<run-id>/recordings/{namespace}@<istio>.json into {}, or write a synthesized one at {}",
+                self.root.join("scenarios/recordings").display(),
+                self.root.join(format!("tests/sim/recordings/{namespace}@{}.json", mode.as_str())).display(),
+            ))
         })?;
         let obs = recording.observation(&request.name.value).ok_or_else(|| {
-            format!(
+            InfraError::permanent(format!(
                 "{namespace}: the recording has no request {}",
                 request.name.value
-            )
+            ))
         })?;
         let user_agent = curl::user_agent(attempt_id);
         let logged_id = if sampled {
@@ -409,6 +418,10 @@ fn as_echo_basic(body: &str, url: &str) -> String {
     let Ok(json) = serde_json::from_str::<serde_json::Value>(body.trim()) else {
         return body.to_owned();
     };
+    // A live run's recording with the local upstream is echo-basic's already.
+    if json.get("path").is_some() {
+        return body.to_owned();
+    }
     let Some(headers) = json.get("headers").and_then(|h| h.as_object()) else {
         return body.to_owned();
     };

@@ -459,8 +459,7 @@ impl KubeApi for Api {
         let answer = self
             .sim
             .data
-            .answer(namespace, argv, &istio, sampled, effective)
-            .map_err(InfraError::new)?;
+            .answer(namespace, argv, &istio, sampled, effective)?;
         if faults.has(Fault::ExecLost) {
             let cut: String = answer
                 .stdout

@@ -894,7 +894,7 @@ fn the_namespace_profiles_are_what_makes_those_scenarios_pass_on_a_shared_cluste
     // simulated proxies then act as the registry-only mesh says, and both fail.
     let root = std::env::temp_dir().join(format!("egress-no-overlays-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
-    for dir in ["manifests", "scenarios"] {
+    for dir in ["manifests", "scenarios", "tests/sim/recordings"] {
         copy_tree(&ws().root.join(dir), &root.join(dir));
     }
     let manifests = root.join("manifests");
@@ -951,7 +951,7 @@ fn tls_routes_before_1_30_are_read_only_with_the_alpha_gateway_api_flag() {
     // read the TLSRoutes, nobody writes their status, and attachedRoutes stays 0.
     let root = std::env::temp_dir().join(format!("egress-no-alpha-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
-    for dir in ["manifests", "scenarios"] {
+    for dir in ["manifests", "scenarios", "tests/sim/recordings"] {
         copy_tree(&ws().root.join(dir), &root.join(dir));
     }
     let overlay = root.join("manifests/install/overlays/alpha-gateway-api.yaml");
@@ -990,4 +990,40 @@ fn a_gateway_fails_closed_on_a_backend_tls_policy_without_its_ca_on_every_releas
         let c = r.case("fail-closed-backend-tls-policy-at-gateway", istio);
         assert_eq!(c.status, Status::Pass, "{istio}: {:?}", c.message);
     }
+}
+
+#[test]
+fn a_scenario_without_a_recorded_answer_fails_at_once_saying_where_to_put_one() {
+    // A scenario of the user's, under a root of its own, that nothing has answered yet.
+    let root = std::env::temp_dir().join(format!("egress-no-answer-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    for dir in ["manifests", "scenarios", "tests/sim/recordings"] {
+        copy_tree(&ws().root.join(dir), &root.join(dir));
+    }
+    let text = std::fs::read_to_string(root.join("scenarios/gateway-http.yaml")).expect("scenario");
+    std::fs::write(
+        root.join("scenarios/no-answer.yaml"),
+        text.replace("name: gateway-http", "name: no-answer"),
+    )
+    .expect("write");
+    let started = std::time::Instant::now();
+    let r = run_in(Workspace::at(&root), &["no-answer"], "1.30.3", "no-answer");
+    let elapsed = started.elapsed();
+    let c = r.case("no-answer", "1.30.3");
+    assert_eq!(c.status, Status::Error, "{:?}", c.message);
+    let message = c.message.unwrap_or_default();
+    assert!(
+        message.contains("no recorded answer for no-answer")
+            && message.contains(&root.join("scenarios/recordings").display().to_string()),
+        "{message}"
+    );
+    // Known at the first attempt: not the request deadline (8 s here, 60 s by default).
+    assert!(elapsed < Duration::from_secs(15), "{elapsed:?}");
+    let requests = &c.requests;
+    assert!(
+        requests.iter().all(|q| q.attempts <= 1),
+        "{:?}",
+        requests.iter().map(|q| q.attempts).collect::<Vec<_>>()
+    );
+    let _ = std::fs::remove_dir_all(&root);
 }
