@@ -36,6 +36,39 @@ pub fn scenario_objects(
     }
 }
 
+/// What the Istio releases the scenario runs on refuse in `object`: each known minor's
+/// newest patch its `istio:` range admits (versions::NEWEST_PATCHES), checked as that
+/// release's validation would; one problem per message, naming the releases.
+fn release_problems(scenario: &Scenario, object: &Object) -> Vec<Problem> {
+    let mut by_message: Vec<(String, Vec<String>)> = Vec::new();
+    for patch in crate::versions::NEWEST_PATCHES {
+        let Ok(release) = semver::Version::parse(patch) else {
+            continue;
+        };
+        if !scenario.applies_to(&release) {
+            continue;
+        }
+        for message in manifest::kinds::release_problems(object, &release) {
+            match by_message.iter_mut().find(|(m, _)| *m == message) {
+                Some((_, releases)) => releases.push(format!("1.{}", release.minor)),
+                None => by_message.push((message, vec![format!("1.{}", release.minor)])),
+            }
+        }
+    }
+    by_message
+        .into_iter()
+        .map(|(message, releases)| {
+            Problem::on(
+                object,
+                format!(
+                    "{message} (Istio {} in the scenario's `istio:` range)",
+                    releases.join(", ")
+                ),
+            )
+        })
+        .collect()
+}
+
 /// Kind, API version and field checks on every object, plus the install profile and the
 /// client pod the scenario names.
 pub fn check_manifests(scenario: &Scenario, ws: &Workspace) -> Vec<Problem> {
@@ -44,7 +77,14 @@ pub fn check_manifests(scenario: &Scenario, ws: &Workspace) -> Vec<Problem> {
     problems.extend(status_entries(scenario, ws));
     for mode in MODES {
         let found = match scenario_objects(scenario, ws, mode) {
-            Ok(objects) => objects.iter().flat_map(manifest::check_kind).collect(),
+            Ok(objects) => objects
+                .iter()
+                .flat_map(|o| {
+                    manifest::check_kind(o)
+                        .into_iter()
+                        .chain(release_problems(scenario, o))
+                })
+                .collect(),
             Err(problems) => problems,
         };
         for p in found {
@@ -272,6 +312,32 @@ mod tests {
             plan.skipped[0].reason,
             "runs only with --upstream internet: the report's host"
         );
+    }
+
+    #[test]
+    fn a_scenario_is_checked_against_each_release_its_range_admits() {
+        let object = |yaml: &str| {
+            crate::manifest::parse_str(yaml, Path::new("m.yaml"))
+                .expect("yaml")
+                .remove(0)
+        };
+        let tls = object(
+            "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: wiki}\nspec:\n  hosts: [\"*.wikipedia.org\"]\n  resolution: DYNAMIC_DNS\n  ports:\n  - {number: 443, name: tls, protocol: TLS}\n",
+        );
+        let everywhere = scenario("http://httpbin.org/headers", "");
+        let messages: Vec<String> = release_problems(&everywhere, &tls)
+            .iter()
+            .map(|p| p.message.clone())
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                "resolution DYNAMIC_DNS is not served before Istio 1.28 (Istio 1.22, 1.23, 1.24, 1.25, 1.26, 1.27 in the scenario's `istio:` range)",
+                "spec.ports[0].protocol is `TLS`; resolution DYNAMIC_DNS takes HTTP (Istio 1.28 in the scenario's `istio:` range)",
+            ]
+        );
+        let from_1_29 = scenario("http://httpbin.org/headers", "istio: \">=1.29\"\n");
+        assert!(release_problems(&from_1_29, &tls).is_empty());
     }
 
     #[test]

@@ -301,10 +301,12 @@ pub fn check_kind(object: &Object) -> Vec<Problem> {
                     PORT_PROTOCOLS,
                 );
             }
+            // DYNAMIC_DNS from istio/api 1.28 (1d89957ad, #3565); which releases take it,
+            // and how, is `release_problems`.
             enum_at(
                 "spec.resolution".into(),
                 &spec["resolution"],
-                &["NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN"],
+                &["NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN", "DYNAMIC_DNS"],
             );
             enum_at(
                 "spec.location".into(),
@@ -346,6 +348,59 @@ pub fn check_kind(object: &Object) -> Vec<Problem> {
     problems
 }
 
+/// What Istio `release` refuses in `object` that the kind's schema alone allows:
+/// a ServiceEntry with `resolution: DYNAMIC_DNS`, as istio/istio
+/// pkg/config/validation/validation.go (`case networking.ServiceEntry_DYNAMIC_DNS`)
+/// checks it at each release. Not served before 1.28 (istio.io/api pinned by go.mod);
+/// from 1.28 every host wildcarded, no addresses or endpoints; ports HTTP (1.28), HTTP
+/// or TLS (1.29), HTTP, TLS, GRPC or HTTP2 (1.30+); MESH_EXTERNAL only before 1.30, and
+/// MESH_INTERNAL never through a waypoint (`istio.io/use-waypoint`).
+pub fn release_problems(object: &Object, release: &semver::Version) -> Vec<String> {
+    let spec = object.spec();
+    if object.kind != "ServiceEntry" || spec["resolution"].as_str() != Some("DYNAMIC_DNS") {
+        return Vec::new();
+    }
+    let minor = (release.major, release.minor);
+    if minor < (1, 28) {
+        return vec!["resolution DYNAMIC_DNS is not served before Istio 1.28".into()];
+    }
+    let mut out = Vec::new();
+    let hosts: Vec<&str> = items(&spec["hosts"]).filter_map(Value::as_str).collect();
+    if hosts.is_empty() || hosts.iter().any(|h| !h.starts_with("*.")) {
+        out.push("resolution DYNAMIC_DNS needs every host wildcarded (`*.example.com`)".into());
+    }
+    for field in ["addresses", "endpoints"] {
+        if items(&spec[field]).next().is_some() {
+            out.push(format!("resolution DYNAMIC_DNS takes no spec.{field}"));
+        }
+    }
+    let protocols: &[&str] = if minor < (1, 29) {
+        &["HTTP"]
+    } else if minor < (1, 30) {
+        &["HTTP", "TLS"]
+    } else {
+        &["HTTP", "TLS", "GRPC", "HTTP2"]
+    };
+    for (i, port) in items(&spec["ports"]).enumerate() {
+        let protocol = port["protocol"].as_str().unwrap_or_default();
+        if !protocols.contains(&protocol) {
+            out.push(format!(
+                "spec.ports[{i}].protocol is `{protocol}`; resolution DYNAMIC_DNS takes {}",
+                protocols.join(", ")
+            ));
+        }
+    }
+    let internal = spec["location"].as_str() == Some("MESH_INTERNAL");
+    if internal && minor < (1, 30) {
+        out.push("resolution DYNAMIC_DNS needs location MESH_EXTERNAL before 1.30".into());
+    }
+    let waypoint = object.body["metadata"]["labels"]["istio.io/use-waypoint"].is_string();
+    if internal && waypoint {
+        out.push("resolution DYNAMIC_DNS with MESH_INTERNAL cannot use a waypoint".into());
+    }
+    out
+}
+
 /// The elements of a JSON array, or nothing.
 pub(crate) fn items(value: &Value) -> impl Iterator<Item = &Value> {
     value.as_array().into_iter().flatten()
@@ -364,6 +419,48 @@ mod tests {
             .flat_map(check_kind)
             .map(|p| p.message)
             .collect()
+    }
+
+    #[test]
+    fn dynamic_dns_is_checked_as_each_istio_release_validates_it() {
+        let se = |extra: &str| {
+            parse_str(
+                &format!("apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: w}}\nspec:\n  hosts: [\"*.wikipedia.org\"]\n  resolution: DYNAMIC_DNS\n{extra}"),
+                Path::new("m.yaml"),
+            )
+            .unwrap()
+            .remove(0)
+        };
+        let v = |s: &str| semver::Version::parse(s).unwrap();
+        let https = se("  ports:\n  - {number: 443, name: tls, protocol: TLS}\n");
+        assert!(check_kind(&https).is_empty());
+        assert_eq!(
+            release_problems(&https, &v("1.27.9")),
+            ["resolution DYNAMIC_DNS is not served before Istio 1.28"]
+        );
+        assert!(release_problems(&https, &v("1.28.10"))[0].contains("takes HTTP"));
+        assert!(release_problems(&https, &v("1.29.8")).is_empty());
+        assert!(release_problems(&https, &v("1.30.5")).is_empty());
+        let internal = se(
+            "  location: MESH_INTERNAL\n  ports:\n  - {number: 80, name: http, protocol: HTTP}\n",
+        );
+        assert!(release_problems(&internal, &v("1.29.8"))[0].contains("MESH_EXTERNAL"));
+        assert!(release_problems(&internal, &v("1.30.5")).is_empty());
+        let named = parse_str(
+            "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: named}\nspec:\n  hosts: [en.wikipedia.org]\n  addresses: [10.0.0.1]\n  resolution: DYNAMIC_DNS\n",
+            Path::new("m.yaml"),
+        )
+        .unwrap()
+        .remove(0);
+        let problems = release_problems(&named, &v("1.30.5"));
+        assert!(
+            problems.iter().any(|p| p.contains("wildcarded")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.contains("spec.addresses")),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! checks on them: known kinds and fields, and consistent hosts, gateways and ports.
 
 mod consistency;
-mod kinds;
+pub mod kinds;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
