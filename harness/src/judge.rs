@@ -212,6 +212,15 @@ pub fn judge(
             None => j.not_observed("status".into(), status.to_string(), "not captured"),
         }
     }
+    if let Some(m) = &e.body {
+        match &obs.body {
+            Some(body) => {
+                let body = body.trim_end_matches(['\r', '\n']);
+                j.matcher("body".into(), m, Some(body.to_owned()), "")
+            }
+            None => j.not_observed("body".into(), m.describe(&vars), "not captured"),
+        }
+    }
     if let Some(m) = &e.stderr {
         match &obs.stderr {
             Some(stderr) => j.matcher(
@@ -802,6 +811,52 @@ mod tests {
         assert_eq!(none[0].subject, "ztunnel_log");
         assert_eq!(none[0].outcome, Outcome::Fail);
         assert_eq!(judged(None)[0].outcome, Outcome::NotObserved);
+    }
+
+    #[test]
+    fn the_body_is_judged_as_curl_received_it() {
+        let s = crate::scenario::load_str(
+            "name: b\ndescription: d\nrequests:\n  - name: r\n    url: http://httpbin.org/post\n    expect:\n      status: 403\n      body: {equals: \"RBAC: access denied\"}\n",
+            std::path::Path::new("b.yaml"),
+        )
+        .unwrap();
+        let context = Context {
+            namespace: "b".into(),
+            client_pod: "curl".into(),
+            service_account: "default".into(),
+            upstream: Some("local".into()),
+        };
+        let judged = |body: Option<&str>| {
+            let obs = Observation {
+                name: "r".into(),
+                http_code: Some(403),
+                body: body.map(str::to_owned),
+                ..Observation::default()
+            };
+            judge(&s.requests[0], &obs, &context, &Version::new(1, 30, 3))
+        };
+        // Envoy's RBAC denial, as istio.io prints it (fixtures/public/response-body).
+        assert!(passed(&judged(Some("RBAC: access denied\n"))));
+        let other = judged(Some(
+            "upstream connect error or disconnect/reset before headers. reset reason: connection failure",
+        ));
+        let body = other
+            .iter()
+            .find(|v| v.subject == "body")
+            .expect("a body verdict");
+        assert_eq!(body.outcome, Outcome::Fail);
+        assert!(
+            body.observed
+                .as_deref()
+                .is_some_and(|o| o.starts_with("upstream connect"))
+        );
+        let none = judged(None);
+        assert_eq!(
+            none.iter()
+                .find(|v| v.subject == "body")
+                .map(|v| v.outcome.clone()),
+            Some(Outcome::NotObserved)
+        );
     }
 
     const SCENARIO: &str = r#"

@@ -20,6 +20,10 @@ pub struct Expect {
     pub exit_code: Option<ExitCodes>,
     #[serde(default)]
     pub stderr: Option<Matcher>,
+    /// The body curl received (trailing newlines left out): an echoed JSON, an Envoy
+    /// local reply (`RBAC: access denied`, `upstream connect error ...`), a page.
+    #[serde(default)]
+    pub body: Option<Matcher>,
     /// HTTP status curl reports (`%{http_code}`); 0 when there was no HTTP response.
     #[serde(default)]
     pub status: Option<u16>,
@@ -173,6 +177,9 @@ impl Expect {
         let mut out: Vec<(String, &Matcher)> = Vec::new();
         if let Some(m) = &self.stderr {
             out.push(("stderr".into(), m));
+        }
+        if let Some(m) = &self.body {
+            out.push(("body".into(), m));
         }
         for (name, m) in &self.headers {
             out.push((format!("headers.{name}"), m));
