@@ -72,11 +72,7 @@ pub fn check_consistency(
         .filter(|o| o.kind == "Gateway" && !o.is_gateway_api())
         .collect();
     let lookup = |host: &str, ns: &str| -> Option<&MeshService> {
-        let fqdn = if host.contains('.') {
-            host.to_owned()
-        } else {
-            format!("{host}.{ns}.svc.cluster.local")
-        };
+        let fqdn = fqdn(host, ns);
         registry.iter().find(|s| host_matches(&s.host, &fqdn))
     };
 
@@ -195,6 +191,9 @@ pub fn check_consistency(
             _ => {}
         }
     }
+    problems.extend(subsets_without_rules(objects, namespace));
+    problems.extend(hosts_the_gateway_does_not_serve(objects, &gateways));
+    problems.extend(sidecars_without_selector(objects, namespace));
     let mut seen = BTreeSet::new();
     for o in objects {
         let key = (o.kind.clone(), o.namespace.clone(), o.name.clone());
@@ -239,6 +238,112 @@ fn check_destination<'a>(
             }
         }
     }
+}
+
+/// A host as Istio resolves it in `ns`: short names are the namespace's Services.
+fn fqdn(host: &str, ns: &str) -> String {
+    if host.contains('.') {
+        host.to_owned()
+    } else {
+        format!("{host}.{ns}.svc.cluster.local")
+    }
+}
+
+/// Routes to a subset no DestinationRule of the scenario defines for that host: Envoy
+/// has no such cluster and the request fails (istio.io docs/ops/best-practices/
+/// traffic-management, "Avoid 503 errors while reconfiguring service routes").
+fn subsets_without_rules(objects: &[Object], namespace: &str) -> Vec<Problem> {
+    let defined: Vec<(String, String)> = objects
+        .iter()
+        .filter(|o| o.kind == "DestinationRule")
+        .flat_map(|o| {
+            let ns = o.namespace.as_deref().unwrap_or(namespace);
+            let host = fqdn(o.spec()["host"].as_str().unwrap_or_default(), ns);
+            items(&o.spec()["subsets"])
+                .filter_map(|s| s["name"].as_str())
+                .map(move |name| (host.clone(), name.to_owned()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut problems = Vec::new();
+    for o in objects.iter().filter(|o| o.kind == "VirtualService") {
+        let ns = o.namespace.as_deref().unwrap_or(namespace);
+        for section in ["http", "tls", "tcp"] {
+            for (i, rule) in items(&o.spec()[section]).enumerate() {
+                for (j, route) in items(&rule["route"]).enumerate() {
+                    let dest = &route["destination"];
+                    let (Some(host), Some(subset)) =
+                        (dest["host"].as_str(), dest["subset"].as_str())
+                    else {
+                        continue;
+                    };
+                    let host = fqdn(host, ns);
+                    if !defined
+                        .iter()
+                        .any(|(h, s)| host_matches(h, &host) && s == subset)
+                    {
+                        problems.push(Problem::on(
+                            o,
+                            format!("spec.{section}[{i}].route[{j}] routes to subset `{subset}` of `{host}`, which no DestinationRule of the scenario defines; Envoy has no cluster for it and the request fails"),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// A VirtualService bound to a gateway for a host none of that gateway's servers lists:
+/// the gateway has no route for it and answers 404 (NR).
+fn hosts_the_gateway_does_not_serve(objects: &[Object], gateways: &[&Object]) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for o in objects.iter().filter(|o| o.kind == "VirtualService") {
+        let hosts: Vec<&str> = items(&o.spec()["hosts"])
+            .filter_map(Value::as_str)
+            .collect();
+        for g in items(&o.spec()["gateways"]).filter_map(Value::as_str) {
+            let Some(gateway) = (g != "mesh").then(|| find_gateway(gateways, g)).flatten() else {
+                continue;
+            };
+            let served: Vec<&str> = items(&gateway.spec()["servers"])
+                .flat_map(|s| items(&s["hosts"]).filter_map(Value::as_str))
+                .map(|h| h.rsplit('/').next().unwrap_or(h))
+                .collect();
+            for host in &hosts {
+                if !served.iter().any(|s| *s == "*" || host_matches(s, host)) {
+                    problems.push(Problem::on(
+                        o,
+                        format!("host `{host}` is bound to gateway `{g}`, whose servers list {served:?}; the gateway has no route for it and answers 404 (NR)"),
+                    ));
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// Two Sidecars without a workloadSelector in one namespace: Istio's behaviour is
+/// undefined ("the behavior of the system is undefined if more than one selector-less
+/// Sidecar resource exists in a given namespace", istio/api networking/v1alpha3/sidecar.proto).
+fn sidecars_without_selector(objects: &[Object], namespace: &str) -> Vec<Problem> {
+    let mut seen: Vec<(&str, &Object)> = Vec::new();
+    let mut problems = Vec::new();
+    for o in objects
+        .iter()
+        .filter(|o| o.kind == "Sidecar" && o.spec()["workloadSelector"].is_null())
+    {
+        let ns = o.namespace.as_deref().unwrap_or(namespace);
+        if let Some((_, first)) = seen.iter().find(|(n, _)| *n == ns) {
+            problems.push(Problem::on(
+                o,
+                format!("a second Sidecar without workloadSelector in namespace {ns} (the first is {}); Istio's behaviour with two is undefined", first.id()),
+            ));
+        } else {
+            seen.push((ns, o));
+        }
+    }
+    problems
 }
 
 fn find_gateway<'a>(gateways: &[&'a Object], reference: &str) -> Option<&'a Object> {
@@ -321,6 +426,45 @@ mod tests {
         );
         let dr = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: d}\nspec:\n  host: httpbin.org\n  trafficPolicy:\n    portLevelSettings: [{port: {number: 443}, tls: {mode: SIMPLE}}]\n";
         assert!(check(&format!("{SE}{dr}"))[0].contains("port 443"));
+    }
+
+    #[test]
+    fn the_mistakes_istio_s_docs_warn_about_are_refused() {
+        // A route to a subset no DestinationRule defines.
+        let subset = format!(
+            "{SE}{}",
+            vs(80, 80, "egress").replace("{host: httpbin.org,", "{host: httpbin.org, subset: cnn,")
+        );
+        let problems = check(&format!("{GW}{subset}"));
+        assert!(
+            problems
+                .iter()
+                .any(|m| m.contains("subset `cnn` of `httpbin.org`")),
+            "{problems:?}"
+        );
+        let dr = "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: d}\nspec:\n  host: httpbin.org\n  subsets: [{name: cnn}]\n";
+        assert_eq!(check(&format!("{GW}{subset}{dr}")), Vec::<String>::new());
+        // A gateway server that does not list the routed host.
+        let other = GW.replace("hosts: [httpbin.org]", "hosts: [other.httpbin.org]");
+        let problems = check(&format!("{SE}{other}{}", vs(80, 80, "egress")));
+        assert!(
+            problems
+                .iter()
+                .any(|m| m.contains("bound to gateway `egress`") && m.contains("404")),
+            "{problems:?}"
+        );
+        // Two selector-less Sidecars in one namespace.
+        let sidecar = |name: &str| {
+            format!(
+                "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {{name: {name}}}\nspec:\n  outboundTrafficPolicy: {{mode: ALLOW_ANY}}\n---\n"
+            )
+        };
+        let problems = check(&format!("{}{}", sidecar("a"), sidecar("b")));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("the first is Sidecar/a"),
+            "{problems:?}"
+        );
     }
 
     #[test]
