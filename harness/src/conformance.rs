@@ -477,9 +477,21 @@ fn trials(
 
     let istio = args.run.plan_options()?.istio;
     let mut live = Vec::new();
+    let mut refused_live = false;
     for s in &selected {
         trials.extend(scenario_trials(s, &ws, &istio, reporter, unfiltered));
+        // Manifests Istio would refuse or misroute are not worth a cluster.
+        let refused: Vec<String> = validate::check_manifests(s, &ws)
+            .into_iter()
+            .chain(validate::check_consistency(s, &ws))
+            .map(|p| p.to_string())
+            .collect();
         for (trial, version) in live_trials(s, &istio, selecting, seed, reporter) {
+            if !refused.is_empty() {
+                refused_live |= will_run(&args.libtest, &trial, !selecting);
+                trials.push(not_run_live(s, trial, &version, &refused, seed, reporter));
+                continue;
+            }
             if will_run(&args.libtest, &trial, !selecting) {
                 live.push((s.name().to_owned(), version));
             }
@@ -488,7 +500,12 @@ fn trials(
     }
     // A selection that runs nothing live is an error, not a green run of offline checks.
     let unfiltered_live = args.libtest.filter.is_none() && args.libtest.skip.is_empty();
-    if selecting && live.is_empty() && unfiltered_live && !args.libtest.list && !selected.is_empty()
+    if selecting
+        && live.is_empty()
+        && !refused_live
+        && unfiltered_live
+        && !args.libtest.list
+        && !selected.is_empty()
     {
         let versions: Vec<String> = istio.iter().map(ToString::to_string).collect();
         let ranges: Vec<String> = selected
@@ -669,6 +686,44 @@ fn live_trials(
         ));
     }
     trials
+}
+
+/// The live trial of a scenario whose manifests fail validation: it fails at once,
+/// naming the first problem and the offline trials that list them all, and no cluster
+/// is made for it.
+fn not_run_live(
+    s: &Scenario,
+    trial: Trial,
+    version: &IstioRelease,
+    refused: &[String],
+    seed: &LiveSeed,
+    reporter: &Arc<Reporter>,
+) -> Trial {
+    let name = s.name().to_owned();
+    let message = format!(
+        "not run live: its manifests fail validation ({} problem(s), all in {name}::manifests and {name}::consistency); the first: {}",
+        refused.len(),
+        refused[0]
+    );
+    let (scenario, version, reporter, source) = (
+        s.clone(),
+        version.clone(),
+        Arc::clone(reporter),
+        seed.source(),
+    );
+    let ignored = trial.has_ignored_flag();
+    Trial::test(trial.name().to_owned(), move || {
+        reporter.record(case::live_error(
+            &scenario,
+            &version,
+            source,
+            Environment::default(),
+            message.clone(),
+        ));
+        Err(message.into())
+    })
+    .with_kind("live")
+    .with_ignored_flag(ignored)
 }
 
 /// `<scenario>::replay` per shipped recording, and `<scenario>::mutation-<what>` for

@@ -342,3 +342,58 @@ fn listing_help_and_rejected_arguments_leave_no_report_folder() {
         );
     }
 }
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            copy_dir(&path, &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_scenario_whose_manifests_fail_validation_is_not_run_live() {
+    // A user's scenario routing to a subset no DestinationRule defines.
+    let scratch = std::env::temp_dir().join(format!("egress-cli-refused-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    copy_dir(&root().join("manifests"), &scratch.join("manifests"));
+    std::fs::create_dir_all(scratch.join("scenarios")).unwrap();
+    std::fs::create_dir_all(scratch.join("manifests/user")).unwrap();
+    std::fs::write(
+        scratch.join("manifests/user/subset-without-rule.yaml"),
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: httpbin}\nspec:\n  hosts: [httpbin.org]\n  http:\n  - route:\n    - destination: {host: httpbin.org, subset: cnn}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        scratch.join("scenarios/subset-without-rule.yaml"),
+        "name: subset-without-rule\ndescription: a route to a subset nobody defines\nmanifests: [service-entries/httpbin.yaml, user/subset-without-rule.yaml]\nrequests:\n  - name: r\n    url: http://httpbin.org/headers\n    expect: {status: 200}\n",
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_egress"))
+        .args(["run", "--scenario", "subset-without-rule"])
+        .env("EGRESS_ROOT", &scratch)
+        .env("EGRESS_RUN_ID", "refused")
+        .env_remove("EGRESS_SCENARIO")
+        .output()
+        .unwrap();
+    let text = text(&out);
+    let _ = std::fs::remove_dir_all(&scratch);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("subset-without-rule::live")
+            && text.contains("not run live: its manifests fail validation")
+            && text.contains("subset `cnn` of `httpbin.org`"),
+        "{text}"
+    );
+    // Nothing was set up for it: no download, no cluster, in seconds.
+    assert!(
+        !text.contains("create cluster") && !text.contains("download"),
+        "{text}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
