@@ -36,6 +36,22 @@ pub fn scenario_objects(
     }
 }
 
+/// Notes that are no problems: objects of kinds the harness does not check offline.
+pub fn notes(scenario: &Scenario, ws: &Workspace) -> Vec<Problem> {
+    let mut notes: Vec<Problem> = Vec::new();
+    for mode in MODES {
+        for o in scenario_objects(scenario, ws, mode).unwrap_or_default() {
+            if let Some(note) = manifest::kinds::unchecked(&o) {
+                let note = Problem::on(&o, note);
+                if !notes.contains(&note) {
+                    notes.push(note);
+                }
+            }
+        }
+    }
+    notes
+}
+
 /// What the Istio releases the scenario runs on refuse in `object`: each known minor's
 /// newest patch its `istio:` range admits (versions::NEWEST_PATCHES), checked as that
 /// release's validation would; one problem per message, naming the releases.

@@ -397,3 +397,50 @@ fn a_scenario_whose_manifests_fail_validation_is_not_run_live() {
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
 }
+
+#[test]
+fn validate_accepts_kinds_it_does_not_check_with_a_note_and_refuses_namespaces() {
+    let scratch = std::env::temp_dir().join(format!("egress-cli-kinds-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    copy_dir(&root().join("manifests"), &scratch.join("manifests"));
+    std::fs::create_dir_all(scratch.join("scenarios")).unwrap();
+    std::fs::create_dir_all(scratch.join("manifests/user")).unwrap();
+    let scenario = |name: &str, manifest: &str| {
+        std::fs::write(
+            scratch.join(format!("scenarios/{name}.yaml")),
+            format!("name: {name}\ndescription: d\nmanifests: [service-entries/httpbin.yaml, user/{manifest}]\nrequests:\n  - name: r\n    url: http://httpbin.org/headers\n    expect: {{status: 200}}\n"),
+        )
+        .unwrap();
+    };
+    std::fs::write(
+        scratch.join("manifests/user/sni-logging.yaml"),
+        "apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {name: sni}\nspec:\n  accessLogging: [{providers: [{name: envoy}]}]\n---\napiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\nmetadata: {name: w}\nspec: {url: oci://example/w}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        scratch.join("manifests/user/egress-namespace.yaml"),
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: istio-egress}\n",
+    )
+    .unwrap();
+    scenario("sni-logging", "sni-logging.yaml");
+    scenario("egress-namespace", "egress-namespace.yaml");
+    let validate = |name: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_egress"))
+            .args(["validate", "--scenario", name])
+            .env("EGRESS_ROOT", &scratch)
+            .env_remove("EGRESS_SCENARIO")
+            .output()
+            .unwrap();
+        (out.status.success(), text(&out))
+    };
+    let (ok, said) = validate("sni-logging");
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("note:") && said.contains("kind `WasmPlugin`") && !said.contains("Telemetry"),
+        "{said}"
+    );
+    let (ok, said) = validate("egress-namespace");
+    assert!(!ok, "{said}");
+    assert!(said.contains("does not apply Namespaces yet"), "{said}");
+    let _ = std::fs::remove_dir_all(&scratch);
+}

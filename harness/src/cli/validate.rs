@@ -58,6 +58,9 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
                 };
                 problems.extend(validate::check_manifests(&s, &ws).iter().map(located));
                 problems.extend(validate::check_consistency(&s, &ws).iter().map(located));
+                for note in validate::notes(&s, &ws) {
+                    eprintln!("note: {}", located(&note));
+                }
             }
         }
         if problems.is_empty() {
