@@ -17,6 +17,8 @@
 //!   samples 1 % by default (meshConfig.defaultConfig.tracing.sampling).
 
 use std::collections::BTreeMap;
+#[cfg(test)]
+use std::path::Path;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -185,11 +187,23 @@ impl Answers {
             service_account: "default".into(),
             upstream: None,
         };
+        // The run started the local upstream (it got the run's certificates) or it did
+        // not (--upstream internet): the same curl may serve both, so that decides first.
+        let local_first = self
+            .client_cert
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some();
+        let modes = if local_first {
+            [UpstreamMode::Local, UpstreamMode::Internet]
+        } else {
+            [UpstreamMode::Internet, UpstreamMode::Local]
+        };
         let found = scenario.requests.iter().find_map(|r| {
             let url = Template::parse(&r.url.value)
                 .ok()?
                 .render(&|name: &str| context.var(name));
-            [UpstreamMode::Local, UpstreamMode::Internet]
+            modes
                 .into_iter()
                 .find(|m| curl::argv(r, &url, attempt_id, &scenario.curl_args_for(*m)) == argv)
                 .map(|m| (r, m))
@@ -519,4 +533,63 @@ pub fn echo_basic_text(body: &str) -> Option<String> {
         top.push(("tls", members(fields, 1)));
     }
     Some(members(top, 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// gateway-http's first request, answered with or without a local upstream started.
+    fn body(started_local: bool) -> String {
+        let ws = Workspace::at(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."));
+        let suite = egress_harness::suite::Suite::load(&ws).unwrap();
+        let scenarios: Vec<Scenario> = suite
+            .select(&["gateway-http".to_owned()])
+            .unwrap()
+            .into_iter()
+            .cloned()
+            .collect();
+        let answers = Answers::load(&ws, &scenarios).unwrap();
+        if started_local {
+            answers.set_client_cert("-----BEGIN CERTIFICATE-----\n");
+        }
+        let s = &scenarios[0];
+        let context = Context {
+            namespace: s.name().to_owned(),
+            client_pod: "curl".into(),
+            service_account: "default".into(),
+            upstream: None,
+        };
+        let r = &s.requests[0];
+        let url = Template::parse(&r.url.value)
+            .unwrap()
+            .render(&|name: &str| context.var(name));
+        let argv = curl::argv(
+            r,
+            &url,
+            "attempt-1",
+            &s.curl_args_for(UpstreamMode::Internet),
+        );
+        let wanted = answers.wanted(s.name()).unwrap();
+        let a = answers
+            .answer(s.name(), &argv, &Version::new(1, 22, 1), false, wanted)
+            .unwrap();
+        a.stdout
+            .split(curl::MARKER)
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    #[test]
+    fn an_internet_run_is_answered_from_the_internet_recording() {
+        // The article's httpbin.org answer: header values as strings, no `path`.
+        let internet: serde_json::Value = serde_json::from_str(body(false).trim()).unwrap();
+        assert!(internet.get("path").is_none(), "{internet}");
+        assert!(internet["headers"]["Host"].is_string(), "{internet}");
+        // With the local upstream started: echo-basic's answer.
+        let local: serde_json::Value = serde_json::from_str(body(true).trim()).unwrap();
+        assert_eq!(local["path"], "/headers", "{local}");
+        assert!(local["headers"]["Host"].is_array(), "{local}");
+    }
 }
