@@ -146,8 +146,27 @@ pub fn mutations(recording: &Recording) -> Vec<(&'static str, Recording)> {
         .collect()
 }
 
+/// Whether every line the request left is a TCP line (`"- - -"`): no proxy on its path
+/// read HTTP (the app's own TLS through the mesh), so no Istio change can alter the
+/// headers the upstream saw, and no header mutation models one.
+fn proxies_saw_only_tcp(o: &crate::recording::Observation) -> bool {
+    let lines: Vec<&String> = o
+        .sidecar_log
+        .iter()
+        .chain(o.gateway_log.iter())
+        .flatten()
+        .collect();
+    !lines.is_empty()
+        && lines
+            .iter()
+            .all(|l| crate::evidence::access_log::parse_line(l).is_ok_and(|e| e.is_tcp()))
+}
+
 fn edit_headers(r: &mut Recording, edit: fn(&mut serde_json::Map<String, Value>)) {
     for o in &mut r.requests {
+        if proxies_saw_only_tcp(o) {
+            continue;
+        }
         let Some(body) = &o.body else { continue };
         let Ok(mut json) = serde_json::from_str::<Value>(body) else {
             continue;
@@ -243,5 +262,54 @@ fn edit_gateway_lines(r: &mut Recording, f: fn(&str) -> String) {
                 *l = f(l);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recording::{Context, FORMAT, Observation};
+
+    fn recording(sidecar_line: &str) -> Recording {
+        Recording {
+            format: FORMAT.into(),
+            scenario: "s".into(),
+            istio: "1.30.5".into(),
+            source: "test".into(),
+            context: Context {
+                namespace: "s".into(),
+                client_pod: "curl".into(),
+                service_account: "default".into(),
+                upstream: None,
+            },
+            requests: vec![Observation {
+                name: "r".into(),
+                body: Some("{\"headers\": {\"Host\": \"httpbin.org\"}}".into()),
+                sidecar_log: Some(vec![sidecar_line.into()]),
+                http_code: Some(200),
+                exit_code: Some(0),
+                ..Observation::default()
+            }],
+            notes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn header_mutations_are_not_asked_of_a_request_no_proxy_read_as_http() {
+        // The app's own TLS through the mesh: the sidecar logged TCP only.
+        let tcp = r#"[2024-06-21T19:42:17.330Z] "- - -" 0 - - - "-" 839 5356 218 - "-" "-" "-" "-" "3.211.196.247:443" outbound|443||httpbin.org 10.244.0.6:49404 10.244.0.6:8443 10.244.0.7:38690 httpbin.org -"#;
+        let names: Vec<&str> = mutations(&recording(tcp))
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert!(!names.contains(&"add-internal-header"), "{names:?}");
+        assert!(names.contains(&"change-status"), "{names:?}");
+        // The same body behind an HTTP line: the sidecar could have added the header.
+        let http = r#"[2024-06-21T19:24:00.453Z] "GET /headers HTTP/1.1" 200 - via_upstream - "-" 0 1450 57 57 "-" "curl/8.4.0" "51ed62d9-1da8-4250-9923-df406ca9fd57" "httpbin.org" "3.213.1.197:80" outbound|80||httpbin.org 10.244.0.6:41144 3.213.1.197:80 10.244.0.7:55490 - default"#;
+        let names: Vec<&str> = mutations(&recording(http))
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert!(names.contains(&"add-internal-header"), "{names:?}");
     }
 }
