@@ -212,6 +212,18 @@ pub fn judge(
             None => j.not_observed("status".into(), status.to_string(), "not captured"),
         }
     }
+    if let Some(bounds) = &e.time_total {
+        match obs.time_total {
+            Some(t) => j.push(
+                "time_total".into(),
+                bounds.describe(),
+                Some(format!("{t} s")),
+                bounds.holds(t),
+                "curl's %{time_total}",
+            ),
+            None => j.not_observed("time_total".into(), bounds.describe(), "not captured"),
+        }
+    }
     if let Some(m) = &e.body {
         match &obs.body {
             Some(body) => {
@@ -811,6 +823,40 @@ mod tests {
         assert_eq!(none[0].subject, "ztunnel_log");
         assert_eq!(none[0].outcome, Outcome::Fail);
         assert_eq!(judged(None)[0].outcome, Outcome::NotObserved);
+    }
+
+    #[test]
+    fn elapsed_time_is_judged_against_its_bounds() {
+        let s = crate::scenario::load_str(
+            "name: t\ndescription: d\nrequests:\n  - name: r\n    url: http://httpbin.org/delay/5\n    expect:\n      time_total: {at_most: 3.5}\n",
+            std::path::Path::new("t.yaml"),
+        )
+        .unwrap();
+        let context = Context {
+            namespace: "t".into(),
+            client_pod: "curl".into(),
+            service_account: "default".into(),
+            upstream: None,
+        };
+        let judged = |t: Option<f64>| {
+            let obs = Observation {
+                name: "r".into(),
+                time_total: t,
+                ..Observation::default()
+            };
+            judge(&s.requests[0], &obs, &context, &Version::new(1, 30, 5))
+        };
+        // istio.io's request-timeouts task: a 3 s VirtualService timeout cuts a 5 s call.
+        assert!(passed(&judged(Some(3.01))));
+        let slow = judged(Some(5.02));
+        assert_eq!(slow[0].outcome, Outcome::Fail);
+        assert_eq!(slow[0].expected, "at most 3.5 s");
+        assert_eq!(judged(None)[0].outcome, Outcome::NotObserved);
+        let bounds = crate::scenario::TimeBounds {
+            at_least: Some(2.0),
+            at_most: None,
+        };
+        assert!(bounds.holds(2.0) && !bounds.holds(1.9));
     }
 
     #[test]

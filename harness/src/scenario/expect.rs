@@ -24,6 +24,10 @@ pub struct Expect {
     /// local reply (`RBAC: access denied`, `upstream connect error ...`), a page.
     #[serde(default)]
     pub body: Option<Matcher>,
+    /// Bounds on curl's `%{time_total}` in seconds, e.g. `{at_least: 2.5}` for a delay
+    /// a fault injection adds, `{at_most: 1}` for a timeout that must cut the wait.
+    #[serde(default)]
+    pub time_total: Option<TimeBounds>,
     /// HTTP status curl reports (`%{http_code}`); 0 when there was no HTTP response.
     #[serde(default)]
     pub status: Option<u16>,
@@ -55,6 +59,29 @@ pub struct Expect {
     /// local` only; httpbin.org does not tell, so there it is not observed).
     #[serde(default)]
     pub upstream_tls: Option<Presence<UpstreamTlsExpect>>,
+}
+
+/// Bounds on an elapsed time, in seconds; either may be left out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeBounds {
+    pub at_least: Option<f64>,
+    pub at_most: Option<f64>,
+}
+
+impl TimeBounds {
+    pub fn holds(&self, seconds: f64) -> bool {
+        self.at_least.is_none_or(|lo| seconds >= lo) && self.at_most.is_none_or(|hi| seconds <= hi)
+    }
+
+    pub fn describe(&self) -> String {
+        match (self.at_least, self.at_most) {
+            (Some(lo), Some(hi)) => format!("between {lo} s and {hi} s"),
+            (Some(lo), None) => format!("at least {lo} s"),
+            (None, Some(hi)) => format!("at most {hi} s"),
+            (None, None) => "any time".into(),
+        }
+    }
 }
 
 /// What the hermetic upstream saw of the TLS connection that reached it.

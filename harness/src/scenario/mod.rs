@@ -16,7 +16,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
 pub use expect::{
-    ExitCodes, Expect, LogExpect, PeerIdExpect, Presence, UpstreamTlsExpect, XfccExpect,
+    ExitCodes, Expect, LogExpect, PeerIdExpect, Presence, TimeBounds, UpstreamTlsExpect, XfccExpect,
 };
 pub use load::{LoadError, load_file, load_str, load_unfinished, placeholders};
 pub use matcher::{Matcher, Mismatch, Rule};
