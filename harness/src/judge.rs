@@ -200,16 +200,13 @@ pub fn judge(
             None => j.not_observed("exit_code".into(), codes.to_string(), "not captured"),
         }
     }
-    if let Some(status) = e.status {
+    for m in &e.status {
         match obs.http_code {
-            Some(code) => j.push(
-                "status".into(),
-                status.to_string(),
-                Some(code.to_string()),
-                code == status,
-                "",
-            ),
-            None => j.not_observed("status".into(), status.to_string(), "not captured"),
+            Some(code) => j.matcher("status".into(), m, Some(code.to_string()), ""),
+            None if m.applies_to(istio) => {
+                j.not_observed("status".into(), m.describe(&vars), "not captured");
+            }
+            None => {}
         }
     }
     if let Some(bounds) = &e.time_total {
@@ -823,6 +820,48 @@ mod tests {
         assert_eq!(none[0].subject, "ztunnel_log");
         assert_eq!(none[0].outcome, Outcome::Fail);
         assert_eq!(judged(None)[0].outcome, Outcome::NotObserved);
+    }
+
+    #[test]
+    fn a_status_can_differ_by_istio_release() {
+        let s = crate::scenario::load_str(
+            "name: s\ndescription: d\nrequests:\n  - name: r\n    url: http://httpbin.org/headers\n    expect:\n      status:\n        - {equals: 503, istio: \"<1.30\"}\n        - {equals: 200, istio: \">=1.30\"}\n",
+            std::path::Path::new("s.yaml"),
+        )
+        .unwrap();
+        let context = Context {
+            namespace: "s".into(),
+            client_pod: "curl".into(),
+            service_account: "default".into(),
+            upstream: None,
+        };
+        let judged = |code: u16, istio: &str| {
+            let obs = Observation {
+                name: "r".into(),
+                http_code: Some(code),
+                ..Observation::default()
+            };
+            judge(
+                &s.requests[0],
+                &obs,
+                &context,
+                &Version::parse(istio).unwrap(),
+            )
+        };
+        assert!(passed(&judged(503, "1.29.8")));
+        assert!(passed(&judged(200, "1.30.5")));
+        let v = judged(503, "1.30.5");
+        assert_eq!(v.len(), 1, "only the matcher of 1.30 is judged: {v:?}");
+        assert_eq!(v[0].outcome, Outcome::Fail);
+        // A plain code and a single matcher read as before.
+        for form in ["status: 200", "status: {equals: 200}"] {
+            let one = crate::scenario::load_str(
+                &format!("name: s\ndescription: d\nrequests:\n  - name: r\n    url: http://httpbin.org/headers\n    expect:\n      {form}\n"),
+                std::path::Path::new("s.yaml"),
+            )
+            .unwrap();
+            assert_eq!(one.requests[0].expect.status.len(), 1, "{form}");
+        }
     }
 
     #[test]

@@ -29,8 +29,10 @@ pub struct Expect {
     #[serde(default)]
     pub time_total: Option<TimeBounds>,
     /// HTTP status curl reports (`%{http_code}`); 0 when there was no HTTP response.
-    #[serde(default)]
-    pub status: Option<u16>,
+    /// A code, a matcher, or a list of matchers each for a range of Istio releases
+    /// (`[{equals: 503, istio: "<1.30"}, {equals: 200, istio: ">=1.30"}]`).
+    #[serde(default, deserialize_with = "super::statuses")]
+    pub status: Vec<Matcher>,
     /// Headers the upstream echoed back; names ignore case.
     #[serde(default, deserialize_with = "super::case_insensitive_map")]
     pub headers: BTreeMap<String, Matcher>,
@@ -208,6 +210,9 @@ impl Expect {
         if let Some(m) = &self.body {
             out.push(("body".into(), m));
         }
+        for m in &self.status {
+            out.push(("status".into(), m));
+        }
         for (name, m) in &self.headers {
             out.push((format!("headers.{name}"), m));
         }
@@ -262,7 +267,8 @@ impl Expect {
     /// Whether this request states anything at all to judge.
     pub fn is_empty(&self) -> bool {
         self.exit_code.is_none()
-            && self.status.is_none()
+            && self.status.is_empty()
+            && self.time_total.is_none()
             && self.xfcc.is_none()
             && self.peer_metadata_id.is_none()
             && self.peer_metadata.is_none()

@@ -280,6 +280,45 @@ where
 }
 
 /// `exit_code: 0` or `exit_code: [7, 28]`.
+/// `status:` as a code, a matcher, or a list of matchers (each may name its releases).
+pub(crate) fn statuses<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<Matcher>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Vec<Matcher>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an HTTP status code, a matcher, or a list of matchers")
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            let code = u16::try_from(v).map_err(E::custom)?;
+            let text = Template::parse(&code.to_string()).map_err(E::custom)?;
+            Ok(vec![Matcher::new(matcher::Rule::Equals(text))])
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            u64::try_from(v)
+                .map_err(|_| E::custom(format!("{v} is no HTTP status code")))
+                .and_then(|v| self.visit_u64(v))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            Matcher::deserialize(de::value::MapAccessDeserializer::new(map)).map(|m| vec![m])
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(m) = seq.next_element::<Matcher>()? {
+                out.push(m);
+            }
+            if out.is_empty() {
+                return Err(de::Error::custom(
+                    "an empty list of statuses accepts nothing",
+                ));
+            }
+            Ok(out)
+        }
+    }
+    deserializer.deserialize_any(V)
+}
+
 pub(crate) fn exit_codes<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<ExitCodes>, D::Error> {
