@@ -1,8 +1,11 @@
 //! The curl command run in the client container, and reading what it printed.
 //!
 //! curl appends `-w` output after the body: a marker line, then `%{json}` (all of
-//! curl's write-out variables as one JSON object, curl >= 7.70), so the body and the
-//! status and timings can be told apart without a second request.
+//! curl's write-out variables as one JSON object on one line, curl >= 7.70), then on the
+//! next lines `%{header_json}` (the response headers, values as lists, curl >= 7.83),
+//! so the body, the status, the timings and the response headers come from one request.
+
+use std::collections::BTreeMap;
 
 use serde_json::Value;
 
@@ -35,7 +38,7 @@ pub fn argv(request: &Request, url: &str, attempt_id: &str, extra: &[String]) ->
         "-H".into(),
         format!("x-request-id: {attempt_id}"),
         "-w".into(),
-        format!("\n{MARKER}%{{json}}"),
+        format!("\n{MARKER}%{{json}}\n%{{header_json}}"),
     ];
     argv.extend(request.curl_args.iter().map(|a| a.value.clone()));
     argv.extend(extra.iter().cloned());
@@ -75,6 +78,9 @@ pub struct WriteOut {
     pub time_appconnect: Option<f64>,
     pub remote_ip: Option<String>,
     pub errormsg: Option<String>,
+    /// The response headers by name as curl gives them (lower case), each with its
+    /// values; `None` when curl printed none (older than 7.83, or the output was cut).
+    pub headers: Option<BTreeMap<String, Vec<String>>>,
 }
 
 /// Splits curl's stdout into the body and the write-out. `None` for the write-out when
@@ -84,7 +90,10 @@ pub fn split_output(stdout: &str) -> (&str, Option<WriteOut>) {
         return (stdout, None);
     };
     let body = stdout[..at].strip_suffix('\n').unwrap_or(&stdout[..at]);
-    let json: Option<Value> = serde_json::from_str(stdout[at + MARKER.len()..].trim()).ok();
+    let after = &stdout[at + MARKER.len()..];
+    let (json_line, header_json) = after.split_once('\n').unwrap_or((after, ""));
+    let headers = serde_json::from_str::<BTreeMap<String, Vec<String>>>(header_json.trim()).ok();
+    let json: Option<Value> = serde_json::from_str(json_line.trim()).ok();
     let write_out = json.map(|v| WriteOut {
         http_code: v["http_code"]
             .as_u64()
@@ -101,6 +110,7 @@ pub fn split_output(stdout: &str) -> (&str, Option<WriteOut>) {
             .as_str()
             .filter(|s| !s.is_empty())
             .map(str::to_owned),
+        headers,
     });
     (body, write_out)
 }
@@ -121,6 +131,21 @@ mod tests {
             (w.http_code, w.time_total, w.remote_ip.as_deref()),
             (200, Some(0.05), Some("10.96.0.1"))
         );
+    }
+
+    #[test]
+    fn response_headers_follow_the_write_out() {
+        let out = format!(
+            "{{}}\n{MARKER}{{\"http_code\":301}}\n{{\"location\":[\"https://httpbin.org/\"],\n\"server\":[\"envoy\"]\n}}"
+        );
+        let (_, w) = split_output(&out);
+        let headers = w.unwrap().headers.unwrap();
+        assert_eq!(headers["location"], ["https://httpbin.org/"]);
+        assert_eq!(headers["server"], ["envoy"]);
+        // A curl older than 7.83 prints no header_json: no headers, the rest as before.
+        let old = format!("{{}}\n{MARKER}{{\"http_code\":200}}");
+        let w = split_output(&old).1.unwrap();
+        assert_eq!((w.http_code, w.headers), (200, None));
     }
 
     #[test]

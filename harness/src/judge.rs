@@ -209,6 +209,24 @@ pub fn judge(
             None => {}
         }
     }
+    for (name, m) in &e.response_headers {
+        let subject = format!("response_headers.{name}");
+        match &obs.response_headers {
+            Some(headers) => {
+                let value = headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.join(", "));
+                j.matcher(subject, m, value, "curl's %{header_json}");
+            }
+            None if m.applies_to(istio) => j.not_observed(
+                subject,
+                m.describe(&vars),
+                "curl printed no %{header_json} (curl older than 7.83?)",
+            ),
+            None => {}
+        }
+    }
     if let Some(bounds) = &e.time_total {
         match obs.time_total {
             Some(t) => j.push(
@@ -820,6 +838,54 @@ mod tests {
         assert_eq!(none[0].subject, "ztunnel_log");
         assert_eq!(none[0].outcome, Outcome::Fail);
         assert_eq!(judged(None)[0].outcome, Outcome::NotObserved);
+    }
+
+    #[test]
+    fn response_headers_are_judged_by_name_ignoring_case() {
+        // istio.io's egress-gateway task: the gateway's 301 to https carries `location`.
+        let s = crate::scenario::load_str(
+            "name: h\ndescription: d\nrequests:\n  - name: r\n    url: http://edition.cnn.com/politics\n    expect:\n      status: 301\n      response_headers:\n        Location: {equals: \"https://edition.cnn.com/politics\"}\n        x-envoy-upstream-service-time: present\n",
+            std::path::Path::new("h.yaml"),
+        )
+        .unwrap();
+        let context = Context {
+            namespace: "h".into(),
+            client_pod: "curl".into(),
+            service_account: "default".into(),
+            upstream: None,
+        };
+        let judged = |headers: Option<&[(&str, &str)]>| {
+            let obs = Observation {
+                name: "r".into(),
+                http_code: Some(301),
+                response_headers: headers.map(|h| {
+                    h.iter()
+                        .map(|(k, v)| ((*k).to_owned(), vec![(*v).to_owned()]))
+                        .collect()
+                }),
+                ..Observation::default()
+            };
+            judge(&s.requests[0], &obs, &context, &Version::new(1, 30, 5))
+        };
+        let seen = [
+            ("location", "https://edition.cnn.com/politics"),
+            ("x-envoy-upstream-service-time", "30"),
+        ];
+        assert!(passed(&judged(Some(&seen))));
+        let wrong = judged(Some(&[("location", "http://edition.cnn.com/politics")]));
+        assert!(
+            wrong
+                .iter()
+                .any(|v| v.subject == "response_headers.Location" && v.outcome == Outcome::Fail)
+        );
+        assert!(wrong.iter().any(|v| v.subject
+            == "response_headers.x-envoy-upstream-service-time"
+            && v.outcome == Outcome::Fail));
+        assert!(
+            judged(None)
+                .iter()
+                .any(|v| v.outcome == Outcome::NotObserved)
+        );
     }
 
     #[test]

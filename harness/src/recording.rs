@@ -84,6 +84,9 @@ pub struct Observation {
     /// Seconds from sending until curl returned, and other timings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_total: Option<f64>,
+    /// The response headers curl received (`%{header_json}`: lower-case names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_headers: Option<std::collections::BTreeMap<String, Vec<String>>>,
 }
 
 impl Recording {

@@ -58,7 +58,7 @@ fn samples(name: &str) -> Vec<Sample> {
     out
 }
 
-const FOLDERS: [&str; 7] = [
+const FOLDERS: [&str; 8] = [
     "envoy-access-log",
     "ztunnel",
     "echo-body",
@@ -66,6 +66,7 @@ const FOLDERS: [&str; 7] = [
     "status",
     "curl-error",
     "response-body",
+    "curl-header-json",
 ];
 
 #[test]
@@ -360,5 +361,22 @@ fn curl_errors_are_read_with_their_exit_code() {
             .unwrap();
         assert_eq!(e.code, code, "{}", s.slug);
         assert!(!e.message.is_empty(), "{}", s.slug);
+    }
+}
+
+#[test]
+fn curl_s_header_json_is_read_after_the_write_out() {
+    for s in samples("curl-header-json") {
+        let stdout = format!("{{}}\n{}{{\"http_code\":200}}\n{}", curl::MARKER, s.text);
+        let headers = curl::split_output(&stdout)
+            .1
+            .and_then(|w| w.headers)
+            .unwrap_or_else(|| panic!("{}: not read", s.slug));
+        assert!(!headers.is_empty(), "{}", s.slug);
+        assert!(
+            headers.keys().all(|k| k == &k.to_ascii_lowercase()),
+            "{}: {headers:?}",
+            s.slug
+        );
     }
 }

@@ -405,6 +405,7 @@ impl<'a> ScenarioExec<'a> {
             sidecar_log: None,
             ztunnel_log: None,
             time_total: write_out.time_total,
+            response_headers: write_out.headers,
         };
         let host = argv.last().map(|u| judge::url_host(u)).unwrap_or_default();
         let log_deadline = t.log_line.min(remaining);

@@ -36,6 +36,10 @@ pub struct Expect {
     /// Headers the upstream echoed back; names ignore case.
     #[serde(default, deserialize_with = "super::case_insensitive_map")]
     pub headers: BTreeMap<String, Matcher>,
+    /// Headers of the response curl received (`location` of a redirect, `server`);
+    /// names ignore case, several values are judged joined by `, `.
+    #[serde(default, deserialize_with = "super::case_insensitive_map")]
+    pub response_headers: BTreeMap<String, Matcher>,
     /// X-Forwarded-Client-Cert: `absent`, `present` or the parts of its last element.
     #[serde(default)]
     pub xfcc: Option<Presence<XfccExpect>>,
@@ -215,6 +219,9 @@ impl Expect {
         }
         for (name, m) in &self.headers {
             out.push((format!("headers.{name}"), m));
+        }
+        for (name, m) in &self.response_headers {
+            out.push((format!("response_headers.{name}"), m));
         }
         if let Some(Presence::Fields(x)) = &self.xfcc {
             let parts = [

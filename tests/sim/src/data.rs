@@ -321,7 +321,14 @@ impl Answers {
             "time_total": obs.time_total.unwrap_or(0.05),
         });
         Ok(Answer {
-            stdout: format!("{body}\n{}{write_out}", curl::MARKER),
+            stdout: format!(
+                "{body}\n{}{write_out}{}",
+                curl::MARKER,
+                obs.response_headers
+                    .as_ref()
+                    .map(|h| format!("\n{}", header_json_text(h)))
+                    .unwrap_or_default()
+            ),
             stderr: obs.stderr.clone().unwrap_or_default(),
             exit_code: obs.exit_code.unwrap_or(0),
             gateway_lines,
@@ -468,6 +475,28 @@ fn as_echo_basic(body: &str, url: &str) -> String {
         "pod": "egc-upstream (simulated)",
     }))
     .unwrap_or_else(|_| body.to_owned())
+}
+
+/// Recorded response headers as curl's `%{header_json}` writes them: `{`, one
+/// `"name":["value",...]` per header with `,` and a newline between, a newline and `}`
+/// (curl src/tool_writeout_json.c headerJSON; public samples in
+/// harness/tests/fixtures/public/curl-header-json/). Names lower case, as curl gives them.
+pub fn header_json_text(headers: &BTreeMap<String, Vec<String>>) -> String {
+    let entries: Vec<String> = headers
+        .iter()
+        .map(|(name, values)| {
+            let values: Vec<String> = values
+                .iter()
+                .map(|v| serde_json::to_string(v).unwrap_or_default())
+                .collect();
+            format!(
+                "{}:[{}]",
+                serde_json::to_string(&name.to_ascii_lowercase()).unwrap_or_default(),
+                values.join(",")
+            )
+        })
+        .collect();
+    format!("{{{}\n}}", entries.join(",\n"))
 }
 
 /// An echo-basic body (one with `path`) written as echo-basic writes it:

@@ -474,3 +474,59 @@ fn every_status_the_simulation_writes_has_the_keys_istio_writes() {
     }
     assert!(checked >= 5, "only {checked} statuses checked");
 }
+
+/// curl's `%{header_json}` framing: `{` and the first entry on one line, then one entry
+/// per line, each line but the last ending `],`, the last `}` alone.
+fn header_json_framing(text: &str) -> Option<&'static str> {
+    let lines: Vec<&str> = text.trim_end_matches('\n').lines().collect();
+    let (last, entries) = lines.split_last()?;
+    let framed = *last == "}"
+        && entries.first().is_some_and(|l| l.starts_with("{\""))
+        && entries.iter().enumerate().all(|(i, l)| {
+            (i == 0 || l.starts_with('"'))
+                && l.contains("\":[")
+                && if i + 1 == entries.len() {
+                    l.ends_with(']')
+                } else {
+                    l.ends_with("],")
+                }
+        });
+    framed.then_some("curl header_json")
+}
+
+#[test]
+fn response_headers_are_written_as_curl_writes_header_json() {
+    let samples = public("curl-header-json");
+    for (slug, text) in &samples {
+        assert_eq!(
+            header_json_framing(text),
+            Some("curl header_json"),
+            "{slug}"
+        );
+    }
+    let mut headers = std::collections::BTreeMap::new();
+    headers.insert(
+        "Location".to_owned(),
+        vec!["https://httpbin.org/".to_owned()],
+    );
+    headers.insert(
+        "set-cookie".to_owned(),
+        vec!["a=1".to_owned(), "b=\"2\"".to_owned()],
+    );
+    let text = super::data::header_json_text(&headers);
+    assert_eq!(
+        header_json_framing(&text),
+        Some("curl header_json"),
+        "{text}"
+    );
+    assert!(text.starts_with("{\"location\":"), "{text}");
+    let read = egress_harness::curl::split_output(&format!(
+        "{{}}\n{}{{\"http_code\":301}}\n{text}",
+        egress_harness::curl::MARKER
+    ))
+    .1
+    .and_then(|w| w.headers)
+    .expect("headers");
+    assert_eq!(read["set-cookie"], ["a=1", "b=\"2\""]);
+    assert!(header_json_framing("{}").is_none());
+}
