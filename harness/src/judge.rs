@@ -804,6 +804,16 @@ mod tests {
     use super::*;
     use crate::upstream::Certs;
 
+    /// The curl pod of namespace `ns`, with the upstream mode a run recorded.
+    fn context(ns: &str, upstream: Option<&str>) -> Context {
+        Context {
+            namespace: ns.into(),
+            client_pod: "curl".into(),
+            service_account: "default".into(),
+            upstream: upstream.map(str::to_owned),
+        }
+    }
+
     #[test]
     fn a_connection_that_skipped_the_waypoint_fails_the_ztunnel_expectation() {
         let s = crate::scenario::load_str(
@@ -816,12 +826,7 @@ mod tests {
                 r#"2026-12-01T12:00:00Z info access connection complete src.workload="curl" src.namespace="a" dst.service="httpbin.org" dst.workload="{dst}" direction="outbound""#
             )
         };
-        let context = Context {
-            namespace: "a".into(),
-            client_pod: "curl".into(),
-            service_account: "default".into(),
-            upstream: Some("local".into()),
-        };
+        let context = context("a", Some("local"));
         let judged = |lines: Option<Vec<String>>| {
             let obs = Observation {
                 name: "r".into(),
@@ -848,12 +853,7 @@ mod tests {
             std::path::Path::new("h.yaml"),
         )
         .unwrap();
-        let context = Context {
-            namespace: "h".into(),
-            client_pod: "curl".into(),
-            service_account: "default".into(),
-            upstream: None,
-        };
+        let context = context("h", None);
         let judged = |headers: Option<&[(&str, &str)]>| {
             let obs = Observation {
                 name: "r".into(),
@@ -895,12 +895,7 @@ mod tests {
             std::path::Path::new("s.yaml"),
         )
         .unwrap();
-        let context = Context {
-            namespace: "s".into(),
-            client_pod: "curl".into(),
-            service_account: "default".into(),
-            upstream: None,
-        };
+        let context = context("s", None);
         let judged = |code: u16, istio: &str| {
             let obs = Observation {
                 name: "r".into(),
@@ -937,12 +932,7 @@ mod tests {
             std::path::Path::new("t.yaml"),
         )
         .unwrap();
-        let context = Context {
-            namespace: "t".into(),
-            client_pod: "curl".into(),
-            service_account: "default".into(),
-            upstream: None,
-        };
+        let context = context("t", None);
         let judged = |t: Option<f64>| {
             let obs = Observation {
                 name: "r".into(),
@@ -971,12 +961,7 @@ mod tests {
             std::path::Path::new("b.yaml"),
         )
         .unwrap();
-        let context = Context {
-            namespace: "b".into(),
-            client_pod: "curl".into(),
-            service_account: "default".into(),
-            upstream: Some("local".into()),
-        };
+        let context = context("b", Some("local"));
         let judged = |body: Option<&str>| {
             let obs = Observation {
                 name: "r".into(),
@@ -1044,12 +1029,7 @@ requests:
             body: Some(body(tls)),
             ..Observation::default()
         };
-        let context = Context {
-            namespace: "t".into(),
-            client_pod: "curl".into(),
-            service_account: "default".into(),
-            upstream: upstream.map(str::to_owned),
-        };
+        let context = context("t", upstream);
         judge(&s.requests[0], &obs, &context, &Version::new(1, 30, 3))
     }
 
@@ -1102,12 +1082,7 @@ requests:
     #[test]
     fn a_proxys_own_reply_means_the_echo_server_saw_nothing() {
         let yaml = "name: t\ndescription: d\nrequests:\n  - name: r\n    url: http://httpbin.org/headers\n    expect:\n      upstream_tls: WANT\n";
-        let context = Context {
-            namespace: "t".into(),
-            client_pod: "curl".into(),
-            service_account: "default".into(),
-            upstream: Some("local".into()),
-        };
+        let context = context("t", Some("local"));
         let reply = Observation {
             name: "r".into(),
             body: Some("upstream connect error or disconnect/reset before headers. reset reason: remote connection failure, transport failure reason: TLS_error:CERTIFICATE_VERIFY_FAILED".into()),
