@@ -437,22 +437,27 @@ pub fn needs_alpha_flag(istio: &Version, objects: &[Object]) -> bool {
         .any(|minor| (istio.major, istio.minor) < (1, minor))
 }
 
-/// The Istio 1.x minor from which Istio reads `object` without the alpha flag, for the
-/// kinds and listeners it gates (see [`needs_alpha_flag`]).
-pub fn stable_from(object: &Object) -> Option<u64> {
-    let by_kind_or_protocol = |name: &str| match name {
+/// The Istio 1.x minor from which a route kind or a listener protocol is read without
+/// the alpha flag; `None` for what the flag never gated.
+pub fn stable_from_minor(kind_or_protocol: &str) -> Option<u64> {
+    match kind_or_protocol {
         "TLSRoute" | "TLS" => Some(30),
         "TCPRoute" | "TCP" => Some(31),
         _ => None,
-    };
+    }
+}
+
+/// The Istio 1.x minor from which Istio reads `object` without the alpha flag, for the
+/// kinds and listeners it gates (see [`needs_alpha_flag`]).
+pub fn stable_from(object: &Object) -> Option<u64> {
     if !object.is_gateway_api() {
         return None;
     }
     let listeners = object.spec()["listeners"].as_array().into_iter().flatten();
-    by_kind_or_protocol(&object.kind).max(
+    stable_from_minor(&object.kind).max(
         listeners
             .filter(|_| object.kind == "Gateway")
-            .filter_map(|l| by_kind_or_protocol(l["protocol"].as_str().unwrap_or_default()))
+            .filter_map(|l| stable_from_minor(l["protocol"].as_str().unwrap_or_default()))
             .max(),
     )
 }

@@ -198,11 +198,7 @@ pub fn istiod_reads(cluster: &Cluster, kind: &str) -> bool {
             .as_ref()
             .is_some_and(|(v, _)| (v.major, v.minor) < (1, minor))
     };
-    let gated = match kind {
-        "TLSRoute" => before(30),
-        "TCPRoute" => before(31),
-        _ => false,
-    };
+    let gated = egress_harness::plan::gateway_api::stable_from_minor(kind).is_some_and(before);
     if gated && !alpha_enabled(cluster) {
         return false;
     }
