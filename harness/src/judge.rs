@@ -11,7 +11,7 @@ use crate::evidence::access_log::{self, Entry, Field};
 use crate::evidence::headers::EchoedHeaders;
 use crate::evidence::{peer_metadata, xfcc};
 use crate::recording::{Context, Observation};
-use crate::scenario::{Expect, Matcher, Presence, Request};
+use crate::scenario::{Expect, Matcher, Presence, Request, Scenario};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -164,6 +164,20 @@ pub fn judge_status(
         }
     }
     j.out
+}
+
+/// The run's context as seen by the client that sends `request` (its pod and
+/// service account fill `${client_pod}` and `${service_account}`).
+pub fn context_for(scenario: &Scenario, request: &Request, run: &Context) -> Context {
+    if request.client.is_none() {
+        return run.clone();
+    }
+    let (pod, service_account) = scenario.client_of(request);
+    Context {
+        client_pod: pod.to_owned(),
+        service_account: service_account.to_owned(),
+        ..run.clone()
+    }
 }
 
 /// Judges one request's expectations against one observation.

@@ -50,7 +50,12 @@ pub fn replay(scenario: &Scenario, recording: &Recording) -> Result<Replay, Stri
         })?;
         requests.push((
             r.name.value.clone(),
-            judge::judge(r, obs, &recording.context, &istio),
+            judge::judge(
+                r,
+                obs,
+                &judge::context_for(scenario, r, &recording.context),
+                &istio,
+            ),
         ));
     }
     Ok(Replay { requests })

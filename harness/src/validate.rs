@@ -16,9 +16,13 @@ pub fn scenario_objects(
 ) -> Result<Vec<Object>, Vec<Problem>> {
     let mut objects = Vec::new();
     let mut problems = Vec::new();
-    for m in &scenario.manifests_for(mode) {
+    for m in scenario
+        .manifests_for(mode)
+        .iter()
+        .chain(&scenario.applied_later(mode))
+    {
         let path = ws.manifests_dir().join(&m.value);
-        match manifest::parse_file(&path) {
+        match manifest::parse_file_in(&path, scenario.name()) {
             Ok(found) => objects.extend(found.into_iter().map(|o| Object {
                 file: ws.display(&o.file).into(),
                 ..o
@@ -90,6 +94,7 @@ fn release_problems(scenario: &Scenario, object: &Object) -> Vec<Problem> {
 pub fn check_manifests(scenario: &Scenario, ws: &Workspace) -> Vec<Problem> {
     let mut problems = replacements(scenario);
     problems.extend(local_hosts(scenario, ws));
+    problems.extend(client_problems(scenario, ws));
     problems.extend(status_entries(scenario, ws));
     for mode in MODES {
         let found = match scenario_objects(scenario, ws, mode) {
@@ -136,6 +141,98 @@ pub fn check_manifests(scenario: &Scenario, ws: &Workspace) -> Vec<Problem> {
                     });
                 }
             }
+        }
+    }
+    problems
+}
+
+/// Each of `clients` is a manifest with one Pod of that name, a container named like the
+/// default client's (the harness execs curl in it) and the service account it states;
+/// a ServiceAccount object beside it is allowed.
+fn client_problems(scenario: &Scenario, ws: &Workspace) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for c in &scenario.clients {
+        let rel = format!("client/{}.yaml", c.manifest.value);
+        let path = ws.manifests_dir().join(&rel);
+        let objects = match manifest::parse_file_in(&path, scenario.name()) {
+            Ok(objects) => objects,
+            Err(p) => {
+                problems.push(Problem {
+                    file: ws.display(&p.file).into(),
+                    ..p
+                });
+                continue;
+            }
+        };
+        let mut say = |o: Option<&Object>, message: String| {
+            problems.push(match o {
+                Some(o) => Problem::on(
+                    &Object {
+                        file: rel.clone().into(),
+                        ..o.clone()
+                    },
+                    message,
+                ),
+                None => Problem {
+                    file: rel.clone().into(),
+                    line: 1,
+                    object: None,
+                    message,
+                },
+            });
+        };
+        for o in objects
+            .iter()
+            .filter(|o| o.kind != "Pod" && o.kind != "ServiceAccount")
+        {
+            say(
+                Some(o),
+                "a client manifest holds one Pod and may hold its ServiceAccount; nothing else"
+                    .into(),
+            );
+        }
+        let pods: Vec<&Object> = objects.iter().filter(|o| o.kind == "Pod").collect();
+        let [pod] = pods.as_slice() else {
+            say(
+                None,
+                format!("must hold exactly one Pod (client `{}`)", c.name.value),
+            );
+            continue;
+        };
+        if pod.name != c.name.value {
+            say(
+                Some(pod),
+                format!(
+                    "the Pod is named `{}` but the scenario's client is `{}`; they must match",
+                    pod.name, c.name.value
+                ),
+            );
+        }
+        let account = pod.spec()["serviceAccountName"]
+            .as_str()
+            .unwrap_or(crate::model::mesh::CLIENT_SERVICE_ACCOUNT);
+        if account != c.service_account.value {
+            say(
+                Some(pod),
+                format!(
+                    "the Pod runs as service account `{account}` but the scenario says `{}`",
+                    c.service_account.value
+                ),
+            );
+        }
+        let has_client_container = pod.spec()["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|k| k["name"].as_str() == Some(crate::model::mesh::CLIENT_CONTAINER));
+        if !has_client_container {
+            say(
+                Some(pod),
+                format!(
+                    "needs a container named `{}` with curl in it: the harness sends requests from there",
+                    crate::model::mesh::CLIENT_CONTAINER
+                ),
+            );
         }
     }
     problems
@@ -206,10 +303,8 @@ fn local_hosts(scenario: &Scenario, ws: &Workspace) -> Vec<Problem> {
         return Vec::new();
     };
     let namespace = scenario.name();
-    let mut served: Vec<String> = crate::upstream::HOSTS
-        .iter()
-        .map(|h| (*h).to_owned())
-        .collect();
+    let hosts = crate::upstream::hosts_for([scenario]);
+    let mut served = hosts.clone();
     for o in objects.iter().filter(|o| o.kind == "Service") {
         let ns = o.namespace.as_deref().unwrap_or(namespace);
         for suffix in ["", ".NS", ".NS.svc", ".NS.svc.cluster.local"] {
@@ -226,9 +321,9 @@ fn local_hosts(scenario: &Scenario, ws: &Workspace) -> Vec<Problem> {
                 line: r.url.referenced.line(),
                 object: None,
                 message: format!(
-                    "request `{}`: the local upstream does not answer as {host} (only as {}, and the scenario's own Services); point the request at one of them, add the host to the local upstream (scenarios/README.md, \"Hosts\"), or set `upstream: {{internet_only: \"why\"}}` to run it with --upstream internet only",
+                    "request `{}`: the local upstream does not answer as {host} (only as {}, and the scenario's own Services); point the request at one of them, add the host to `upstream: {{hosts: [...]}}` (scenarios/README.md, \"Hosts\"), or set `upstream: {{internet_only: \"why\"}}` to run it with --upstream internet only",
                     r.name.value,
-                    crate::upstream::HOSTS.join(", ")
+                    hosts.join(", ")
                 ),
             });
         }
@@ -266,13 +361,18 @@ fn replacements(scenario: &Scenario) -> Vec<Problem> {
     let mut problems = Vec::new();
     for (mode, variant) in variants {
         for key in variant.iter().flat_map(|v| v.replace.keys()) {
-            if !scenario.manifests.iter().any(|m| &m.value == key) {
+            let applied_later = scenario
+                .requests
+                .iter()
+                .flat_map(|r| &r.before)
+                .any(|a| matches!(a, crate::scenario::Action::Apply(f) if &f.value == key));
+            if !applied_later && !scenario.manifests.iter().any(|m| &m.value == key) {
                 problems.push(Problem {
                     file: scenario.source.clone(),
                     line: 1,
                     object: None,
                     message: format!(
-                        "`upstream.{mode}.replace`: {key} is not among the scenario's manifests"
+                        "`upstream.{mode}.replace`: {key} is neither among the scenario's manifests nor applied by a request's `before`"
                     ),
                 });
             }

@@ -72,7 +72,7 @@ impl Drop for Network {
 }
 
 fn server(run_id: &str) -> EchoServer {
-    upstream::definition(run_id, Some(image()))
+    upstream::definition(run_id, Some(image()), &upstream::hosts_for([]))
 }
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -106,13 +106,17 @@ impl Engine {
         let refs: Vec<&Scenario> = scenarios.iter().collect();
         let plan = crate::plan::build(&refs, &ws, &options.plan)?;
         let run_dir = options.run_dir();
-        let certs = match plan.upstream {
-            Some(_) => {
-                let certs = Certs::generate_for(crate::upstream::HOSTS)?;
+        let certs = match &plan.upstream {
+            Some(PlannedStep {
+                step: Step::StartUpstream { server, .. },
+                ..
+            }) => {
+                let names: Vec<&str> = server.aliases.iter().map(String::as_str).collect();
+                let certs = Certs::generate_for(&names)?;
                 certs.write(&run_dir.join("upstream"))?;
                 Some(certs)
             }
-            None => None,
+            _ => None,
         };
         let log = StepLog::new(Some(&run_dir));
         Ok(Self {

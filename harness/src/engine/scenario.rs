@@ -88,7 +88,12 @@ impl<'a> ScenarioExec<'a> {
     pub(super) async fn run(mut self, steps: &[PlannedStep]) -> ScenarioRun {
         let cancel = self.engine.cancel.clone();
         for step in steps {
-            let cleanup = step.step.is_cleanup() || step.condition == Some(Condition::Always);
+            // A delete between requests is configuration, not cleanup: it is skipped
+            // after a failure and its own failure fails the scenario.
+            let cleanup = matches!(
+                step.condition,
+                Some(Condition::Always | Condition::OnFailureOrAlways)
+            );
             if cancel.is_cancelled()
                 && !matches!(
                     step.step,
@@ -193,7 +198,7 @@ impl<'a> ScenarioExec<'a> {
                 self.engine.apply_secrets(self.kube(), namespace).await
             }
             Step::ApplyManifest { file, namespace } => {
-                let objects = crate::manifest::parse_file(file)
+                let objects = crate::manifest::parse_file_in(file, namespace)
                     .map_err(|p| InfraError::new(p.to_string()))?;
                 let applied = retry(&backoff, t.kube_call, cancel, || {
                     self.kube().apply(&objects, namespace)
@@ -327,14 +332,15 @@ impl<'a> ScenarioExec<'a> {
         )
         .await;
         let istio = &self.mesh.istio;
+        let context = judge::context_for(self.scenario, request, &self.context);
         let verdicts = converged
             .last_observed()
-            .map(|obs| judge::judge(request, obs, &self.context, istio))
+            .map(|obs| judge::judge(request, obs, &context, istio))
             .unwrap_or_default();
         let first_relapse = converged
             .relapses()
             .first()
-            .map(|obs| judge::judge(request, obs, &self.context, istio))
+            .map(|obs| judge::judge(request, obs, &context, istio))
             .unwrap_or_default();
         RequestRun {
             name: request.name.value.clone(),
@@ -363,11 +369,12 @@ impl<'a> ScenarioExec<'a> {
         let sent_at = Timestamp::now();
         let since = sent_at - SignedDuration::from_secs(1);
         let timeout = secs(u64::from(request.max_time_seconds)) + t.exec_slack;
+        let context = judge::context_for(self.scenario, request, &self.context);
         let exec = match self
             .kube()
             .exec(
-                &self.context.namespace,
-                mesh::CLIENT_POD,
+                &context.namespace,
+                &context.client_pod,
                 mesh::CLIENT_CONTAINER,
                 &argv,
                 timeout,
@@ -410,8 +417,8 @@ impl<'a> ScenarioExec<'a> {
         let host = argv.last().map(|u| judge::url_host(u)).unwrap_or_default();
         let log_deadline = t.log_line.min(remaining);
         let sidecar = Proxies::Pod {
-            namespace: self.context.namespace.clone(),
-            name: mesh::CLIENT_POD.into(),
+            namespace: context.namespace.clone(),
+            name: context.client_pod.clone(),
         };
         for (proxy, expect, which) in [
             (
@@ -466,12 +473,7 @@ impl<'a> ScenarioExec<'a> {
                     .collect()
             });
         }
-        let passed = judge::passed(&judge::judge(
-            request,
-            &obs,
-            &self.context,
-            &self.mesh.istio,
-        ));
+        let passed = judge::passed(&judge::judge(request, &obs, &context, &self.mesh.istio));
         Attempt::Judged {
             passed,
             observed: obs,
@@ -698,12 +700,21 @@ impl<'a> ScenarioExec<'a> {
         let ns = self.scenario.name();
         let mut bundle = Bundle::new(dir.clone());
         let ws = &self.engine.ws;
-        let files = std::iter::once(crate::plan::client_manifest(self.scenario)).chain(
-            self.scenario
-                .manifests_for(self.engine.options.plan.upstream)
-                .into_iter()
-                .map(|m| m.value),
-        );
+        let upstream = self.engine.options.plan.upstream;
+        let files = std::iter::once(crate::plan::client_manifest(self.scenario))
+            .chain(
+                self.scenario
+                    .clients
+                    .iter()
+                    .map(|c| format!("client/{}.yaml", c.manifest.value)),
+            )
+            .chain(
+                self.scenario
+                    .manifests_for(upstream)
+                    .into_iter()
+                    .chain(self.scenario.applied_later(upstream))
+                    .map(|m| m.value),
+            );
         for file in files {
             match std::fs::read(ws.manifests_dir().join(&file)) {
                 Ok(bytes) => bundle.write(&format!("manifests/{file}"), &bytes),
@@ -711,11 +722,16 @@ impl<'a> ScenarioExec<'a> {
             }
         }
         let kube = self.kube();
-        let mut pods: Vec<(String, String, Vec<&str>)> = vec![(
-            ns.to_owned(),
-            mesh::CLIENT_POD.to_owned(),
-            vec![mesh::CLIENT_CONTAINER, mesh::PROXY_CONTAINER],
-        )];
+        let mut pods: Vec<(String, String, Vec<&str>)> = std::iter::once(mesh::CLIENT_POD)
+            .chain(self.scenario.clients.iter().map(|c| c.name.value.as_str()))
+            .map(|pod| {
+                (
+                    ns.to_owned(),
+                    pod.to_owned(),
+                    vec![mesh::CLIENT_CONTAINER, mesh::PROXY_CONTAINER],
+                )
+            })
+            .collect();
         match self.pods_of(gateway).await {
             Ok(found) => pods.extend(
                 found

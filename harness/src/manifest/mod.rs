@@ -76,14 +76,48 @@ impl fmt::Display for Problem {
 
 /// Reads a multi-document YAML file into objects.
 pub fn parse_file(path: &Path) -> Result<Vec<Object>, Problem> {
-    let text = std::fs::read_to_string(path).map_err(|e| Problem {
+    parse_str(&read(path)?, path)
+}
+
+fn read(path: &Path) -> Result<String, Problem> {
+    std::fs::read_to_string(path).map_err(|e| Problem {
         file: path.to_owned(),
         line: 1,
         object: None,
         message: format!("cannot read: {e}"),
-    })?;
-    parse_str(&text, path)
+    })
 }
+
+/// Reads a scenario's manifest, `${namespace}` replaced by the namespace it is applied
+/// in (an AuthorizationPolicy in istio-system naming the client's principal needs it).
+pub fn parse_file_in(path: &Path, namespace: &str) -> Result<Vec<Object>, Problem> {
+    parse_str(&in_namespace(&read(path)?, path, namespace)?, path)
+}
+
+/// `text` with `${namespace}` filled; any other `${…}` is an error at its line, since
+/// Kubernetes would take it literally.
+pub fn in_namespace(text: &str, path: &Path, namespace: &str) -> Result<String, Problem> {
+    let filled = text.replace(NAMESPACE_VARIABLE, namespace);
+    if let Some((i, line)) = filled
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains("${") && !l.trim_start().starts_with('#'))
+    {
+        return Err(Problem {
+            file: path.to_owned(),
+            line: i as u64 + 1,
+            object: None,
+            message: format!(
+                "`{}`: a manifest may use only {NAMESPACE_VARIABLE}",
+                line.trim()
+            ),
+        });
+    }
+    Ok(filled)
+}
+
+/// The one template value manifests may use.
+pub const NAMESPACE_VARIABLE: &str = "${namespace}";
 
 /// Parses multi-document YAML text; `path` is only used in messages.
 pub fn parse_str(text: &str, path: &Path) -> Result<Vec<Object>, Problem> {
@@ -174,6 +208,21 @@ fn document_lines(text: &str) -> Vec<(u64, bool)> {
     docs
 }
 
+/// The containers of a Pod, or of a workload's pod template.
+pub fn containers(object: &Object) -> impl Iterator<Item = &Value> {
+    let spec = object.spec();
+    let pod = if object.kind == "Pod" {
+        spec
+    } else {
+        &spec["template"]["spec"]
+    };
+    pod["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(pod["initContainers"].as_array().into_iter().flatten())
+}
+
 /// Whether a client manifest lets Istio inject a sidecar: not when it says
 /// `sidecar.istio.io/inject: "false"`.
 pub fn wants_sidecar(client: &[Object]) -> bool {
@@ -201,6 +250,33 @@ impl Object {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_manifest_may_name_its_namespace_and_nothing_else_unfilled() {
+        let path = Path::new("manifests/authz/p.yaml");
+        let text = "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: p-${namespace}, namespace: istio-system}\nspec:\n  rules:\n    - from:\n        - source: {principals: [\"cluster.local/ns/${namespace}/sa/default\"]}\n";
+        let filled = in_namespace(text, path, "demo").unwrap();
+        let objects = parse_str(&filled, path).unwrap();
+        assert_eq!(objects[0].name, "p-demo");
+        assert_eq!(
+            objects[0].spec()["rules"][0]["from"][0]["source"]["principals"][0],
+            "cluster.local/ns/demo/sa/default"
+        );
+        let other = in_namespace(
+            &text.replace("${namespace}/sa", "${client_pod}/sa"),
+            path,
+            "demo",
+        )
+        .unwrap_err();
+        assert_eq!(other.line, 7);
+        assert!(
+            other.message.contains("only ${namespace}"),
+            "{}",
+            other.message
+        );
+        // A comment may mention it.
+        assert!(in_namespace("# uses ${other}\n", path, "demo").is_ok());
+    }
 
     #[test]
     fn objects_carry_their_document_line() {

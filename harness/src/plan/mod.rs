@@ -7,7 +7,7 @@ mod step;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use semver::Version;
 use serde::Serialize;
@@ -454,6 +454,7 @@ pub fn build(
     options: &PlanOptions,
 ) -> Result<Plan, String> {
     let (slots, skipped) = slots(scenarios, ws, options)?;
+    let upstream_hosts = crate::upstream::hosts_for(scenarios.iter().copied());
     let t = &options.timeouts;
     let mut n = Numbered(0);
     let mut host = Vec::new();
@@ -543,7 +544,7 @@ pub fn build(
         };
         istioctl_for.push((istio.clone(), path));
     }
-    let client_images = client_images(scenarios, ws)?;
+    let client_images = workload_images(scenarios, ws, options)?;
     if options.cluster.makes_clusters() {
         let mut pulled = BTreeSet::new();
         for slot in &slots {
@@ -557,9 +558,12 @@ pub fn build(
 
     if options.upstream == UpstreamMode::Local && !slots.is_empty() {
         // Pulled up front, so a missing image fails before any cluster is made.
-        let image =
-            crate::upstream::definition(options.run_id(), options.upstream_image.as_deref())
-                .image_ref();
+        let image = crate::upstream::definition(
+            options.run_id(),
+            options.upstream_image.as_deref(),
+            &upstream_hosts,
+        )
+        .image_ref();
         host.push(n.at(None, None, None, pull_step(image, t)));
     }
     let mut upstream = None;
@@ -756,6 +760,7 @@ pub fn build(
                         server: crate::upstream::definition(
                             options.run_id(),
                             options.upstream_image.as_deref(),
+                            &upstream_hosts,
                         ),
                         timeout_secs: t.upstream_start.as_secs(),
                     },
@@ -840,9 +845,13 @@ fn slot_objects(
         .iter()
         .filter(|s| slot.scenarios.iter().any(|n| n == s.name()))
     {
-        for m in s.manifests_for(options.upstream) {
+        for m in s
+            .manifests_for(options.upstream)
+            .into_iter()
+            .chain(s.applied_later(options.upstream))
+        {
             objects.extend(
-                crate::manifest::parse_file(&ws.manifests_dir().join(&m.value))
+                crate::manifest::parse_file_in(&ws.manifests_dir().join(&m.value), s.name())
                     .map_err(|p| p.to_string())?,
             );
         }
@@ -933,34 +942,67 @@ pub fn scenario_steps(
         }
         None => manifests.join(client_manifest(s)),
     };
-    let client_objects = crate::manifest::parse_file(&client_file).map_err(|p| p.to_string())?;
-    // Ambient injects no sidecar: ztunnel carries the pod's traffic.
-    let sidecar =
-        crate::manifest::wants_sidecar(&client_objects) && cluster_install != AMBIENT_PROFILE;
-    steps.push((
-        None,
-        Step::ApplyManifest {
-            file: client_file.clone(),
-            namespace: ns.clone(),
-        },
-    ));
-    steps.push((
-        None,
-        Step::WaitReady {
-            namespace: ns.clone(),
-            workload: Workload::Pod { sidecar },
-            name: mesh::CLIENT_POD.into(),
-            timeout_secs: t.client_ready.as_secs(),
-        },
-    ));
+    // Each client pod is applied and awaited; ambient injects no sidecar (ztunnel
+    // carries the pod's traffic).
+    let mut client_step = |file: &Path, pod: &str| -> Result<bool, String> {
+        let objects = crate::manifest::parse_file_in(file, &ns).map_err(|p| p.to_string())?;
+        let sidecar =
+            crate::manifest::wants_sidecar(&objects) && cluster_install != AMBIENT_PROFILE;
+        steps.push((
+            None,
+            Step::ApplyManifest {
+                file: file.to_owned(),
+                namespace: ns.clone(),
+            },
+        ));
+        steps.push((
+            None,
+            Step::WaitReady {
+                namespace: ns.clone(),
+                workload: Workload::Pod { sidecar },
+                name: pod.to_owned(),
+                timeout_secs: t.client_ready.as_secs(),
+            },
+        ));
+        Ok(sidecar)
+    };
+    let sidecar = client_step(&client_file, mesh::CLIENT_POD)?;
+    // The scenario's other clients, each its own pod and identity.
+    let mut client_files = vec![client_file];
+    let mut sidecar_clients = vec![mesh::CLIENT_POD.to_owned()];
+    for c in &s.clients {
+        let file = manifests
+            .join("client")
+            .join(format!("{}.yaml", c.manifest.value));
+        if client_step(&file, &c.name.value)? {
+            sidecar_clients.push(c.name.value.clone());
+        }
+        client_files.push(file);
+    }
     let manifest_list = s.manifests_for(options.upstream);
+    let later = s.applied_later(options.upstream);
     let mut objects = Vec::new();
     for m in &manifest_list {
         objects.extend(
-            crate::manifest::parse_file(&manifests.join(&m.value)).map_err(|p| p.to_string())?,
+            crate::manifest::parse_file_in(&manifests.join(&m.value), &ns)
+                .map_err(|p| p.to_string())?,
         );
     }
-    let hosts = crate::evidence::config_dump::scenario_hosts(&objects);
+    let mut later_objects = Vec::new();
+    for m in &later {
+        later_objects.extend(
+            crate::manifest::parse_file_in(&manifests.join(&m.value), &ns)
+                .map_err(|p| p.to_string())?,
+        );
+    }
+    // A host a later step brings must be gone before and after the scenario too.
+    let hosts = crate::evidence::config_dump::scenario_hosts(
+        &objects
+            .iter()
+            .chain(&later_objects)
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
     let classic_gateway = Proxies::Selector {
         namespace: mesh::ISTIO_NAMESPACE.into(),
         selector: mesh::GATEWAY_SELECTOR.into(),
@@ -973,10 +1015,10 @@ pub fn scenario_steps(
     );
     let mut clean_slate = vec![classic_gateway.clone()];
     if sidecar {
-        clean_slate.push(Proxies::Pod {
+        clean_slate.extend(sidecar_clients.iter().map(|pod| Proxies::Pod {
             namespace: ns.clone(),
-            name: mesh::CLIENT_POD.into(),
-        });
+            name: pod.clone(),
+        }));
     }
     steps.push((
         None,
@@ -1006,6 +1048,18 @@ pub fn scenario_steps(
             },
         ));
     }
+    // A scenario's own workloads (an in-mesh server, a proxy) serve before traffic.
+    for d in objects.iter().filter(|o| o.kind == "Deployment") {
+        steps.push((
+            None,
+            Step::WaitReady {
+                namespace: d.namespace.clone().unwrap_or_else(|| ns.clone()),
+                workload: Workload::Deployment,
+                name: d.name.clone(),
+                timeout_secs: t.client_ready.as_secs(),
+            },
+        ));
+    }
     let status_targets = gateway_api::status_targets(&objects, &ns);
     if !status_targets.is_empty() {
         steps.push((
@@ -1024,6 +1078,23 @@ pub fn scenario_steps(
         upstream: Some(options.upstream.as_str().into()),
     };
     for r in &s.requests {
+        for action in &r.before {
+            let file = manifests.join(&s.replaced(action.file(), options.upstream).value);
+            steps.push((
+                None,
+                match action {
+                    crate::scenario::Action::Apply(_) => Step::ApplyManifest {
+                        file,
+                        namespace: ns.clone(),
+                    },
+                    crate::scenario::Action::Delete(_) => Step::DeleteObjects {
+                        file,
+                        namespace: ns.clone(),
+                    },
+                },
+            ));
+        }
+        let context = crate::judge::context_for(s, r, &context);
         let url = crate::scenario::Template::parse(&r.url.value)
             .map_err(|e| format!("{}: request {} url: {e}", s.name(), r.name.value))?
             .render(&|name: &str| context.var(name));
@@ -1033,7 +1104,7 @@ pub fn scenario_steps(
                 scenario: s.name().into(),
                 request: r.name.value.clone(),
                 namespace: ns.clone(),
-                pod: mesh::CLIENT_POD.into(),
+                pod: context.client_pod.clone(),
                 container: mesh::CLIENT_CONTAINER.into(),
                 argv: crate::curl::argv(r, &url, ATTEMPT_ID, &s.curl_args_for(options.upstream)),
                 deadline_secs: t.request.as_secs(),
@@ -1060,11 +1131,13 @@ pub fn scenario_steps(
     if options.keep_objects {
         return Ok(steps);
     }
-    for file in manifest_list
+    // Deleting what is gone already is a no-op: every file is listed once.
+    for file in later
         .iter()
         .rev()
+        .chain(manifest_list.iter().rev())
         .map(|m| manifests.join(&m.value))
-        .chain(std::iter::once(client_file))
+        .chain(client_files.into_iter().rev())
         .chain(profile_files.into_iter().rev())
     {
         steps.push((
@@ -1153,11 +1226,35 @@ fn istioctl_download(istio: &IstioRelease, options: &PlanOptions) -> (String, St
 }
 
 /// Images of the client pods the scenarios use (read from their manifests).
-fn client_images(scenarios: &[&Scenario], ws: &Workspace) -> Result<Vec<(String, String)>, String> {
+/// The images clients and scenario workloads run, keyed by the client manifest or
+/// `scenario/<name>`: loaded into the node like Istio's, so no pull waits in a test.
+fn workload_images(
+    scenarios: &[&Scenario],
+    ws: &Workspace,
+    options: &PlanOptions,
+) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
+    for s in scenarios {
+        for m in s
+            .manifests_for(options.upstream)
+            .into_iter()
+            .chain(s.applied_later(options.upstream))
+        {
+            let objects =
+                crate::manifest::parse_file_in(&ws.manifests_dir().join(&m.value), s.name())
+                    .map_err(|p| p.to_string())?;
+            for o in &objects {
+                for c in crate::manifest::containers(o) {
+                    if let Some(image) = c["image"].as_str() {
+                        out.push((format!("scenario/{}", s.name()), image.to_owned()));
+                    }
+                }
+            }
+        }
+    }
     for client in scenarios
         .iter()
-        .map(|s| s.client.value.clone())
+        .flat_map(|s| s.client_manifest_names().map(str::to_owned))
         .collect::<BTreeSet<_>>()
     {
         let path = ws
@@ -1166,7 +1263,7 @@ fn client_images(scenarios: &[&Scenario], ws: &Workspace) -> Result<Vec<(String,
             .join(format!("{client}.yaml"));
         let objects = crate::manifest::parse_file(&path).map_err(|p| p.to_string())?;
         for o in objects {
-            for c in o.spec()["containers"].as_array().into_iter().flatten() {
+            for c in crate::manifest::containers(&o) {
                 if let Some(image) = c["image"].as_str() {
                     out.push((client.clone(), image.to_owned()));
                 }
@@ -1191,13 +1288,17 @@ fn slot_images(
         .chain(ambient)
         .map(|i| format!("docker.io/istio/{i}:{}", slot.istio))
         .collect();
-    let clients: BTreeSet<&str> = scenarios
+    let in_slot: Vec<&&Scenario> = scenarios
         .iter()
         .filter(|s| slot.scenarios.iter().any(|n| n == s.name()))
-        .map(|s| s.client.value.as_str())
+        .collect();
+    let clients: BTreeSet<String> = in_slot
+        .iter()
+        .flat_map(|s| s.client_manifest_names().map(str::to_owned))
+        .chain(in_slot.iter().map(|s| format!("scenario/{}", s.name())))
         .collect();
     for (client, image) in client_images {
-        if clients.contains(client.as_str()) && !images.contains(image) {
+        if clients.contains(client) && !images.contains(image) {
             images.push(image.clone());
         }
     }
@@ -1586,9 +1687,28 @@ mod tests {
             })
             .collect();
         assert_eq!(starts.len(), 1, "one upstream for the whole run");
+        // httpbin.org, and every host a selected scenario declares.
+        let mut aliases = starts[0].aliases.clone();
+        aliases.sort();
         assert_eq!(
-            (starts[0].network.as_str(), starts[0].aliases.as_slice()),
-            ("kind", &["httpbin.org".to_owned()][..])
+            (starts[0].network.as_str(), aliases),
+            (
+                "kind",
+                vec![
+                    "de.wikipedia.org".to_owned(),
+                    "en.wikipedia.org".to_owned(),
+                    "httpbin.org".to_owned()
+                ]
+            )
+        );
+        let one = suite.select(&["gateway-http".to_owned()]).unwrap();
+        let plan_of_one = build(&one, &ws, &options("1.30.3")).unwrap();
+        assert_eq!(
+            plan_of_one.upstream.as_ref().map(|p| match &p.step {
+                Step::StartUpstream { server, .. } => server.aliases.clone(),
+                _ => Vec::new(),
+            }),
+            Some(vec!["httpbin.org".to_owned()])
         );
         let first_create = plan
             .steps()

@@ -384,6 +384,118 @@ fn check(s: &Scenario, manifests_dir: &Path) -> Vec<LoadError> {
     for (i, m) in s.manifests.iter().enumerate() {
         file_ref(m, format!("manifests[{i}]"), "", "manifest");
     }
+    for (i, c) in s.clients.iter().enumerate() {
+        file_ref(
+            &c.manifest,
+            format!("clients[{i}].manifest"),
+            "client",
+            "client",
+        );
+    }
+    // What is applied at each point: a `delete` must name something applied before it.
+    let mut applied: Vec<String> = s.manifests.iter().map(|m| m.value.clone()).collect();
+    let mut not_applied = Vec::new();
+    for (i, r) in s.requests.iter().enumerate() {
+        for (j, action) in r.before.iter().enumerate() {
+            let key = format!("requests[{i}].before[{j}]");
+            let file = action.file();
+            match action {
+                super::Action::Apply(f) => {
+                    file_ref(f, format!("{key}.apply"), "", "manifest");
+                    if !applied.contains(&f.value) {
+                        applied.push(f.value.clone());
+                    }
+                }
+                super::Action::Delete(f) => {
+                    if let Some(at) = applied.iter().position(|a| *a == f.value) {
+                        applied.remove(at);
+                    } else {
+                        not_applied.push((
+                            file.referenced,
+                            format!("{key}.delete"),
+                            f.value.clone(),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    for (at, key, file) in not_applied {
+        problem(
+            &at,
+            key,
+            format!(
+                "`{file}` is not applied at this point: list it in `manifests` or apply it in an earlier `before`"
+            ),
+        );
+    }
+    let mut client_names = BTreeSet::new();
+    for (i, c) in s.clients.iter().enumerate() {
+        for (value, what) in [(&c.name, "name"), (&c.service_account, "service_account")] {
+            if !is_dns_label(&value.value, 63) {
+                problem(
+                    &value.referenced,
+                    format!("clients[{i}].{what}"),
+                    format!("`{}` is not a valid {what}: {NAME_RULE}", value.value),
+                );
+            }
+        }
+        if c.name.value == crate::model::mesh::CLIENT_POD
+            || !client_names.insert(c.name.value.clone())
+        {
+            problem(
+                &c.name.referenced,
+                format!("clients[{i}].name"),
+                format!(
+                    "client `{}` is named twice (`{}` is the default client's)",
+                    c.name.value,
+                    crate::model::mesh::CLIENT_POD
+                ),
+            );
+        }
+    }
+    for (i, r) in s.requests.iter().enumerate() {
+        if let Some(c) = &r.client
+            && c.value != crate::model::mesh::CLIENT_POD
+            && !client_names.contains(&c.value)
+        {
+            problem(
+                &c.referenced,
+                format!("requests[{i}].client"),
+                format!(
+                    "no client `{}`: name one of `clients` ({}) or leave it out for the default client",
+                    c.value,
+                    client_names.iter().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            );
+        }
+    }
+    for (i, h) in s.upstream.hosts.iter().enumerate() {
+        let valid = h.value.len() <= 253
+            && h.value.contains('.')
+            && h.value.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+                    && l.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            })
+            && !h
+                .value
+                .split('.')
+                .all(|l| l.chars().all(|c| c.is_ascii_digit()));
+        if !valid {
+            problem(
+                &h.referenced,
+                format!("upstream.hosts[{i}]"),
+                format!(
+                    "`{}` is not a DNS name the local upstream can answer as (lower-case labels joined by dots; no wildcard, no IP: list each member of a wildcard family)",
+                    h.value
+                ),
+            );
+        }
+    }
 
     if let Some(k) = &s.known_issue
         && !k.url.value.starts_with("https://")
@@ -607,6 +719,63 @@ mod tests {
         assert!(load("name: [demo\n").is_err());
         assert!(load("\0\u{1}\u{2}").unwrap_err().message.contains("NUL"));
         assert!(load("- a\n- b\n").is_err());
+    }
+
+    #[test]
+    fn clients_steps_and_hosts_are_checked_where_they_are_written() {
+        let dir = std::env::temp_dir().join(format!("egress-load-steps-{}", std::process::id()));
+        for d in ["install", "client", "routes"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        for f in [
+            "install/registry-only.yaml",
+            "client/curl.yaml",
+            "client/other.yaml",
+            "routes/a.yaml",
+        ] {
+            std::fs::write(dir.join(f), "").unwrap();
+        }
+        let text = "name: demo\ndescription: d\nupstream:\n  hosts: [en.wikipedia.org, \"*.wikipedia.org\", 10.0.0.1]\nclients:\n  - {name: other, manifest: other}\n  - {name: curl, manifest: other}\n  - {name: second, manifest: missing}\nrequests:\n  - name: r\n    client: nobody\n    before:\n      - apply: routes/a.yaml\n      - delete: routes/b.yaml\n    url: http://httpbin.org/\n    expect: {status: 200}\n  - name: s\n    client: other\n    before:\n      - delete: routes/a.yaml\n      - delete: routes/a.yaml\n    url: http://httpbin.org/\n    expect: {status: 200}\n";
+        let s = load(text).unwrap();
+        let problems = check(&s, &dir);
+        let at = |key: &str| {
+            problems
+                .iter()
+                .find(|p| p.key.as_deref() == Some(key))
+                .unwrap_or_else(|| panic!("no problem at {key}: {problems:?}"))
+        };
+        assert_eq!(at("upstream.hosts[1]").line, Some(4));
+        assert!(at("upstream.hosts[2]").message.contains("no IP"));
+        assert!(
+            !problems
+                .iter()
+                .any(|p| p.key.as_deref() == Some("upstream.hosts[0]"))
+        );
+        assert!(at("clients[1].name").message.contains("default client"));
+        assert!(at("clients[2].manifest").message.contains("not found"));
+        assert!(
+            at("requests[0].client")
+                .message
+                .contains("no client `nobody`")
+        );
+        assert!(
+            at("requests[0].before[1].delete")
+                .message
+                .contains("not applied at this point")
+        );
+        // Applied by the first request, deleted once by the second, not twice.
+        assert!(
+            !problems
+                .iter()
+                .any(|p| p.key.as_deref() == Some("requests[1].before[0].delete"))
+        );
+        assert_eq!(at("requests[1].before[1].delete").line, Some(21));
+        assert!(
+            !problems
+                .iter()
+                .any(|p| p.key.as_deref() == Some("requests[1].client"))
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -48,6 +48,9 @@ pub struct Scenario {
     /// Client pod: `manifests/client/<name>.yaml`.
     #[serde(default = "default_client")]
     pub client: Spanned<String>,
+    /// More client pods beside `client`, each its own identity; a request names one.
+    #[serde(default)]
+    pub clients: Vec<Client>,
     /// Manifests applied in the scenario's namespace, relative to `manifests/`.
     #[serde(default)]
     pub manifests: Vec<Spanned<String>>,
@@ -77,6 +80,10 @@ pub struct Scenario {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamSpec {
+    /// More names the local upstream answers as (network aliases and certificate
+    /// names), beside httpbin.org: e.g. the members of a wildcard family.
+    #[serde(default)]
+    pub hosts: Vec<Spanned<String>>,
     /// Why the scenario needs the real internet (a host the local upstream does not
     /// serve); with `--upstream local` it is skipped with this reason.
     #[serde(default)]
@@ -124,11 +131,49 @@ pub enum KnownIssueMode {
     Skip,
 }
 
+/// A client pod besides the default one: its own manifest, pod name and identity.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Client {
+    /// The pod's name in its manifest; what a request's `client:` names.
+    pub name: Spanned<String>,
+    /// `manifests/client/<manifest>.yaml`.
+    pub manifest: Spanned<String>,
+    /// The pod's service account (its `serviceAccountName`), for `${service_account}`.
+    #[serde(default = "default_service_account")]
+    pub service_account: Spanned<String>,
+}
+
+/// A change to the scenario's configuration between two requests.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum Action {
+    /// Apply a manifest (relative to `manifests/`) in the scenario's namespace.
+    Apply(Spanned<String>),
+    /// Delete what a manifest applied earlier in the scenario.
+    Delete(Spanned<String>),
+}
+
+impl Action {
+    pub fn file(&self) -> &Spanned<String> {
+        match self {
+            Action::Apply(f) | Action::Delete(f) => f,
+        }
+    }
+}
+
 /// One curl from the client pod and what it must show.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Request {
     pub name: Spanned<String>,
+    /// Which of the scenario's `clients` sends it; the default client when absent.
+    #[serde(default)]
+    pub client: Option<Spanned<String>>,
+    /// Configuration changes made before this request is sent (after the earlier
+    /// requests were judged).
+    #[serde(default)]
+    pub before: Vec<Action>,
     /// `http://` or `https://` URL; may use `${namespace}`.
     pub url: Spanned<String>,
     /// Extra curl arguments (the harness adds -sS, --max-time, -w and the request id).
@@ -156,6 +201,10 @@ fn default_client() -> Spanned<String> {
     unspanned(DEFAULT_CLIENT)
 }
 
+fn default_service_account() -> Spanned<String> {
+    unspanned(crate::model::mesh::CLIENT_SERVICE_ACCOUNT)
+}
+
 fn unspanned(value: &str) -> Spanned<String> {
     let nowhere = serde_saphyr::Location::UNKNOWN;
     Spanned::new(value.to_owned(), nowhere, nowhere)
@@ -168,13 +217,9 @@ impl Scenario {
 
     /// The manifests applied with upstream `mode`, replacements made.
     pub fn manifests_for(&self, mode: crate::model::UpstreamMode) -> Vec<Spanned<String>> {
-        let variant = self.upstream_variant(mode);
         self.manifests
             .iter()
-            .map(|m| match variant.and_then(|v| v.replace.get(&m.value)) {
-                Some(other) => Spanned::new(other.clone(), m.referenced, m.defined),
-                None => m.clone(),
-            })
+            .map(|m| self.replaced(m, mode))
             .collect()
     }
 
@@ -189,6 +234,59 @@ impl Scenario {
         match mode {
             crate::model::UpstreamMode::Local => self.upstream.local.as_ref(),
             crate::model::UpstreamMode::Internet => self.upstream.internet.as_ref(),
+        }
+    }
+
+    /// Every client manifest it applies (`manifests/client/<name>.yaml`): the default
+    /// client's, then its other clients'.
+    pub fn client_manifest_names(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.client.value.as_str())
+            .chain(self.clients.iter().map(|c| c.manifest.value.as_str()))
+    }
+
+    /// The pod that sends `request` and its service account.
+    pub fn client_of(&self, request: &Request) -> (&str, &str) {
+        request
+            .client
+            .as_ref()
+            .and_then(|name| self.clients.iter().find(|c| c.name.value == name.value))
+            .map_or(
+                (
+                    crate::model::mesh::CLIENT_POD,
+                    crate::model::mesh::CLIENT_SERVICE_ACCOUNT,
+                ),
+                |c| (c.name.value.as_str(), c.service_account.value.as_str()),
+            )
+    }
+
+    /// Every manifest a request's `before` applies, replacements for `mode` made.
+    pub fn applied_later(&self, mode: crate::model::UpstreamMode) -> Vec<Spanned<String>> {
+        let mut files: Vec<Spanned<String>> = Vec::new();
+        for r in &self.requests {
+            for a in &r.before {
+                if let Action::Apply(f) = a {
+                    let f = self.replaced(f, mode);
+                    if !files.iter().any(|g| g.value == f.value) {
+                        files.push(f);
+                    }
+                }
+            }
+        }
+        files
+    }
+
+    /// `file`, or what the upstream `mode` uses instead.
+    pub fn replaced(
+        &self,
+        file: &Spanned<String>,
+        mode: crate::model::UpstreamMode,
+    ) -> Spanned<String> {
+        match self
+            .upstream_variant(mode)
+            .and_then(|v| v.replace.get(&file.value))
+        {
+            Some(other) => Spanned::new(other.clone(), file.referenced, file.defined),
+            None => file.clone(),
         }
     }
 

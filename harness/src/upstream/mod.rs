@@ -24,9 +24,25 @@ pub const ECHO_IMAGE: &str = "registry.k8s.io/gateway-api/conformance/echo-basic
 pub const ECHO_TAG: &str = "v0.1.0";
 /// The host name every scenario calls.
 pub const UPSTREAM_HOST: &str = "httpbin.org";
-/// Every name the echo server answers as: its network aliases and its certificate's
-/// names. A new host for offline scenarios goes here (scenarios/README.md).
+/// The names the echo server always answers as; a scenario adds its own with
+/// `upstream: {hosts: [...]}` (scenarios/README.md, "Hosts").
 pub const HOSTS: &[&str] = &[UPSTREAM_HOST];
+
+/// Every name the echo server answers as for a run of `scenarios`: its network
+/// aliases and its certificate's names, in a stable order.
+pub fn hosts_for<'a>(
+    scenarios: impl IntoIterator<Item = &'a crate::scenario::Scenario>,
+) -> Vec<String> {
+    let mut hosts: Vec<String> = HOSTS.iter().map(|h| (*h).to_owned()).collect();
+    for s in scenarios {
+        for h in &s.upstream.hosts {
+            if !hosts.contains(&h.value) {
+                hosts.push(h.value.clone());
+            }
+        }
+    }
+    hosts
+}
 /// kind's Docker network (fixed name in kind's pkg/cluster/internal/providers/docker/network.go).
 pub const KIND_NETWORK: &str = "kind";
 /// Where the certificates are inside the container.
@@ -61,8 +77,8 @@ pub struct EchoServer {
 }
 
 /// The echo server of run `run_id`, from the pinned image or `image` (`name:tag` or
-/// `name@sha256:…`).
-pub fn definition(run_id: &str, image: Option<&str>) -> EchoServer {
+/// `name@sha256:…`), answering as `hosts`.
+pub fn definition(run_id: &str, image: Option<&str>, hosts: &[String]) -> EchoServer {
     let path = |f: &str| format!("{CERT_DIR}/{f}");
     let env = [
         ("HTTP_PORT", "80".to_owned()),
@@ -88,7 +104,7 @@ pub fn definition(run_id: &str, image: Option<&str>) -> EchoServer {
         tag,
         container_name: format!("{}upstream-{run_id}", crate::model::CLUSTER_PREFIX),
         network: KIND_NETWORK.into(),
-        aliases: HOSTS.iter().map(|h| (*h).to_owned()).collect(),
+        aliases: hosts.to_vec(),
         env: env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
         mounts,
         ports: vec![80, 443],
@@ -173,7 +189,7 @@ mod tests {
 
     #[test]
     fn the_container_is_defined_for_the_kind_network_as_httpbin() {
-        let d = definition("20261126T120000Z", None);
+        let d = definition("20261126T120000Z", None, &hosts_for([]));
         assert_eq!((d.image.as_str(), d.tag.as_str()), (ECHO_IMAGE, ECHO_TAG));
         assert_eq!(d.container_name, "egc-upstream-20261126T120000Z");
         assert_eq!(d.network, "kind");

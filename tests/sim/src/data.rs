@@ -16,7 +16,7 @@
 //!   source/common/http/request_id_extension_uuid_impl.cc, setTraceReason); Istio
 //!   samples 1 % by default (meshConfig.defaultConfig.tracing.sampling).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 #[cfg(test)]
 use std::path::Path;
 use std::path::PathBuf;
@@ -166,12 +166,17 @@ impl Answers {
     /// What curl printed for `argv` in the namespace of `scenario`.
     pub fn answer(
         &self,
-        namespace: &str,
-        argv: &[String],
+        call: &Call,
         istio: &Version,
         sampled: bool,
         effective: Effective,
     ) -> Result<Answer, InfraError> {
+        let Call {
+            namespace,
+            pod,
+            argv,
+            present,
+        } = *call;
         let scenario = self.scenarios.get(namespace).ok_or_else(|| {
             InfraError::permanent(format!(
                 "simulated exec: no scenario runs in namespace {namespace}"
@@ -199,18 +204,48 @@ impl Answers {
         } else {
             [UpstreamMode::Internet, UpstreamMode::Local]
         };
-        let found = scenario.requests.iter().find_map(|r| {
-            let url = Template::parse(&r.url.value)
-                .ok()?
-                .render(&|name: &str| context.var(name));
-            modes
-                .into_iter()
-                .find(|m| curl::argv(r, &url, attempt_id, &scenario.curl_args_for(*m)) == argv)
-                .map(|m| (r, m))
-        });
+        // A request is its client's: the same curl from two pods are two requests.
+        let candidates: Vec<_> = scenario
+            .requests
+            .iter()
+            .filter_map(|r| {
+                let context = egress_harness::judge::context_for(scenario, r, &context);
+                if context.client_pod != pod {
+                    return None;
+                }
+                let url = Template::parse(&r.url.value)
+                    .ok()?
+                    .render(&|name: &str| context.var(name));
+                modes
+                    .into_iter()
+                    .find(|m| curl::argv(r, &url, attempt_id, &scenario.curl_args_for(*m)) == argv)
+                    .map(|m| (r, m))
+            })
+            .collect();
+        // The same curl before and after a configuration change: the one whose
+        // configuration is the cluster's now answers.
+        let found = if candidates.len() > 1 {
+            candidates
+                .iter()
+                .find(|(r, m)| {
+                    self.configured_for(scenario, r, *m, namespace)
+                        .is_some_and(|(expected, universe)| {
+                            expected == present.intersection(&universe).cloned().collect()
+                        })
+                })
+                .copied()
+                .ok_or_else(|| {
+                    InfraError::new(format!(
+                        "simulated exec: the objects in the cluster are those of none of the requests sent as {argv:?} (simulated)"
+                    ))
+                })?
+                .into()
+        } else {
+            candidates.first().copied()
+        };
         let (request, mode) = found.ok_or_else(|| {
             InfraError::new(format!(
-                "simulated exec: no request of {namespace} is sent as {argv:?}"
+                "simulated exec: no request of {namespace} is sent from {pod} as {argv:?}"
             ))
         })?;
         // Nothing will answer on a later attempt either: the run stops trying at once.
@@ -340,6 +375,75 @@ impl Answers {
                 .map(|l| rename_namespace(l, &recording.context.namespace, namespace))
                 .collect(),
         })
+    }
+}
+
+/// An object in the cluster: kind, namespace, name.
+pub type ObjectId = (String, String, String);
+
+/// One curl by exec: where it ran and what the cluster held then.
+#[derive(Clone, Copy)]
+pub struct Call<'a> {
+    pub namespace: &'a str,
+    pub pod: &'a str,
+    pub argv: &'a [String],
+    /// Every object in the cluster.
+    pub present: &'a BTreeSet<ObjectId>,
+}
+
+impl Answers {
+    /// The objects that are applied when `request` is sent (the scenario's manifests,
+    /// then every `before` up to it), and every object any of its files holds.
+    fn configured_for(
+        &self,
+        scenario: &Scenario,
+        request: &egress_harness::scenario::Request,
+        mode: UpstreamMode,
+        namespace: &str,
+    ) -> Option<(BTreeSet<ObjectId>, BTreeSet<ObjectId>)> {
+        let ids = |file: &str| -> Option<BTreeSet<ObjectId>> {
+            let path = self.root.join("manifests").join(file);
+            let objects = egress_harness::manifest::parse_file_in(&path, namespace).ok()?;
+            Some(
+                objects
+                    .into_iter()
+                    .map(|o| {
+                        let ns = o.namespace.unwrap_or_else(|| namespace.to_owned());
+                        (o.kind, ns, o.name)
+                    })
+                    .collect(),
+            )
+        };
+        let mut applied: Vec<String> = scenario
+            .manifests_for(mode)
+            .into_iter()
+            .map(|m| m.value)
+            .collect();
+        let mut universe: BTreeSet<ObjectId> = BTreeSet::new();
+        for f in applied
+            .iter()
+            .cloned()
+            .chain(scenario.applied_later(mode).into_iter().map(|m| m.value))
+        {
+            universe.extend(ids(&f)?);
+        }
+        for r in &scenario.requests {
+            for action in &r.before {
+                let file = scenario.replaced(action.file(), mode).value;
+                match action {
+                    egress_harness::scenario::Action::Apply(_) => applied.push(file),
+                    egress_harness::scenario::Action::Delete(_) => applied.retain(|a| *a != file),
+                }
+            }
+            if r.name.value == request.name.value {
+                break;
+            }
+        }
+        let mut expected = BTreeSet::new();
+        for f in &applied {
+            expected.extend(ids(f)?);
+        }
+        Some((expected, universe))
     }
 }
 
@@ -601,7 +705,17 @@ mod tests {
         );
         let wanted = answers.wanted(s.name()).unwrap();
         let a = answers
-            .answer(s.name(), &argv, &Version::new(1, 22, 1), false, wanted)
+            .answer(
+                &Call {
+                    namespace: s.name(),
+                    pod: "curl",
+                    argv: &argv,
+                    present: &BTreeSet::new(),
+                },
+                &Version::new(1, 22, 1),
+                false,
+                wanted,
+            )
             .unwrap();
         a.stdout
             .split(curl::MARKER)

@@ -326,9 +326,14 @@ impl KubeApi for Api {
             let ready = match (namespace, name) {
                 ("kube-system", "coredns") => true,
                 (mesh::ISTIO_NAMESPACE, _) => c.istio.is_some() && !never,
-                // Istio's deployment controller runs one for a Gateway it deploys.
+                // Istio's deployment controller runs one for a Gateway it deploys; a
+                // scenario's own Deployment is ready once applied.
                 (ns, deployment) => {
                     gateway_api::deployed_gateway(c, ns).is_some_and(|g| g.deployment == deployment)
+                        || c.namespaces.get(ns).is_some_and(|n| {
+                            n.objects
+                                .contains_key(&("Deployment".into(), deployment.into()))
+                        })
                 }
             };
             if ready {
@@ -399,11 +404,22 @@ impl KubeApi for Api {
     async fn exec(
         &self,
         namespace: &str,
-        _pod: &str,
+        pod: &str,
         _container: &str,
         argv: &[String],
         timeout: Duration,
     ) -> Result<Exec, InfraError> {
+        let exists = self.with(|c| {
+            Ok(c.namespaces
+                .get(namespace)
+                .is_some_and(|n| n.objects.contains_key(&("Pod".into(), pod.into()))))
+        })?;
+        if !exists {
+            // As the API server answers an exec into a pod that is not there.
+            return Err(InfraError::new(format!(
+                "pods \"{pod}\" not found (simulated)"
+            )));
+        }
         let faults = &self.sim.faults;
         if faults.has(Fault::Interrupt) {
             let first = {
@@ -421,7 +437,7 @@ impl KubeApi for Api {
         }
         if faults.has(Fault::ExecTimeout) {
             return Err(InfraError::new(format!(
-                "exec in {namespace}/curl took longer than {}s (simulated)",
+                "exec in {namespace}/{pod} took longer than {}s (simulated)",
                 timeout.as_secs()
             )));
         }
@@ -456,10 +472,27 @@ impl KubeApi for Api {
             world.requests += 1;
             faults.has(Fault::TraceSampled) || world.requests.is_multiple_of(100)
         };
-        let answer = self
-            .sim
-            .data
-            .answer(namespace, argv, &istio, sampled, effective)?;
+        let present = self.with(|c| {
+            Ok(c.namespaces
+                .iter()
+                .flat_map(|(ns, n)| {
+                    n.objects
+                        .keys()
+                        .map(|(kind, name)| (kind.clone(), ns.clone(), name.clone()))
+                })
+                .collect())
+        })?;
+        let answer = self.sim.data.answer(
+            &super::data::Call {
+                namespace,
+                pod,
+                argv,
+                present: &present,
+            },
+            &istio,
+            sampled,
+            effective,
+        )?;
         if faults.has(Fault::ExecLost) {
             let cut: String = answer
                 .stdout
@@ -498,7 +531,7 @@ impl KubeApi for Api {
                 }
                 for text in answer.sidecar_lines {
                     c.logs
-                        .entry((namespace.into(), mesh::CLIENT_POD.into()))
+                        .entry((namespace.into(), pod.into()))
                         .or_default()
                         .push(line(text));
                 }

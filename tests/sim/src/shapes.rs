@@ -233,6 +233,7 @@ fn answered_bodies() -> Vec<(String, String)> {
             );
         }
         for r in &s.requests {
+            let context = egress_harness::judge::context_for(s, r, &context);
             let url = egress_harness::scenario::Template::parse(&r.url.value)
                 .unwrap()
                 .render(&|name: &str| context.var(name));
@@ -240,7 +241,17 @@ fn answered_bodies() -> Vec<(String, String)> {
             let argv = egress_harness::curl::argv(r, &url, "attempt-1", &local);
             for v in &versions {
                 let wanted = answers.wanted(s.name()).unwrap();
-                let Ok(a) = answers.answer(s.name(), &argv, v, false, wanted) else {
+                let Ok(a) = answers.answer(
+                    &super::data::Call {
+                        namespace: s.name(),
+                        pod: &context.client_pod,
+                        argv: &argv,
+                        present: &Default::default(),
+                    },
+                    v,
+                    false,
+                    wanted,
+                ) else {
                     continue;
                 };
                 let body = a

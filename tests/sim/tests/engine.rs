@@ -1027,3 +1027,109 @@ fn a_scenario_without_a_recorded_answer_fails_at_once_saying_where_to_put_one() 
     );
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// The scenario's planned steps that ran, in order, each as the plan prints it.
+fn ran_steps(r: &SimRun, scenario: &str) -> Vec<serde_json::Value> {
+    let ok: Vec<u64> = r
+        .steps()
+        .iter()
+        .filter(|s| s["outcome"].as_str() == Some("ok"))
+        .filter_map(|s| s["index"].as_u64())
+        .collect();
+    r.engine_plan["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["scenario"].as_str() == Some(scenario))
+        .filter(|s| s["index"].as_u64().is_some_and(|i| ok.contains(&i)))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn a_scenario_changes_its_configuration_between_requests_and_each_request_sees_its_own() {
+    let name = "sidecar-tls-origination-switched-on";
+    let r = run(&[name], "1.30.3", &[], "before-after");
+    let c = r.case(name, "1.30.3");
+    assert_eq!(c.status, Status::Pass, "{:?}", c.message);
+    // The route is applied after the first request and deleted before the third, as
+    // steps between them, not with the scenario's manifests or its cleanup.
+    let order: Vec<String> = ran_steps(&r, name)
+        .iter()
+        .map(|s| {
+            let file = s["file"].as_str().unwrap_or_default();
+            let what = s["request"].as_str().unwrap_or(file);
+            let what = what.rsplit('/').next().unwrap_or(what);
+            format!("{} {what}", s["step"].as_str().unwrap_or_default())
+        })
+        .filter(|s| s.starts_with("send_request") || s.contains("sidecar-to-443"))
+        .collect();
+    assert_eq!(
+        order,
+        vec![
+            "send_request plain-before",
+            "apply_manifest sidecar-to-443.yaml",
+            "send_request tls-originated-after",
+            "delete_objects sidecar-to-443.yaml",
+            "send_request plain-again-without-the-route",
+            // Cleanup lists every file once; this one is gone already.
+            "delete_objects sidecar-to-443.yaml",
+        ],
+    );
+
+    // Without its `before`, the second request meets the first one's configuration and
+    // fails: the steps between requests are what its verdict rests on.
+    let root = std::env::temp_dir().join(format!("egress-no-before-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    for dir in ["manifests", "scenarios", "tests/sim/recordings"] {
+        copy_tree(&ws().root.join(dir), &root.join(dir));
+    }
+    let file = root.join(format!("scenarios/{name}.yaml"));
+    let text = std::fs::read_to_string(&file).expect("scenario");
+    let without = text
+        .replace(
+            "    before:\n      - apply: routes/sidecar-to-443.yaml\n      - apply: destination-rules/originate-tls-httpbin.yaml\n",
+            "",
+        )
+        .replace("    before:\n      - delete: routes/sidecar-to-443.yaml\n", "");
+    assert_ne!(without, text);
+    std::fs::write(&file, without).expect("write");
+    let r = run_in(Workspace::at(&root), &[name], "1.30.3", "no-before");
+    let c = r.case(name, "1.30.3");
+    assert_eq!(c.status, Status::Fail, "{:?}", c.message);
+    let message = c.message.unwrap_or_default();
+    assert!(message.contains("tls-originated-after"), "{message}");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn each_client_sends_its_own_requests_and_is_judged_as_its_identity() {
+    let name = "gateway-authz-by-identity";
+    let r = run(&[name], "1.30.3", &[], "two-clients");
+    let c = r.case(name, "1.30.3");
+    assert_eq!(c.status, Status::Pass, "{:?}", c.message);
+    let ran = ran_steps(&r, name);
+    let sent: Vec<(&str, &str)> = ran
+        .iter()
+        .filter(|s| s["step"].as_str() == Some("send_request"))
+        .map(|s| {
+            (
+                s["request"].as_str().unwrap_or_default(),
+                s["pod"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        vec![
+            ("allowed-identity", "curl"),
+            ("other-identity-denied", "curl-other")
+        ]
+    );
+    let waited: Vec<&str> = ran
+        .iter()
+        .filter(|s| s["step"].as_str() == Some("wait_ready"))
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(waited, vec!["curl", "curl-other"]);
+}
