@@ -677,6 +677,23 @@ pub fn find_line<'a>(
     {
         return Some((*hit).clone());
     }
+    // A TCP line without SNI (plain TCP, or TLS on a port Istio reads as TCP): it
+    // started with this attempt or later, and its cluster names the host
+    // (`outbound|<port>||host`) or, on PassthroughCluster, its upstream is the URL's own
+    // address (the original destination, kept by passthrough). The newest such line wins.
+    let passthrough_to_host = |e: &Entry<'_>| {
+        e.get(Field::UpstreamCluster) == Some("PassthroughCluster")
+            && e.get(Field::UpstreamHost).is_some_and(|upstream| {
+                upstream
+                    .rsplit_once(':')
+                    .is_some_and(|(address, _)| address.trim_matches(['[', ']']) == host)
+            })
+    };
+    if let Some(hit) = tcp.iter().find(|(_, e)| {
+        e.get(Field::RequestedServerName).is_none() && (names_host(e) || passthrough_to_host(e))
+    }) {
+        return Some((*hit).clone());
+    }
     // REGISTRY_ONLY drops TLS into the BlackHoleCluster before any SNI is read: that
     // line has no server name (istio/istio pilot/pkg/networking/core/listener.go,
     // blackhole filter chain). The logs are read from the attempt's start on.
@@ -691,6 +708,53 @@ pub fn find_line<'a>(
 #[cfg(test)]
 mod correlation_tests {
     use super::*;
+
+    #[test]
+    fn a_tcp_line_without_sni_is_matched_by_its_cluster_or_its_original_destination() {
+        let obs = Observation {
+            sent_at: Some("2026-12-01T12:00:00Z".into()),
+            ..Observation::default()
+        };
+        let line = |start: &str, upstream: &str, cluster: &str| {
+            format!(
+                r#"[{start}] "- - -" 0 - - - "-" 78 612 3 - "-" "-" "-" "-" "{upstream}" {cluster} 10.244.0.7:38112 {upstream} 10.244.0.7:55490 - -"#
+            )
+        };
+        let earlier = line(
+            "2026-12-01T11:59:50.000Z",
+            "172.18.0.9:80",
+            "outbound|80||httpbin.org",
+        );
+        let other = line(
+            "2026-12-01T12:00:00.100Z",
+            "172.18.0.7:80",
+            "outbound|80||example.org",
+        );
+        let ours = line(
+            "2026-12-01T12:00:00.200Z",
+            "172.18.0.9:80",
+            "outbound|80||httpbin.org",
+        );
+        let lines = vec![earlier.clone(), ours.clone(), other.clone()];
+        assert_eq!(
+            find_line(&lines, &obs, "httpbin.org").map(|(l, _)| l),
+            Some(ours.as_str())
+        );
+        // Before this attempt: another attempt's line, never this one's.
+        assert!(find_line(&[earlier], &obs, "httpbin.org").is_none());
+        // Passthrough keeps the address the client dialled.
+        let passthrough = line(
+            "2026-12-01T12:00:00.300Z",
+            "10.0.0.5:3306",
+            "PassthroughCluster",
+        );
+        let lines = vec![other, passthrough.clone()];
+        assert_eq!(
+            find_line(&lines, &obs, "10.0.0.5").map(|(l, _)| l),
+            Some(passthrough.as_str())
+        );
+        assert!(find_line(&lines, &obs, "10.0.0.6").is_none());
+    }
 
     fn tcp_line(start: &str, cluster: &str) -> String {
         format!(
