@@ -188,6 +188,13 @@ fn scenario_text(name: &str, manifests: &[String], f: &Facts, inputs: &[PathBuf]
         out.push_str(&format!("  - {m}\n"));
     }
     let other_host = !crate::upstream::HOSTS.contains(&host.as_str());
+    // A name the local echo server can take as an alias; a wildcard or an address cannot.
+    let servable = host.contains('.')
+        && !host.contains('*')
+        && host.parse::<std::net::IpAddr>().is_err()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
     for object in &f.namespaced_elsewhere {
         out.push_str(&format!(
             "# {object} keeps its own namespace; everything else goes into the scenario's.\n"
@@ -196,11 +203,16 @@ fn scenario_text(name: &str, manifests: &[String], f: &Facts, inputs: &[PathBuf]
     if other_host || url.starts_with("https://") {
         out.push_str("upstream:\n");
     }
-    if other_host {
+    if other_host && servable {
         out.push_str(&format!(
-            "  # The harness's own upstream does not answer as {host}: this runs with\n\
-             \x20 # --upstream internet only, unless {host} is renamed to httpbin.org in the\n\
-             \x20 # manifests (then delete this line).\n\
+            "  # The harness's own upstream answers as the report's host too.\n\
+             \x20 hosts: [{host}]\n"
+        ));
+    } else if other_host {
+        out.push_str(&format!(
+            "  # The harness's own upstream cannot answer as {host}: this runs with\n\
+             \x20 # --upstream internet only, unless the manifests name a host it can serve\n\
+             \x20 # (list it under `hosts`, then delete this line).\n\
              \x20 internet_only: \"the report's host {host} is not served by the local upstream\"\n"
         ));
     }
@@ -344,13 +356,20 @@ spec:
         };
         let text = scenario_text("x", &["repro/x/a.yaml".into()], &f, &[]);
         assert!(text.contains("url: https://api.example.com/headers"));
-        assert!(text.contains(
-            "  internet_only: \"the report's host api.example.com is not served by the local upstream\"\n"
-        ));
+        assert!(text.contains("  hosts: [api.example.com]\n"), "{text}");
         assert!(text.contains("  local:\n    curl_args: [--insecure]"));
         assert_eq!(text.matches("upstream:\n").count(), 1, "{text}");
         let parsed = crate::scenario::load_str(&text, Path::new("x.yaml")).expect("parses");
-        assert!(parsed.upstream.internet_only.is_some());
+        assert!(parsed.upstream.internet_only.is_none());
+        assert_eq!(parsed.upstream.hosts[0].value, "api.example.com");
+        // An address cannot be an alias of the echo server: internet only.
+        let f = Facts {
+            host: Some("203.0.113.7".into()),
+            ..Facts::default()
+        };
+        let text = scenario_text("x", &["repro/x/a.yaml".into()], &f, &[]);
+        let parsed = crate::scenario::load_str(&text, Path::new("x.yaml")).expect("parses");
+        assert!(parsed.upstream.internet_only.is_some(), "{text}");
         assert!(text.contains("sidecar_log: present"));
     }
 }
