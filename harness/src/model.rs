@@ -341,6 +341,20 @@ pub fn process_cpu_seconds() -> f64 {
 }
 
 /// The UTC time now as a run id (sorts by time).
+/// Whether `id` may name a folder under reports/: letters, digits, `-`, `_`, `.`, not
+/// starting with `.`, at most [`RUN_ID_MAX`] characters.
+pub fn valid_run_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= RUN_ID_MAX
+        && !id.starts_with('.')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+/// Longest run id: a folder name with room for a suffix on every file system.
+pub const RUN_ID_MAX: usize = 100;
+
 pub fn run_id() -> String {
     k8s_openapi::jiff::Timestamp::now()
         .strftime("%Y%m%dT%H%M%SZ")

@@ -162,16 +162,10 @@ impl RunArgs {
 pub fn explicit_run_id() -> Result<Option<String>, String> {
     match std::env::var("EGRESS_RUN_ID") {
         Ok(id) if id.is_empty() => Ok(None),
-        Ok(id)
-            if id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-                && !id.starts_with('.') =>
-        {
-            Ok(Some(id))
-        }
+        Ok(id) if crate::model::valid_run_id(&id) => Ok(Some(id)),
         Ok(id) => Err(format!(
-            "EGRESS_RUN_ID={id:?}: use letters, digits, `-`, `_` and `.` only (it names a folder under reports/)"
+            "EGRESS_RUN_ID={id:?}: use letters, digits, `-`, `_` and `.` only, at most {} of them, not starting with `.` (it names a folder under reports/)",
+            crate::model::RUN_ID_MAX
         )),
         Err(_) => Ok(None),
     }

@@ -223,7 +223,7 @@ fn needs_a_look(results: &Results) -> Markup {
                         td { span.badge.(class(case.status)) { (case.status_text()) } }
                         td { (first_line(case)) div.rerun-line { code.rerun { (case.rerun()) } } }
                         td { @match case.evidence.first() {
-                            Some(e) => a href=(e) { code { (e) } },
+                            Some(e) => a href=(safe_link(e)) { code { (e) } },
                             None => span.muted { "none kept" },
                         } }
                     } } }
@@ -272,7 +272,7 @@ fn case_block(case: &Case) -> Markup {
                 @if let Some(r) = &env.recording { " · " code { (r) } }
             }
             @if let Some(k) = &case.known_issue {
-                p { "Known issue (" (k.mode) "): " a href=(k.url) { (k.url) }
+                p { "Known issue (" (k.mode) "): " a href=(safe_link(&k.url)) { (k.url) }
                     @if let Some(note) = &k.note { " — " (note) } }
             }
             @if case.status == Status::UnexpectedPass {
@@ -290,7 +290,7 @@ fn case_block(case: &Case) -> Markup {
                 div.evidence { "Evidence: "
                     @for (i, e) in case.evidence.iter().enumerate() {
                         @if i > 0 { ", " }
-                        a href=(e) { code { (e) } }
+                        a href=(safe_link(e)) { code { (e) } }
                     }
                 }
             }
@@ -363,5 +363,40 @@ fn anchor(scenario: &str, istio: Option<&str>) -> String {
     match istio {
         Some(v) => format!("case-{scenario}-{v}"),
         None => format!("scenario-{scenario}"),
+    }
+}
+
+/// A link as the report may carry it: `https://` or a relative path with no scheme
+/// (evidence). Anything else (`javascript:`, `file:`, `//host`) links nowhere.
+fn safe_link(target: &str) -> &str {
+    let relative = !target.starts_with('/') && !target.contains(':') && !target.contains('\\');
+    if target.starts_with("https://") || relative {
+        target
+    } else {
+        "#"
+    }
+}
+
+#[cfg(test)]
+mod link_tests {
+    use super::*;
+
+    #[test]
+    fn only_https_and_relative_links_are_followed() {
+        assert_eq!(
+            safe_link("https://github.com/istio/istio/issues/1"),
+            "https://github.com/istio/istio/issues/1"
+        );
+        assert_eq!(safe_link("r1/evidence/a.log"), "r1/evidence/a.log");
+        for bad in [
+            "javascript:alert(1)",
+            "JAVASCRIPT:x",
+            "file:///etc/passwd",
+            "/etc/passwd",
+            "//evil.example/x",
+            "data:text/html,x",
+        ] {
+            assert_eq!(safe_link(bad), "#", "{bad}");
+        }
     }
 }

@@ -24,13 +24,144 @@ pub fn read_input(path: &Path) -> Result<(Results, PathBuf), String> {
     Ok((Results::read(&file)?, dir))
 }
 
+/// What a results.json from elsewhere may hold: every path, id, link and number in it
+/// becomes a file name, a link or a duration here, so each is checked before anything
+/// is written (the nightly merges artifacts other jobs uploaded).
+fn untrusted(results: &Results, dir: &Path) -> Vec<String> {
+    let from = &results.run_id;
+    let mut problems = Vec::new();
+    if !crate::model::valid_run_id(from) {
+        problems.push(format!(
+            "run_id {from:?} is not a run id (letters, digits, `-`, `_`, `.`; at most {})",
+            crate::model::RUN_ID_MAX
+        ));
+    }
+    let number = |what: String, v: f64, problems: &mut Vec<String>| {
+        if !(v.is_finite() && (0.0..=1e9).contains(&v)) {
+            problems.push(format!("{what} is {v}, not a duration in seconds"));
+        }
+    };
+    for case in &results.cases {
+        let at = format!(
+            "{} on {}",
+            case.scenario,
+            case.istio.as_deref().unwrap_or("-")
+        );
+        for e in &case.evidence {
+            if let Err(why) = evidence_source(dir, e) {
+                problems.push(format!("{at}: evidence {e:?}: {why}"));
+            }
+        }
+        if let Some(k) = &case.known_issue
+            && !k.url.starts_with("https://")
+        {
+            problems.push(format!(
+                "{at}: known issue link {:?} is not https://",
+                k.url
+            ));
+        }
+        number(
+            format!("{at}: duration_seconds"),
+            case.duration_seconds,
+            &mut problems,
+        );
+        for t in &case.timings {
+            number(format!("{at}: timing {}", t.step), t.seconds, &mut problems);
+        }
+        for r in &case.requests {
+            number(
+                format!("{at}: request {}", r.name),
+                r.elapsed_seconds,
+                &mut problems,
+            );
+            if let Some(v) = r.consistent_after_seconds {
+                number(format!("{at}: request {}", r.name), v, &mut problems);
+            }
+        }
+    }
+    problems
+}
+
+/// The file an evidence entry names: relative, under `evidence/`, no `..`, no link on
+/// the way, and inside the report folder once resolved.
+fn evidence_source(dir: &Path, entry: &str) -> Result<PathBuf, String> {
+    use std::path::Component;
+    let path = Path::new(entry);
+    let plain = path.components().all(|c| matches!(c, Component::Normal(_)));
+    if !plain || path.components().next() != Some(Component::Normal("evidence".as_ref())) {
+        return Err("not a relative path under evidence/".into());
+    }
+    let mut at = dir.to_path_buf();
+    for c in path.components() {
+        at.push(c);
+        if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(format!("{} is a link", at.display()));
+        }
+    }
+    Ok(at)
+}
+
+/// `path` made absolute with its existing part resolved, for comparing folders.
+fn resolved(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut existing = absolute.as_path();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        let (Some(parent), Some(name)) = (existing.parent(), existing.file_name()) else {
+            break;
+        };
+        rest.push(name.to_owned());
+        existing = parent;
+    }
+    let mut out = std::fs::canonicalize(existing).unwrap_or_else(|_| existing.to_path_buf());
+    out.extend(rest.iter().rev());
+    out
+}
+
+/// Checks the whole merge before it writes: inputs, their contents, and `out`.
+pub fn check(inputs: &[(Results, PathBuf)], out: &Path) -> Result<(), String> {
+    let target = resolved(out);
+    let mut problems = Vec::new();
+    for (results, dir) in inputs {
+        let source = resolved(dir);
+        if target == source || target.starts_with(&source) || source.starts_with(&target) {
+            problems.push(format!(
+                "--out {} overlaps the input {}: write the merged report to a folder of its own",
+                out.display(),
+                dir.display()
+            ));
+        }
+        problems.extend(
+            untrusted(results, dir)
+                .into_iter()
+                .map(|p| format!("{}: {p}", dir.join(RESULTS).display())),
+        );
+    }
+    if std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some()) {
+        problems.push(format!(
+            "--out {} exists and is not empty: a merge writes a new folder",
+            out.display()
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "nothing was written; the merge refuses:\n  {}",
+            problems.join("\n  ")
+        ))
+    }
+}
+
 /// Merges `inputs` into `out` (`out`'s folder name becomes the run id) and copies
 /// their evidence. Two inputs with the same scenario × version are an error: the
-/// merge would have to pick a verdict.
+/// merge would have to pick a verdict. Everything is checked ([`check`]) before the
+/// first file is written.
 pub fn merge(inputs: &[(Results, PathBuf)], out: &Path) -> Result<Results, String> {
     if inputs.is_empty() {
         return Err("nothing to merge: give at least one report folder".into());
     }
+    check(inputs, out)?;
     let run_id = out
         .file_name()
         .and_then(|n| n.to_str())
@@ -50,6 +181,7 @@ pub fn merge(inputs: &[(Results, PathBuf)], out: &Path) -> Result<Results, Strin
         cases: Vec::new(),
     };
     let mut origin: Vec<((String, String), String)> = Vec::new();
+    let mut copied_names: Vec<String> = Vec::new();
     for (results, dir) in inputs {
         let from = results.run_id.clone();
         merged.merged_from.push(match &results.shard {
@@ -82,7 +214,14 @@ pub fn merge(inputs: &[(Results, PathBuf)], out: &Path) -> Result<Results, Strin
                 .iter()
                 .map(|e| {
                     let name = format!("{from}/{e}");
-                    if let Err(why) = copy(&dir.join(e), &out.join(&name)) {
+                    // Cases of one run may share a file: it is copied once.
+                    let copied = if copied_names.contains(&name) {
+                        Ok(())
+                    } else {
+                        copied_names.push(name.clone());
+                        evidence_source(dir, e).and_then(|source| copy(&source, &out.join(&name)))
+                    };
+                    if let Err(why) = copied {
                         merged.problems.push(format!("{from}: evidence {e}: {why}"));
                     }
                     name
@@ -104,11 +243,18 @@ pub fn merge(inputs: &[(Results, PathBuf)], out: &Path) -> Result<Results, Strin
     Ok(merged)
 }
 
+/// Copies into a file that must not exist yet: a merge never overwrites.
 fn copy(from: &Path, to: &Path) -> Result<(), String> {
     if let Some(parent) = to.parent() {
         std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
     }
-    std::fs::copy(from, to)
+    let mut source = std::fs::File::open(from).map_err(|e| format!("{}: {e}", from.display()))?;
+    let mut target = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(to)
+        .map_err(|e| format!("{}: {e}", to.display()))?;
+    std::io::copy(&mut source, &mut target)
         .map(|_| ())
         .map_err(|e| format!("{}: {e}", from.display()))
 }
@@ -136,6 +282,7 @@ mod tests {
     #[test]
     fn shards_combine_and_evidence_follows() {
         let base = std::env::temp_dir().join(format!("egress-merge-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
         let (a, b) = (base.join("a"), base.join("bb"));
         for dir in [&a, &b] {
             std::fs::create_dir_all(dir.join("evidence")).expect("mkdir");
@@ -165,6 +312,67 @@ mod tests {
     }
 
     #[test]
+    fn nothing_in_an_input_leads_out_of_its_folder_and_a_refusal_writes_nothing() {
+        let base = std::env::temp_dir().join(format!("egress-merge-evil-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let input = base.join("in");
+        std::fs::create_dir_all(input.join("evidence")).expect("mkdir");
+        std::fs::write(input.join("evidence/x.log"), "log").expect("write");
+        std::os::unix::fs::symlink("/etc/hostname", input.join("evidence/link.log")).expect("link");
+        let out = base.join("out");
+        for (run_id, evidence, problem) in [
+            ("ok", "/etc/passwd", "not a relative path under evidence/"),
+            (
+                "ok",
+                "evidence/../../etc/passwd",
+                "not a relative path under evidence/",
+            ),
+            ("ok", "logs/x.log", "not a relative path under evidence/"),
+            ("ok", "evidence/link.log", "is a link"),
+            ("../../x", "evidence/x.log", "is not a run id"),
+            ("", "evidence/x.log", "is not a run id"),
+        ] {
+            let mut r = results(run_id, &[("s1", "1.22.1")]);
+            r.cases[0].evidence = vec![evidence.into()];
+            let err = merge(&[(r, input.clone())], &out).expect_err(evidence);
+            assert!(
+                err.contains(problem) && err.contains("nothing was written"),
+                "{err}"
+            );
+            assert!(
+                !out.exists(),
+                "{run_id} {evidence}: wrote {}",
+                out.display()
+            );
+        }
+        let mut r = results("ok", &[("s1", "1.22.1")]);
+        r.cases[0].duration_seconds = 1e308;
+        r.cases[0].known_issue = Some(crate::report::results::KnownIssueRef {
+            url: "javascript:alert(1)".into(),
+            mode: "xfail".into(),
+            note: None,
+        });
+        let err = merge(&[(r, input.clone())], &out).expect_err("numbers and links");
+        assert!(
+            err.contains("not a duration") && err.contains("not https://"),
+            "{err}"
+        );
+        // The output is never an input, inside one, or around one.
+        for out in [input.clone(), input.join("merged"), base.clone()] {
+            let err = merge(&[(results("ok", &[("s1", "1.22.1")]), input.clone())], &out)
+                .expect_err("overlap");
+            assert!(err.contains("overlaps the input"), "{err}");
+        }
+        assert!(
+            std::fs::metadata(input.join("evidence/x.log"))
+                .expect("kept")
+                .len()
+                > 0
+        );
+        let _ = std::fs::remove_dir_all(&base);
+    }
+
+    #[test]
     fn the_same_case_twice_is_refused() {
         let inputs = vec![
             (
@@ -176,7 +384,8 @@ mod tests {
                 PathBuf::from("/nonexistent/b"),
             ),
         ];
-        let err = merge(&inputs, Path::new("/nonexistent/out")).expect_err("conflict");
+        let out = std::env::temp_dir().join(format!("egress-merge-twice-{}", std::process::id()));
+        let err = merge(&inputs, &out).expect_err("conflict");
         assert!(
             err.contains("s1 on Istio 1.22.1 is in both a and b"),
             "{err}"
@@ -196,7 +405,7 @@ mod tests {
                 (simulated, PathBuf::from("/nonexistent/sim")),
                 (live, PathBuf::from("/nonexistent/live")),
             ],
-            Path::new("/nonexistent/out"),
+            &std::env::temp_dir().join(format!("egress-merge-modes-{}", std::process::id())),
         )
         .expect("merge");
         let sources: Vec<Source> = merged.cases.iter().map(|c| c.source).collect();
