@@ -104,6 +104,7 @@ fn run(args: Args, simulation: Option<Arc<dyn Simulation>>) -> ExitCode {
         }
         Err(message) => {
             // Rejected arguments ran nothing: no report folder for them.
+            reporter.discard();
             eprintln!("{message}");
             return ExitCode::from(2);
         }

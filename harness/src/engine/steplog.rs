@@ -85,7 +85,15 @@ impl StepLog {
             let opened = path
                 .parent()
                 .map_or(Ok(()), std::fs::create_dir_all)
-                .and_then(|()| std::fs::File::create(path));
+                // The run's folder is its own (made atomically by the reporter), so
+                // this process is the one writer; appending keeps a bisect's engines'
+                // steps one after another instead of each truncating the last's.
+                .and_then(|()| {
+                    std::fs::OpenOptions::new()
+                        .append(true)
+                        .create(true)
+                        .open(path)
+                });
             match opened {
                 Ok(f) => state.file = Some(f),
                 Err(e) => state.problem = Some(format!("{}: {e}", path.display())),

@@ -39,9 +39,23 @@ impl Reporter {
         baseline: Option<&Path>,
     ) -> Result<Self, String> {
         let baseline = baseline.map(Results::read).transpose()?;
+        // The folder is made here, atomically: two runs never share one.
         let (run_id, dir) = match run_id {
-            Some(id) => (id.clone(), reports_dir.join(id)),
-            None => fresh_dir(reports_dir, &crate::model::run_id()),
+            Some(id) => {
+                let dir = reports_dir.join(&id);
+                make_dir(&dir).map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::AlreadyExists {
+                        format!(
+                            "{} exists: a run id names one run; set another EGRESS_RUN_ID or leave it unset",
+                            dir.display()
+                        )
+                    } else {
+                        format!("{}: {e}", dir.display())
+                    }
+                })?;
+                (id, dir)
+            }
+            None => fresh_dir(reports_dir, &crate::model::run_id())?,
         };
         Ok(Self {
             dir: Some(dir),
@@ -51,6 +65,14 @@ impl Reporter {
             baseline,
             state: Mutex::new(State::default()),
         })
+    }
+
+    /// Gives back the folder made for a run that ran nothing (rejected arguments).
+    /// Only an empty folder goes: whatever was written in it stays.
+    pub fn discard(&self) {
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir(dir);
+        }
     }
 
     /// A reporter that writes nothing.
@@ -212,21 +234,33 @@ fn version_order(v: &Option<String>) -> (u8, Option<semver::Version>, String) {
     }
 }
 
-/// `reports/<id>`, or `reports/<id>-2`, `-3`, … if taken (two runs in one second).
-fn fresh_dir(reports_dir: &Path, id: &str) -> (String, PathBuf) {
-    let mut n = 1;
-    loop {
+/// Creates `dir` (its parents as needed); fails if it exists.
+fn make_dir(dir: &Path) -> std::io::Result<()> {
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::create_dir(dir)
+}
+
+/// Makes `reports/<id>`, or `reports/<id>-2`, `-3`, … if taken (two runs in one second).
+fn fresh_dir(reports_dir: &Path, id: &str) -> Result<(String, PathBuf), String> {
+    for n in 1..=1000 {
         let candidate = if n == 1 {
             id.to_owned()
         } else {
             format!("{id}-{n}")
         };
         let dir = reports_dir.join(&candidate);
-        if !dir.exists() {
-            return (candidate, dir);
+        match make_dir(&dir) {
+            Ok(()) => return Ok((candidate, dir)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(format!("{}: {e}", dir.display())),
         }
-        n += 1;
     }
+    Err(format!(
+        "{}: no free folder for run {id} after 1000 tries",
+        reports_dir.display()
+    ))
 }
 
 #[cfg(test)]
@@ -263,9 +297,27 @@ mod tests {
     fn a_second_run_in_the_same_second_gets_its_own_folder() {
         let dir = std::env::temp_dir().join(format!("egress-fresh-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("20261126T000000Z")).expect("mkdir");
-        let (id, path) = fresh_dir(&dir, "20261126T000000Z");
+        let (id, path) = fresh_dir(&dir, "20261126T000000Z").expect("fresh");
         assert_eq!(id, "20261126T000000Z-2");
         assert_eq!(path, dir.join("20261126T000000Z-2"));
+        assert!(path.is_dir(), "made, not only named");
+        // Many runs at once: each gets a folder of its own.
+        let ids: Vec<String> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| fresh_dir(&dir, "20261126T000001Z").expect("fresh").0))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("thread"))
+                .collect()
+        });
+        let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
+        assert_eq!(distinct.len(), 8, "{ids:?}");
+        // An explicit id that exists is refused, not shared.
+        let err = Reporter::new(&dir, Some("20261126T000000Z".into()), None, None)
+            .err()
+            .expect("refused");
+        assert!(err.contains("a run id names one run"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

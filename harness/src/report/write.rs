@@ -29,7 +29,10 @@ pub fn write(dir: &Path, results: &Results, baseline: Option<&Results>) -> Resul
 
 /// Writes through a temporary file, so an interrupted write leaves the old file whole.
 fn replace(path: &Path, text: &str) -> Result<(), String> {
-    let tmp = path.with_extension("tmp");
+    // A name of this process's own: two writers never share a temporary file.
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("{}.{n}.tmp", std::process::id()));
     std::fs::write(&tmp, text)
         .and_then(|()| std::fs::rename(&tmp, path))
         .map_err(|e| format!("{}: {e}", path.display()))

@@ -865,6 +865,7 @@ fn run_in(ws: Workspace, names: &[&str], istio: &str, run_id: &str) -> SimRun {
     let sim = Sim::new(&ws, &scenarios, Faults::of(&[])).expect("sim");
     let options = options(istio, run_id);
     let dir = options.run_dir();
+    let _ = std::fs::remove_dir_all(&dir);
     let engine = Engine::new(
         ws,
         scenarios.clone(),
