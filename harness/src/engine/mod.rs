@@ -750,6 +750,19 @@ impl Engine {
             {
                 Ok(_) => return Ok(()),
                 Err(e) if self.cancel.is_cancelled() => return Err(e),
+                // kind refused because the name is taken (kind's
+                // pkg/cluster/internal/create/create.go): another run made it after
+                // `kind get clusters`. Not ours: never deleted, not retried.
+                Err(e)
+                    if e.message
+                        .contains("already exist for a cluster with the name") =>
+                {
+                    state.created = false;
+                    return Err(InfraError::permanent(format!(
+                        "a kind cluster named {name} was created by someone else while this run was about to: it is left alone; run again, or pass --reuse to run on it ({})",
+                        e.message
+                    )));
+                }
                 Err(e) => {
                     eprintln!("egress: creating {name} failed (attempt {attempt}/{attempts}): {e}");
                     // kind leaves a half-made cluster behind; remove it before trying again.
@@ -923,8 +936,10 @@ impl Engine {
                             .start_upstream(server, certs, secs(*timeout_secs)),
                     )
                     .await;
-                // Even a failed start may leave a container: the end removes it.
-                self.upstream_started.store(true, Ordering::SeqCst);
+                // A failed start may still leave a container of ours (the end removes
+                // it), unless it failed because the name is held: that one is not ours.
+                let ours = started.as_ref().map_or_else(|e| !e.permanent, |()| true);
+                self.upstream_started.store(ours, Ordering::SeqCst);
                 started.map_err(|e| self.error_of(step, e.message))
             })
             .await

@@ -106,7 +106,8 @@ impl DockerApi for DockerEngine {
         let call = Duration::from_secs(60).min(timeout);
         let holders = alias_holders(&server.network, &server.aliases, call).await?;
         if let Some((holder, alias)) = holders.first() {
-            return Err(InfraError::new(format!(
+            // Permanent: nothing was made, so nothing of this run is to be removed.
+            return Err(InfraError::permanent(format!(
                 "container {holder} already answers as {alias} on Docker network {}: two upstreams would share the name. Remove it (`egress prune` removes the harness's own; `docker rm -f {holder}` any other)",
                 server.network
             )));
@@ -135,7 +136,16 @@ impl DockerApi for DockerEngine {
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
         docker(&argv, timeout, "creating the upstream container")
             .await?
-            .checked()?;
+            .checked()
+            .map_err(|e| {
+                // Docker's "Conflict. The container name ... is already in use": the
+                // name is someone else's, and so is the container.
+                if e.message.contains("is already in use") {
+                    InfraError::permanent(e.message)
+                } else {
+                    e
+                }
+            })?;
         let started = self.copy_and_start(server, certs, timeout).await;
         if let Err(e) = started {
             let _ = self.remove_container(&server.container_name, call).await;

@@ -43,10 +43,12 @@ pub enum Fault {
     /// Istio never attaches the routes: every route parent is Accepted=False
     /// (NotAllowedByListeners) and every listener has attachedRoutes 0.
     RouteNeverAttached,
+    /// Another run makes the cluster between `kind get clusters` and `kind create`.
+    ClusterCreatedMeanwhile,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 18] = [
+    pub const ALL: [Fault; 19] = [
         Fault::ClusterCreateFails,
         Fault::ImageLoadFails,
         Fault::IstiodNeverReady,
@@ -65,6 +67,7 @@ impl Fault {
         Fault::ContainerdImageStore,
         Fault::CrdDigestMismatch,
         Fault::RouteNeverAttached,
+        Fault::ClusterCreatedMeanwhile,
     ];
 
     pub fn name(self) -> &'static str {
@@ -87,6 +90,7 @@ impl Fault {
             Fault::ContainerdImageStore => "containerd-image-store",
             Fault::CrdDigestMismatch => "crd-digest-mismatch",
             Fault::RouteNeverAttached => "route-never-attached",
+            Fault::ClusterCreatedMeanwhile => "cluster-created-meanwhile",
         }
     }
 

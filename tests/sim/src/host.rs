@@ -75,6 +75,16 @@ impl Programs {
                     );
                 }
                 let mut world = sim.world();
+                if sim.faults.has(Fault::ClusterCreatedMeanwhile) {
+                    // Someone else's, made just now: the run must leave it alone.
+                    world
+                        .clusters
+                        .entry(name.to_owned())
+                        .or_insert_with(|| Cluster {
+                            existing: true,
+                            ..Cluster::default()
+                        });
+                }
                 if world.clusters.contains_key(name) {
                     // kind's pkg/cluster/internal/create/create.go
                     return ran(
@@ -360,7 +370,7 @@ impl DockerApi for Docker {
             .iter()
             .find(|(_, aliases)| aliases.iter().any(|a| server.aliases.contains(a)))
         {
-            return Err(InfraError::new(format!(
+            return Err(InfraError::permanent(format!(
                 "container {holder} already answers as {} on {}",
                 server.aliases.join(","),
                 server.network

@@ -1134,3 +1134,56 @@ fn each_client_sends_its_own_requests_and_is_judged_as_its_identity() {
         .collect();
     assert_eq!(waited, vec!["curl", "curl-other"]);
 }
+
+#[test]
+fn a_cluster_made_by_someone_else_meanwhile_is_neither_deleted_nor_retried() {
+    let r = run(
+        &["gateway-http"],
+        "1.30.3",
+        &[Fault::ClusterCreatedMeanwhile],
+        "created-meanwhile",
+    );
+    let c = r.case("gateway-http", "1.30.3");
+    assert_eq!(c.status, Status::Error, "{:?}", c.message);
+    let message = c.message.unwrap_or_default();
+    assert!(message.contains("created by someone else"), "{message}");
+    // The other run's cluster is still there, and kind was asked to delete nothing.
+    let snapshot = r.sim.snapshot().to_string();
+    assert!(snapshot.contains("egc-1-30-3-registry-only"), "{snapshot}");
+    let deletes = r
+        .steps()
+        .iter()
+        .filter(|s| s["step"].as_str() == Some("delete_cluster") && s["outcome"] == "ok")
+        .count();
+    assert_eq!(deletes, 0);
+}
+
+#[test]
+fn an_upstream_name_held_by_someone_else_is_refused_and_left_alone() {
+    // Another process's container, under the very name and alias this run would use.
+    let theirs = "egc-upstream-held-upstream";
+    let r = run_with(
+        &["gateway-http"],
+        &[],
+        options("1.30.3", "held-upstream"),
+        |sim| {
+            sim.world()
+                .containers
+                .insert(theirs.into(), vec!["httpbin.org".into()]);
+        },
+        CancellationToken::new(),
+    );
+    let c = r.case("gateway-http", "1.30.3");
+    assert_eq!(c.status, Status::Error, "{:?}", c.message);
+    assert!(
+        c.message
+            .unwrap_or_default()
+            .contains("already answers as httpbin.org"),
+        "refused for the name"
+    );
+    assert!(
+        r.sim.world().containers.contains_key(theirs),
+        "their container was removed: {}",
+        r.sim.snapshot()
+    );
+}
