@@ -261,21 +261,48 @@ fn a_leftover_holding_the_alias_is_refused_not_shared() {
 }
 
 #[test]
-fn prune_removes_an_upstream_a_killed_run_left() {
+fn prune_removes_an_upstream_a_killed_run_left_and_keeps_a_live_runs() {
     if !docker_here() {
         return;
     }
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let _net = Network::ensure();
+    use egress_harness::live::prune::{PID_LABEL, Verdict, prune_upstreams};
+    // This process's upstream: its run is alive.
     let s = server(&format!("t-prune-{}", std::process::id()));
     let certs = Certs::generate(upstream::UPSTREAM_HOST).expect("certs");
     let rt = runtime();
     rt.block_on(DockerEngine.start_upstream(&s, &certs, Duration::from_secs(60)))
         .expect("started");
-    assert!(exists(&s.container_name));
-    let removed = rt
-        .block_on(egress_harness::live::prune::prune_upstreams())
-        .expect("prune");
-    assert!(!removed.is_empty());
-    assert!(!exists(&s.container_name), "pruned");
+    // A killed run's: the harness's label, a process that is gone.
+    let dead = format!("egc-upstream-t-dead-{}", std::process::id());
+    let label = format!("{}={}", upstream::LABEL.0, upstream::LABEL.1);
+    let pid = format!("{PID_LABEL}={}", u32::MAX - 1);
+    let (made, _, err) = docker(&[
+        "create",
+        "--name",
+        &dead,
+        "--label",
+        &label,
+        "--label",
+        &pid,
+        image(),
+    ]);
+    assert!(made, "{err}");
+    let dry = rt.block_on(prune_upstreams(true)).expect("dry run");
+    assert!(
+        exists(&dead) && exists(&s.container_name),
+        "a dry run removes nothing"
+    );
+    assert!(dry.contains(&(dead.clone(), Verdict::Remove)), "{dry:?}");
+    let done = rt.block_on(prune_upstreams(false)).expect("prune");
+    let kept = exists(&s.container_name);
+    let _ = docker(&["rm", "-f", &s.container_name, &dead]);
+    assert!(kept, "a running run's upstream was removed: {done:?}");
+    assert!(
+        done.iter().any(|(n, v)| *n == s.container_name
+            && matches!(v, Verdict::Keep(why) if why.contains("still running"))),
+        "{done:?}"
+    );
+    assert!(!exists(&dead), "the killed run's upstream is left");
 }

@@ -748,7 +748,16 @@ impl Engine {
                 .command(argv, timeout_secs, &format!("creating cluster {name}"))
                 .await
             {
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    // The mark `egress prune` needs to call the cluster ours.
+                    crate::plan::mark_cluster(
+                        &self.options.plan.cache_dir,
+                        name,
+                        &self.options.run_id(),
+                    )
+                    .map_err(InfraError::new)?;
+                    return Ok(());
+                }
                 Err(e) if self.cancel.is_cancelled() => return Err(e),
                 // kind refused because the name is taken (kind's
                 // pkg/cluster/internal/create/create.go): another run made it after

@@ -113,12 +113,15 @@ impl DockerApi for DockerEngine {
             )));
         }
         let label = format!("{}={}", LABEL.0, LABEL.1);
+        let pid = format!("{}={}", super::prune::PID_LABEL, std::process::id());
         let mut args: Vec<String> = [
             "create",
             "--name",
             &server.container_name,
             "--label",
             &label,
+            "--label",
+            &pid,
             "--user",
             &server.user,
             "--network",

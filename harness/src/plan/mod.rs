@@ -1192,6 +1192,30 @@ pub fn kubeconfig_path(cache_dir: &std::path::Path, cluster: &str) -> PathBuf {
     cache_dir.join("clusters").join(cluster).join("kubeconfig")
 }
 
+/// The file beside a cluster's kubeconfig that says a run of this harness made it.
+pub const OWNER_FILE: &str = "owner";
+
+/// Writes the owner file of a cluster this run just created: `run=<id> pid=<pid>`.
+pub fn mark_cluster(cache_dir: &Path, name: &str, run_id: &str) -> Result<(), String> {
+    let kubeconfig = kubeconfig_path(cache_dir, name);
+    let dir = kubeconfig
+        .parent()
+        .ok_or_else(|| format!("{}: no folder", kubeconfig.display()))?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let file = dir.join(OWNER_FILE);
+    std::fs::write(&file, format!("run={run_id} pid={}\n", std::process::id()))
+        .map_err(|e| format!("{}: {e}", file.display()))
+}
+
+/// The process an owner file names, or `None` when the file is not there or not ours.
+pub fn owner_pid(cache_dir: &Path, name: &str) -> Option<u32> {
+    let kubeconfig = kubeconfig_path(cache_dir, name);
+    let text = std::fs::read_to_string(kubeconfig.parent()?.join(OWNER_FILE)).ok()?;
+    text.split_whitespace()
+        .find_map(|w| w.strip_prefix("pid="))
+        .and_then(|p| p.parse().ok())
+}
+
 /// Where the pinned kind release is kept once downloaded.
 pub fn cached_kind_path(cache_dir: &std::path::Path) -> PathBuf {
     cache_dir
