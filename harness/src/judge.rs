@@ -262,6 +262,49 @@ pub fn judge(
             None => j.not_observed("body".into(), m.describe(&vars), "not captured"),
         }
     }
+    for share in &e.share {
+        let subject = format!("share.{}", share.status);
+        match &obs.statuses {
+            Some(all) if !all.is_empty() => {
+                let hits = all.iter().filter(|s| **s == share.status).count();
+                #[allow(clippy::cast_precision_loss)]
+                let part = hits as f64 / all.len() as f64;
+                j.push(
+                    subject,
+                    share.describe(),
+                    Some(format!("{hits} of {} ({:.1} %)", all.len(), part * 100.0)),
+                    share.holds(part),
+                    "the statuses of the burst",
+                );
+            }
+            _ => j.not_observed(subject, share.describe(), "no burst was sent (`repeat`)"),
+        }
+    }
+    if !e.body_json.is_empty() {
+        let json = obs
+            .body
+            .as_deref()
+            .map(|b| serde_json::from_str::<Value>(b.trim()));
+        for (path, m) in &e.body_json {
+            let subject = format!("body_json.{path}");
+            match &json {
+                Some(Ok(json)) => {
+                    let found = json_path(json, path).map(|v| match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    });
+                    j.matcher(subject, m, found, "");
+                }
+                Some(Err(e)) if m.applies_to(istio) => j.not_observed(
+                    subject,
+                    m.describe(&vars),
+                    &format!("the body is not JSON: {e}"),
+                ),
+                Some(Err(_)) => {}
+                None => j.not_observed(subject, m.describe(&vars), "not captured"),
+            }
+        }
+    }
     if let Some(m) = &e.stderr {
         match &obs.stderr {
             Some(stderr) => j.matcher(
@@ -710,6 +753,87 @@ mod correlation_tests {
     use super::*;
 
     #[test]
+    fn a_share_is_judged_over_every_send_of_the_burst() {
+        let s = crate::scenario::load_str(
+            "name: x\ndescription: d\nrequests:\n  - name: r\n    url: http://httpbin.org/\n    repeat: {count: 4, concurrency: 2}\n    expect:\n      share:\n        - {status: 503, at_least: 0.5}\n        - {status: 200, at_most: 0.25}\n",
+            std::path::Path::new("x.yaml"),
+        )
+        .unwrap();
+        let context = Context {
+            namespace: "x".into(),
+            client_pod: "curl".into(),
+            service_account: "default".into(),
+            upstream: None,
+        };
+        let judged = |statuses: Option<Vec<u16>>| {
+            let obs = Observation {
+                statuses,
+                ..Observation::default()
+            };
+            judge(&s.requests[0], &obs, &context, &Version::new(1, 30, 3))
+                .into_iter()
+                .map(|v| (v.subject, v.outcome))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            judged(Some(vec![200, 503, 503, 0])),
+            vec![
+                ("share.503".to_owned(), Outcome::Pass),
+                ("share.200".to_owned(), Outcome::Pass)
+            ]
+        );
+        assert_eq!(
+            judged(Some(vec![200, 200, 503, 0])),
+            vec![
+                ("share.503".to_owned(), Outcome::Fail),
+                ("share.200".to_owned(), Outcome::Fail)
+            ]
+        );
+        assert!(judged(None).iter().all(|(_, o)| *o == Outcome::NotObserved));
+    }
+
+    #[test]
+    fn json_paths_reach_keys_and_list_items() {
+        let body: Value = serde_json::from_str(
+            r#"{"headers": {"Host": ["httpbin.org"], "X": ["a", "b"]}, "tls": {"serverName": "en.wikipedia.org", "n": 2}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            json_path(&body, "tls.serverName"),
+            Some(&Value::from("en.wikipedia.org"))
+        );
+        assert_eq!(json_path(&body, "headers.X[1]"), Some(&Value::from("b")));
+        assert_eq!(json_path(&body, "tls.n"), Some(&Value::from(2)));
+        for missing in ["tls.version", "headers.X[2]", "headers.X[x]", "nothing"] {
+            assert_eq!(json_path(&body, missing), None, "{missing}");
+        }
+        // Judged: a path the body lacks fails, a matching one passes.
+        let s = crate::scenario::load_str(
+            "name: x\ndescription: d\nrequests:\n  - name: r\n    url: https://httpbin.org/headers\n    expect:\n      body_json:\n        tls.serverName: {equals: en.wikipedia.org}\n        tls.version: present\n",
+            std::path::Path::new("x.yaml"),
+        )
+        .unwrap();
+        let obs = Observation {
+            body: Some(body.to_string()),
+            ..Observation::default()
+        };
+        let context = Context {
+            namespace: "x".into(),
+            client_pod: "curl".into(),
+            service_account: "default".into(),
+            upstream: None,
+        };
+        let v = judge(&s.requests[0], &obs, &context, &Version::new(1, 30, 3));
+        let outcome = |subject: &str| {
+            v.iter()
+                .find(|v| v.subject == subject)
+                .map(|v| v.outcome.clone())
+        };
+        assert_eq!(outcome("body_json.tls.serverName"), Some(Outcome::Pass));
+        assert_eq!(outcome("body_json.tls.version"), Some(Outcome::Fail));
+    }
+
+    #[test]
     fn a_tcp_line_without_sni_is_matched_by_its_cluster_or_its_original_destination() {
         let obs = Observation {
             sent_at: Some("2026-12-01T12:00:00Z".into()),
@@ -828,6 +952,24 @@ pub fn same_request_id(logged: &str, sent: &str) -> bool {
             .zip(sent.bytes())
             .enumerate()
             .all(|(i, (a, b))| i == 14 || a == b)
+}
+
+/// The value at `path` (`a.b[0].c`) in `json`, if there is one.
+pub fn json_path<'a>(json: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut at = json;
+    for segment in path.split('.') {
+        let (key, indexes) = segment
+            .split_once('[')
+            .map_or((segment, ""), |(k, rest)| (k, rest));
+        if !key.is_empty() {
+            at = at.get(key)?;
+        }
+        for index in indexes.split('[').filter(|i| !i.is_empty()) {
+            let n: usize = index.strip_suffix(']')?.parse().ok()?;
+            at = at.get(n)?;
+        }
+    }
+    Some(at)
 }
 
 /// The host of an `http(s)://host[:port]/path` URL.

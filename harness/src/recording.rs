@@ -87,6 +87,10 @@ pub struct Observation {
     /// The response headers curl received (`%{header_json}`: lower-case names).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_headers: Option<std::collections::BTreeMap<String, Vec<String>>>,
+    /// A request sent `repeat` times: the HTTP status of each send (0: none came), in
+    /// the order they returned; the rest of the observation is the first send's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statuses: Option<Vec<u16>>,
 }
 
 impl Recording {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use futures::StreamExt;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 use super::converge::{self, Attempt, Converged};
@@ -370,21 +371,75 @@ impl<'a> ScenarioExec<'a> {
         let since = sent_at - SignedDuration::from_secs(1);
         let timeout = secs(u64::from(request.max_time_seconds)) + t.exec_slack;
         let context = judge::context_for(self.scenario, request, &self.context);
-        let exec = match self
-            .kube()
-            .exec(
-                &context.namespace,
-                &context.client_pod,
-                mesh::CLIENT_CONTAINER,
-                &argv,
-                timeout,
-            )
-            .await
-        {
-            Ok(exec) => exec,
-            Err(e) if e.permanent => return Attempt::Hopeless { why: e.message },
-            Err(e) => return Attempt::Inconclusive { why: e.message },
+        let send = |argv: Vec<String>| {
+            let context = &context;
+            async move {
+                self.kube()
+                    .exec(
+                        &context.namespace,
+                        &context.client_pod,
+                        mesh::CLIENT_CONTAINER,
+                        &argv,
+                        timeout,
+                    )
+                    .await
+            }
         };
+        // A burst: the first send is the one whose logs and headers are judged; the
+        // others, each with an id of its own, only count in `share`.
+        let (first, others) = match request.repeat {
+            Some(repeat) => {
+                let others: Vec<Vec<String>> = (1..repeat.count)
+                    .map(|_| {
+                        let id = uuid::Uuid::new_v4().to_string();
+                        planned_argv
+                            .iter()
+                            .map(|a| a.replace(ATTEMPT_ID, &id))
+                            .collect()
+                    })
+                    .collect();
+                let mut sends =
+                    futures::stream::iter(std::iter::once(argv.clone()).chain(others).map(send))
+                        .buffered(repeat.concurrency.max(1) as usize);
+                let mut results = Vec::new();
+                while let Some(r) = sends.next().await {
+                    results.push(r);
+                }
+                let mut results = results.into_iter();
+                (results.next(), results.collect::<Vec<_>>())
+            }
+            None => (Some(send(argv.clone()).await), Vec::new()),
+        };
+        let exec = match first {
+            Some(Ok(exec)) => exec,
+            Some(Err(e)) if e.permanent => return Attempt::Hopeless { why: e.message },
+            Some(Err(e)) => return Attempt::Inconclusive { why: e.message },
+            None => {
+                return Attempt::Inconclusive {
+                    why: "nothing was sent".into(),
+                };
+            }
+        };
+        let mut statuses = Vec::new();
+        for other in &others {
+            match other {
+                Ok(exec) => statuses.push(
+                    crate::curl::split_output(&exec.stdout)
+                        .1
+                        .map_or(0, |w| w.http_code),
+                ),
+                Err(e) if e.permanent => {
+                    return Attempt::Hopeless {
+                        why: e.message.clone(),
+                    };
+                }
+                Err(e) => {
+                    return Attempt::Inconclusive {
+                        why: format!("a send of the burst: {}", e.message),
+                    };
+                }
+            }
+        }
         let (body, write_out) = crate::curl::split_output(&exec.stdout);
         let (Some(write_out), Some(exit_code)) = (write_out, exec.exit_code) else {
             return Attempt::Inconclusive {
@@ -413,6 +468,11 @@ impl<'a> ScenarioExec<'a> {
             ztunnel_log: None,
             time_total: write_out.time_total,
             response_headers: write_out.headers,
+            statuses: request.repeat.map(|_| {
+                std::iter::once(write_out.http_code)
+                    .chain(statuses)
+                    .collect()
+            }),
         };
         let host = argv.last().map(|u| judge::url_host(u)).unwrap_or_default();
         let log_deadline = t.log_line.min(remaining);

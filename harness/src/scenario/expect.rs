@@ -24,6 +24,15 @@ pub struct Expect {
     /// local reply (`RBAC: access denied`, `upstream connect error ...`), a page.
     #[serde(default)]
     pub body: Option<Matcher>,
+    /// Values inside a JSON body by path: `tls.serverName`, `headers.Host[0]` (keys
+    /// joined by `.`, list items by `[n]`). A string is judged as is, anything else as
+    /// compact JSON; a path the body lacks is observed as nothing.
+    #[serde(default)]
+    pub body_json: BTreeMap<String, Matcher>,
+    /// Over a request's `repeat`: the share of sends that got a status, e.g.
+    /// `{status: 503, at_least: 0.1}` for a circuit breaker that must trip.
+    #[serde(default)]
+    pub share: Vec<Share>,
     /// Bounds on curl's `%{time_total}` in seconds, e.g. `{at_least: 2.5}` for a delay
     /// a fault injection adds, `{at_most: 1}` for a timeout that must cut the wait.
     #[serde(default)]
@@ -65,6 +74,33 @@ pub struct Expect {
     /// local` only; httpbin.org does not tell, so there it is not observed).
     #[serde(default)]
     pub upstream_tls: Option<Presence<UpstreamTlsExpect>>,
+}
+
+/// The share of a burst's sends that got `status`, between `at_least` and `at_most`
+/// (fractions of 1; either may be left out).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Share {
+    pub status: u16,
+    #[serde(default)]
+    pub at_least: Option<f64>,
+    #[serde(default)]
+    pub at_most: Option<f64>,
+}
+
+impl Share {
+    pub fn holds(&self, share: f64) -> bool {
+        self.at_least.is_none_or(|min| share >= min) && self.at_most.is_none_or(|max| share <= max)
+    }
+
+    pub fn describe(&self) -> String {
+        match (self.at_least, self.at_most) {
+            (Some(a), Some(b)) => format!("between {a} and {b} of the sends"),
+            (Some(a), None) => format!("at least {a} of the sends"),
+            (None, Some(b)) => format!("at most {b} of the sends"),
+            (None, None) => "any share".into(),
+        }
+    }
 }
 
 /// Bounds on an elapsed time, in seconds; either may be left out.
@@ -217,6 +253,9 @@ impl Expect {
         for m in &self.status {
             out.push(("status".into(), m));
         }
+        for (path, m) in &self.body_json {
+            out.push((format!("body_json.{path}"), m));
+        }
         for (name, m) in &self.headers {
             out.push((format!("headers.{name}"), m));
         }
@@ -275,6 +314,7 @@ impl Expect {
     pub fn is_empty(&self) -> bool {
         self.exit_code.is_none()
             && self.status.is_empty()
+            && self.share.is_empty()
             && self.time_total.is_none()
             && self.xfcc.is_none()
             && self.peer_metadata_id.is_none()

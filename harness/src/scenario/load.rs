@@ -575,6 +575,45 @@ fn check(s: &Scenario, manifests_dir: &Path) -> Vec<LoadError> {
                 "must be between 1 and 120".into(),
             );
         }
+        if let Some(repeat) = r.repeat
+            && !(2..=1000).contains(&repeat.count)
+        {
+            problem(
+                &r.name.referenced,
+                at("repeat.count"),
+                format!("{} sends: a burst is 2 to 1000", repeat.count),
+            );
+        }
+        if let Some(repeat) = r.repeat
+            && !(1..=repeat.count.clamp(1, 64)).contains(&repeat.concurrency)
+        {
+            problem(
+                &r.name.referenced,
+                at("repeat.concurrency"),
+                format!(
+                    "{} at once: between 1 and the count, at most 64",
+                    repeat.concurrency
+                ),
+            );
+        }
+        for (k, share) in r.expect.share.iter().enumerate() {
+            let fraction = |v: Option<f64>| v.is_none_or(|v| (0.0..=1.0).contains(&v));
+            if r.repeat.is_none() {
+                problem(
+                    &r.name.referenced,
+                    at(&format!("expect.share[{k}]")),
+                    "a share is of a burst: give the request `repeat: {count: N, concurrency: C}`"
+                        .into(),
+                );
+            }
+            if !fraction(share.at_least) || !fraction(share.at_most) {
+                problem(
+                    &r.name.referenced,
+                    at(&format!("expect.share[{k}]")),
+                    "at_least and at_most are fractions between 0 and 1".into(),
+                );
+            }
+        }
         if r.expect.is_empty() {
             problem(
                 &r.name.referenced,
@@ -776,6 +815,27 @@ mod tests {
                 .any(|p| p.key.as_deref() == Some("requests[1].client"))
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_burst_and_its_shares_are_checked() {
+        let text = "name: demo\ndescription: d\nrequests:\n  - name: one\n    url: http://httpbin.org/\n    repeat: {count: 1, concurrency: 2}\n    expect: {share: [{status: 503, at_least: 1.5}]}\n  - name: lone\n    url: http://httpbin.org/\n    expect: {share: [{status: 503, at_least: 0.1}]}\n";
+        let s = load(text).unwrap();
+        let problems = check(&s, Path::new("/nonexistent-manifests"));
+        let keys: Vec<_> = problems.iter().filter_map(|p| p.key.clone()).collect();
+        for want in [
+            "requests[0].repeat.count",
+            "requests[0].repeat.concurrency",
+            "requests[0].expect.share[0]",
+            "requests[1].expect.share[0]",
+        ] {
+            assert!(keys.iter().any(|k| k == want), "missing {want} in {keys:?}");
+        }
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.message.contains("give the request `repeat"))
+        );
     }
 
     #[test]

@@ -16,7 +16,8 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
 pub use expect::{
-    ExitCodes, Expect, LogExpect, PeerIdExpect, Presence, TimeBounds, UpstreamTlsExpect, XfccExpect,
+    ExitCodes, Expect, LogExpect, PeerIdExpect, Presence, Share, TimeBounds, UpstreamTlsExpect,
+    XfccExpect,
 };
 pub use load::{LoadError, load_file, load_str, load_unfinished, placeholders};
 pub use matcher::{Matcher, Mismatch, Rule};
@@ -182,7 +183,24 @@ pub struct Request {
     /// curl's `--max-time`.
     #[serde(default = "default_max_time")]
     pub max_time_seconds: u32,
+    /// Sent `count` times per attempt, `concurrency` at once, for `share` expectations
+    /// (a circuit breaker trips only under load).
+    #[serde(default)]
+    pub repeat: Option<Repeat>,
     pub expect: Expect,
+}
+
+/// A burst of the same request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Repeat {
+    pub count: u32,
+    #[serde(default = "one")]
+    pub concurrency: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 fn default_max_time() -> u32 {

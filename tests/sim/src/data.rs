@@ -31,6 +31,10 @@ use egress_harness::seams::InfraError;
 use egress_harness::suite::Workspace;
 use semver::Version;
 
+/// Envoy's local reply to a send its circuit breaker refused, as published: what a
+/// burst's other sends get in the simulation.
+const OVERFLOW_REPLY: &str = "harness/tests/fixtures/public/response-body/ssup2-istio-sidecar-access-log-curl-overflow-body.txt";
+
 /// Stands in a synthesized local recording for the run's client certificate.
 pub const CLIENT_CERT_PLACEHOLDER: &str = "<run client certificate>";
 
@@ -54,6 +58,9 @@ pub struct Answers {
     /// (scenario, mode or "") → recording.
     recordings: BTreeMap<(String, String), Recording>,
     client_cert: Mutex<Option<String>>,
+    /// Sends so far per (namespace, request), for answering a burst in its recorded
+    /// proportions.
+    sends: Mutex<BTreeMap<(String, String), usize>>,
 }
 
 /// One exec's answer.
@@ -126,6 +133,7 @@ impl Answers {
             wanted,
             recordings,
             client_cert: Mutex::new(None),
+            sends: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -262,6 +270,40 @@ impl Answers {
                 request.name.value
             ))
         })?;
+        // A burst answers in the recorded proportions, cycling through its statuses;
+        // a send that did not get the first's status gets the local reply recorded
+        // for it (no line: only the first send's logs are judged).
+        if let Some(statuses) = obs.statuses.as_ref().filter(|s| !s.is_empty()) {
+            let n = {
+                let mut sends = self.sends.lock().unwrap_or_else(|e| e.into_inner());
+                let n = sends
+                    .entry((namespace.to_owned(), request.name.value.clone()))
+                    .or_default();
+                *n += 1;
+                *n - 1
+            };
+            let status = statuses[n % statuses.len()];
+            if Some(status) != obs.http_code {
+                let reply = if status == 503 {
+                    std::fs::read_to_string(self.root.join(OVERFLOW_REPLY)).unwrap_or_default()
+                } else {
+                    String::new()
+                };
+                let write_out = serde_json::json!({"http_code": status, "time_total": 0.01});
+                return Ok(Answer {
+                    stdout: format!(
+                        "{}\n{}{write_out}",
+                        reply.trim_end_matches('\n'),
+                        curl::MARKER
+                    ),
+                    stderr: String::new(),
+                    exit_code: 0,
+                    gateway_lines: Vec::new(),
+                    sidecar_lines: Vec::new(),
+                    ztunnel_lines: Vec::new(),
+                });
+            }
+        }
         let user_agent = curl::user_agent(attempt_id);
         let logged_id = if sampled {
             sampled_id(attempt_id)

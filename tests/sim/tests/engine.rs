@@ -1187,3 +1187,23 @@ fn an_upstream_name_held_by_someone_else_is_refused_and_left_alone() {
         r.sim.snapshot()
     );
 }
+
+#[test]
+fn a_burst_sends_its_count_per_attempt_and_is_judged_on_its_shares() {
+    let name = "sidecar-circuit-breaker-external";
+    let r = run(&[name], "1.30.3", &[], "burst");
+    let c = r.case(name, "1.30.3");
+    assert_eq!(c.status, Status::Pass, "{:?}", c.message);
+    // Three consistent attempts of 20 sends each.
+    assert_eq!(r.sim.world().requests, 60);
+    let shares: Vec<String> = c.requests[0]
+        .verdicts
+        .iter()
+        .filter(|v| v.subject.starts_with("share."))
+        .map(|v| format!("{} {}", v.subject, v.observed.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        shares,
+        vec!["share.200 17 of 20 (85.0 %)", "share.503 3 of 20 (15.0 %)"]
+    );
+}
