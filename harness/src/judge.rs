@@ -173,7 +173,11 @@ pub fn context_for(scenario: &Scenario, request: &Request, run: &Context) -> Con
         return run.clone();
     }
     let (pod, service_account) = scenario.client_of(request);
+    let namespace = scenario
+        .client_for(request)
+        .map_or_else(|| run.namespace.clone(), |c| c.namespace_in(&run.namespace));
     Context {
+        namespace,
         client_pod: pod.to_owned(),
         service_account: service_account.to_owned(),
         ..run.clone()
@@ -318,7 +322,7 @@ pub fn judge(
     }
     judge_headers(&mut j, e, obs);
     judge_upstream_tls(&mut j, e, obs, context);
-    let host = url_host(&request.url.value);
+    let host = log_host(request);
     for (name, expect, lines) in [
         ("gateway_log", &e.gateway_log, &obs.gateway_log),
         ("sidecar_log", &e.sidecar_log, &obs.sidecar_log),
@@ -706,9 +710,12 @@ pub fn find_line<'a>(
         .rev()
         .filter(|(_, e)| e.is_tcp() && recent(e))
         .collect();
+    // A short name (a proxy's Service, `squid`) names the cluster of its FQDN.
     let names_host = |e: &Entry<'_>| {
-        e.get(Field::UpstreamCluster)
-            .is_some_and(|c| c.ends_with(&format!("||{host}")))
+        e.get(Field::UpstreamCluster).is_some_and(|c| {
+            c.ends_with(&format!("||{host}"))
+                || (!host.contains('.') && c.contains(&format!("||{host}.")))
+        })
     };
     if let Some(hit) = tcp
         .iter()
@@ -751,6 +758,38 @@ pub fn find_line<'a>(
 #[cfg(test)]
 mod correlation_tests {
     use super::*;
+
+    #[test]
+    fn a_request_through_a_proxy_is_found_by_the_proxy_s_line() {
+        let request = |args: &str| {
+            let text = format!(
+                "name: x\ndescription: d\nrequests:\n  - name: r\n    url: https://en.wikipedia.org/\n    curl_args: {args}\n    expect: {{status: 200}}\n"
+            );
+            crate::scenario::load_str(&text, std::path::Path::new("x.yaml"))
+                .unwrap()
+                .requests
+                .remove(0)
+        };
+        for args in [
+            r#"[--proxy, "http://squid:3128"]"#,
+            r#"[-x, "squid:3128"]"#,
+            r#"["--proxy=http://squid:3128"]"#,
+            r#"["-xsquid:3128"]"#,
+        ] {
+            assert_eq!(log_host(&request(args)), "squid", "{args}");
+        }
+        assert_eq!(log_host(&request("[--insecure]")), "en.wikipedia.org");
+        let obs = Observation {
+            sent_at: Some("2026-12-01T12:00:00Z".into()),
+            ..Observation::default()
+        };
+        let tunnel = r#"[2026-12-01T12:00:00.200Z] "- - -" 0 - - - "-" 702 87599 92 - "-" "-" "-" "-" "10.244.0.12:3128" outbound|3128||squid.demo.svc.cluster.local 10.244.0.7:44478 10.96.130.7:3128 10.244.0.7:44476 - -"#;
+        let lines = vec![tunnel.to_owned()];
+        assert!(find_line(&lines, &obs, "squid").is_some());
+        assert!(find_line(&lines, &obs, "en.wikipedia.org").is_none());
+        // A dotted host never matches a longer name by prefix.
+        assert!(find_line(&lines, &obs, "squid.demo").is_none());
+    }
 
     #[test]
     fn a_share_is_judged_over_every_send_of_the_burst() {
@@ -970,6 +1009,19 @@ pub fn json_path<'a>(json: &'a Value, path: &str) -> Option<&'a Value> {
         }
     }
     Some(at)
+}
+
+/// The host a request's log lines name: the proxy's when curl is told to use one
+/// (`-x`/`--proxy`: the sidecar sees a CONNECT tunnel to it, TCP), else the URL's.
+pub fn log_host(request: &Request) -> String {
+    let args: Vec<&str> = request.curl_args.iter().map(|a| a.value.as_str()).collect();
+    let proxy = args.iter().enumerate().find_map(|(i, a)| match *a {
+        "-x" | "--proxy" => args.get(i + 1).copied(),
+        _ => a
+            .strip_prefix("--proxy=")
+            .or_else(|| a.strip_prefix("-x").filter(|rest| !rest.is_empty())),
+    });
+    url_host(proxy.unwrap_or(&request.url.value))
 }
 
 /// The host of an `http(s)://host[:port]/path` URL.

@@ -474,7 +474,7 @@ impl<'a> ScenarioExec<'a> {
                     .collect()
             }),
         };
-        let host = argv.last().map(|u| judge::url_host(u)).unwrap_or_default();
+        let host = judge::log_host(request);
         let log_deadline = t.log_line.min(remaining);
         let sidecar = Proxies::Pod {
             namespace: context.namespace.clone(),

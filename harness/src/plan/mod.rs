@@ -944,40 +944,73 @@ pub fn scenario_steps(
     };
     // Each client pod is applied and awaited; ambient injects no sidecar (ztunnel
     // carries the pod's traffic).
-    let mut client_step = |file: &Path, pod: &str| -> Result<bool, String> {
-        let objects = crate::manifest::parse_file_in(file, &ns).map_err(|p| p.to_string())?;
-        let sidecar =
-            crate::manifest::wants_sidecar(&objects) && cluster_install != AMBIENT_PROFILE;
+    // Client namespaces of their own, made after the scenario's, labelled for their
+    // data plane (none: no label) and as the scenario's.
+    let mut client_namespaces: Vec<String> = Vec::new();
+    for c in s.clients.iter().filter(|c| c.namespace.is_some()) {
+        let name = c.namespace_in(&ns);
+        if client_namespaces.contains(&name) {
+            continue;
+        }
+        let mut labels = match c.mode.unwrap_or(crate::scenario::DataPlane::Sidecar) {
+            crate::scenario::DataPlane::Sidecar => {
+                vec![("istio-injection".to_owned(), "enabled".to_owned())]
+            }
+            crate::scenario::DataPlane::Ambient => {
+                vec![("istio.io/dataplane-mode".to_owned(), "ambient".to_owned())]
+            }
+            crate::scenario::DataPlane::None => Vec::new(),
+        };
+        labels.push(("egress-conformance/scenario".into(), ns.clone()));
         steps.push((
             None,
-            Step::ApplyManifest {
-                file: file.to_owned(),
-                namespace: ns.clone(),
+            Step::CreateNamespace {
+                name: name.clone(),
+                labels,
             },
         ));
-        steps.push((
-            None,
-            Step::WaitReady {
-                namespace: ns.clone(),
-                workload: Workload::Pod { sidecar },
-                name: pod.to_owned(),
-                timeout_secs: t.client_ready.as_secs(),
-            },
-        ));
-        Ok(sidecar)
-    };
-    let sidecar = client_step(&client_file, mesh::CLIENT_POD)?;
+        client_namespaces.push(name);
+    }
+    let mut client_step =
+        |file: &Path, pod: &str, namespace: &str, injected: bool| -> Result<bool, String> {
+            let objects = crate::manifest::parse_file_in(file, &ns).map_err(|p| p.to_string())?;
+            let sidecar = crate::manifest::wants_sidecar(&objects)
+                && cluster_install != AMBIENT_PROFILE
+                && injected;
+            steps.push((
+                None,
+                Step::ApplyManifest {
+                    file: file.to_owned(),
+                    namespace: namespace.to_owned(),
+                },
+            ));
+            steps.push((
+                None,
+                Step::WaitReady {
+                    namespace: namespace.to_owned(),
+                    workload: Workload::Pod { sidecar },
+                    name: pod.to_owned(),
+                    timeout_secs: t.client_ready.as_secs(),
+                },
+            ));
+            Ok(sidecar)
+        };
+    let sidecar = client_step(&client_file, mesh::CLIENT_POD, &ns, true)?;
     // The scenario's other clients, each its own pod and identity.
-    let mut client_files = vec![client_file];
-    let mut sidecar_clients = vec![mesh::CLIENT_POD.to_owned()];
+    let mut client_files = vec![(client_file, ns.clone())];
+    let mut sidecar_clients = vec![(mesh::CLIENT_POD.to_owned(), ns.clone())];
     for c in &s.clients {
         let file = manifests
             .join("client")
             .join(format!("{}.yaml", c.manifest.value));
-        if client_step(&file, &c.name.value)? {
-            sidecar_clients.push(c.name.value.clone());
+        let namespace = c.namespace_in(&ns);
+        let injected = c.namespace.is_none()
+            || c.mode.unwrap_or(crate::scenario::DataPlane::Sidecar)
+                == crate::scenario::DataPlane::Sidecar;
+        if client_step(&file, &c.name.value, &namespace, injected)? {
+            sidecar_clients.push((c.name.value.clone(), namespace.clone()));
         }
-        client_files.push(file);
+        client_files.push((file, namespace));
     }
     let manifest_list = s.manifests_for(options.upstream);
     let later = s.applied_later(options.upstream);
@@ -1015,8 +1048,8 @@ pub fn scenario_steps(
     );
     let mut clean_slate = vec![classic_gateway.clone()];
     if sidecar {
-        clean_slate.extend(sidecar_clients.iter().map(|pod| Proxies::Pod {
-            namespace: ns.clone(),
+        clean_slate.extend(sidecar_clients.iter().map(|(pod, namespace)| Proxies::Pod {
+            namespace: namespace.clone(),
             name: pod.clone(),
         }));
     }
@@ -1103,7 +1136,7 @@ pub fn scenario_steps(
             Step::SendRequest {
                 scenario: s.name().into(),
                 request: r.name.value.clone(),
-                namespace: ns.clone(),
+                namespace: context.namespace.clone(),
                 pod: context.client_pod.clone(),
                 container: mesh::CLIENT_CONTAINER.into(),
                 argv: crate::curl::argv(r, &url, ATTEMPT_ID, &s.curl_args_for(options.upstream)),
@@ -1132,19 +1165,25 @@ pub fn scenario_steps(
         return Ok(steps);
     }
     // Deleting what is gone already is a no-op: every file is listed once.
-    for file in later
+    for (file, namespace) in later
         .iter()
         .rev()
         .chain(manifest_list.iter().rev())
-        .map(|m| manifests.join(&m.value))
+        .map(|m| (manifests.join(&m.value), ns.clone()))
         .chain(client_files.into_iter().rev())
-        .chain(profile_files.into_iter().rev())
+        .chain(profile_files.into_iter().rev().map(|f| (f, ns.clone())))
     {
         steps.push((
             Some(Condition::Always),
-            Step::DeleteObjects {
-                file,
-                namespace: ns.clone(),
+            Step::DeleteObjects { file, namespace },
+        ));
+    }
+    for name in client_namespaces.into_iter().rev() {
+        steps.push((
+            Some(Condition::Always),
+            Step::DeleteNamespace {
+                name,
+                timeout_secs: t.namespace_delete.as_secs(),
             },
         ));
     }
@@ -1641,8 +1680,8 @@ mod tests {
             .filter(|p| matches!(p.step, Step::PullImage { .. }))
             .count();
         assert_eq!(
-            pulls, 8,
-            "two Istio images per version, ambient's two on 1.30.3, the client image and the upstream, each pulled once"
+            pulls, 9,
+            "two Istio images per version, ambient's two on 1.30.3, the client image, the http-proxy scenario's squid and the upstream, each pulled once"
         );
     }
 

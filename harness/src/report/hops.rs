@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::results::{Hop, Node, Protocol};
 use crate::evidence::access_log::{Entry, Field};
 use crate::evidence::headers::EchoedHeaders;
-use crate::judge::{find_line, url_host};
+use crate::judge::find_line;
 use crate::recording::Observation;
 use crate::scenario::{Presence, Request};
 
@@ -34,7 +34,7 @@ const GATEWAY_TLS_PORT: &str = "8443";
 
 pub fn hops(request: &Request, obs: &Observation, facts: &PathFacts) -> Vec<Hop> {
     let url = request.url.value.as_str();
-    let host = url_host(url);
+    let host = crate::judge::log_host(request);
     let app_tls = url.starts_with("https://");
     let line = |lines: &Option<Vec<String>>| -> Option<Option<Entry<'static>>> {
         lines

@@ -431,6 +431,36 @@ fn check(s: &Scenario, manifests_dir: &Path) -> Vec<LoadError> {
     }
     let mut client_names = BTreeSet::new();
     for (i, c) in s.clients.iter().enumerate() {
+        if let Some(suffix) = &c.namespace
+            && !(is_dns_label(&suffix.value, 40) && c.namespace_in(name).len() <= 63)
+        {
+            problem(
+                &suffix.referenced,
+                format!("clients[{i}].namespace"),
+                format!(
+                    "`{}` does not make a namespace name: the client runs in `<scenario>-<namespace>`, a DNS label of at most 63 characters ({NAME_RULE})",
+                    suffix.value
+                ),
+            );
+        }
+        let ambient_cluster = s.install.value == "ambient";
+        let mode_problem = match (c.mode, &c.namespace) {
+            (Some(_), None) => Some(
+                "a mode is the data plane of the client's own namespace: give it `namespace` too"
+                    .to_owned(),
+            ),
+            (Some(super::DataPlane::Ambient), _) if !ambient_cluster => {
+                Some("mode ambient needs `install: ambient` (an ambient cluster)".to_owned())
+            }
+            (Some(super::DataPlane::Sidecar) | None, Some(_)) if ambient_cluster => Some(
+                "an ambient cluster injects no sidecars: give `mode: ambient` or `mode: none`"
+                    .to_owned(),
+            ),
+            _ => None,
+        };
+        if let Some(message) = mode_problem {
+            problem(&c.name.referenced, format!("clients[{i}].mode"), message);
+        }
         for (value, what) in [(&c.name, "name"), (&c.service_account, "service_account")] {
             if !is_dns_label(&value.value, 63) {
                 problem(

@@ -143,6 +143,33 @@ pub struct Client {
     /// The pod's service account (its `serviceAccountName`), for `${service_account}`.
     #[serde(default = "default_service_account")]
     pub service_account: Spanned<String>,
+    /// A namespace of its own, `<scenario>-<namespace>`, made and removed with the
+    /// scenario; the scenario's namespace when absent.
+    #[serde(default)]
+    pub namespace: Option<Spanned<String>>,
+    /// The data plane of its own namespace: `sidecar` (injected), `none`, or `ambient`
+    /// (ambient clusters only). Only with `namespace`.
+    #[serde(default)]
+    pub mode: Option<DataPlane>,
+}
+
+/// How a client namespace's pods join the mesh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataPlane {
+    Sidecar,
+    None,
+    Ambient,
+}
+
+impl Client {
+    /// The namespace the client runs in, for a scenario named `scenario`.
+    pub fn namespace_in(&self, scenario: &str) -> String {
+        match &self.namespace {
+            Some(suffix) => format!("{scenario}-{}", suffix.value),
+            None => scenario.to_owned(),
+        }
+    }
 }
 
 /// A change to the scenario's configuration between two requests.
@@ -264,17 +291,21 @@ impl Scenario {
 
     /// The pod that sends `request` and its service account.
     pub fn client_of(&self, request: &Request) -> (&str, &str) {
+        self.client_for(request).map_or(
+            (
+                crate::model::mesh::CLIENT_POD,
+                crate::model::mesh::CLIENT_SERVICE_ACCOUNT,
+            ),
+            |c| (c.name.value.as_str(), c.service_account.value.as_str()),
+        )
+    }
+
+    /// The declared client that sends `request`; `None` for the default client.
+    pub fn client_for(&self, request: &Request) -> Option<&Client> {
         request
             .client
             .as_ref()
             .and_then(|name| self.clients.iter().find(|c| c.name.value == name.value))
-            .map_or(
-                (
-                    crate::model::mesh::CLIENT_POD,
-                    crate::model::mesh::CLIENT_SERVICE_ACCOUNT,
-                ),
-                |c| (c.name.value.as_str(), c.service_account.value.as_str()),
-            )
     }
 
     /// Every manifest a request's `before` applies, replacements for `mode` made.

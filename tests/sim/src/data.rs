@@ -180,14 +180,15 @@ impl Answers {
         effective: Effective,
     ) -> Result<Answer, InfraError> {
         let Call {
+            scenario: scenario_name,
             namespace,
             pod,
             argv,
             present,
         } = *call;
-        let scenario = self.scenarios.get(namespace).ok_or_else(|| {
+        let scenario = self.scenarios.get(scenario_name).ok_or_else(|| {
             InfraError::permanent(format!(
-                "simulated exec: no scenario runs in namespace {namespace}"
+                "simulated exec: no scenario {scenario_name} runs in namespace {namespace}"
             ))
         })?;
         let attempt_id = argv
@@ -195,7 +196,7 @@ impl Answers {
             .find_map(|a| a.strip_prefix("x-request-id: "))
             .ok_or_else(|| InfraError::new("simulated exec: the curl carries no x-request-id"))?;
         let context = Context {
-            namespace: namespace.to_owned(),
+            namespace: scenario_name.to_owned(),
             client_pod: "curl".into(),
             service_account: "default".into(),
             upstream: None,
@@ -236,7 +237,7 @@ impl Answers {
             candidates
                 .iter()
                 .find(|(r, m)| {
-                    self.configured_for(scenario, r, *m, namespace)
+                    self.configured_for(scenario, r, *m, scenario_name)
                         .is_some_and(|(expected, universe)| {
                             expected == present.intersection(&universe).cloned().collect()
                         })
@@ -257,11 +258,11 @@ impl Answers {
             ))
         })?;
         // Nothing will answer on a later attempt either: the run stops trying at once.
-        let (recording, mode_specific) = self.recording(namespace, mode, istio).ok_or_else(|| {
+        let (recording, mode_specific) = self.recording(scenario_name, mode, istio).ok_or_else(|| {
             InfraError::permanent(format!(
-                "the simulated cluster has no recorded answer for {namespace}: run it live once and copy reports/<run-id>/recordings/{namespace}@<istio>.json into {}, or write a synthesized one at {}",
+                "the simulated cluster has no recorded answer for {scenario_name}: run it live once and copy reports/<run-id>/recordings/{scenario_name}@<istio>.json into {}, or write a synthesized one at {}",
                 self.root.join("scenarios/recordings").display(),
-                self.root.join(format!("tests/sim/recordings/{namespace}@{}.json", mode.as_str())).display(),
+                self.root.join(format!("tests/sim/recordings/{scenario_name}@{}.json", mode.as_str())).display(),
             ))
         })?;
         let obs = recording.observation(&request.name.value).ok_or_else(|| {
@@ -277,7 +278,7 @@ impl Answers {
             let n = {
                 let mut sends = self.sends.lock().unwrap_or_else(|e| e.into_inner());
                 let n = sends
-                    .entry((namespace.to_owned(), request.name.value.clone()))
+                    .entry((scenario_name.to_owned(), request.name.value.clone()))
                     .or_default();
                 *n += 1;
                 *n - 1
@@ -363,7 +364,7 @@ impl Answers {
         }
         // The recording shows the mesh its profile set up; where the client's proxy
         // is set up otherwise, answer as that proxy would.
-        let wanted = self.wanted.get(namespace).copied().unwrap_or(effective);
+        let wanted = self.wanted.get(scenario_name).copied().unwrap_or(effective);
         if wanted.allow_any && !effective.allow_any {
             // REGISTRY_ONLY: the unregistered host gets the block_all 502.
             let write_out = serde_json::json!({"http_code": 502, "time_total": 0.01});
@@ -426,6 +427,8 @@ pub type ObjectId = (String, String, String);
 /// One curl by exec: where it ran and what the cluster held then.
 #[derive(Clone, Copy)]
 pub struct Call<'a> {
+    /// The scenario whose namespace (or one of whose clients' namespaces) it ran in.
+    pub scenario: &'a str,
     pub namespace: &'a str,
     pub pod: &'a str,
     pub argv: &'a [String],
@@ -749,6 +752,7 @@ mod tests {
         let a = answers
             .answer(
                 &Call {
+                    scenario: s.name(),
                     namespace: s.name(),
                     pod: "curl",
                     argv: &argv,

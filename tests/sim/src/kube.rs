@@ -472,6 +472,13 @@ impl KubeApi for Api {
             world.requests += 1;
             faults.has(Fault::TraceSampled) || world.requests.is_multiple_of(100)
         };
+        // The scenario a namespace belongs to: its label, as the plan sets it.
+        let scenario = self.with(|c| {
+            Ok(c.namespaces
+                .get(namespace)
+                .and_then(|n| n.labels.get("egress-conformance/scenario").cloned())
+                .unwrap_or_else(|| namespace.to_owned()))
+        })?;
         let present = self.with(|c| {
             Ok(c.namespaces
                 .iter()
@@ -484,6 +491,7 @@ impl KubeApi for Api {
         })?;
         let answer = self.sim.data.answer(
             &super::data::Call {
+                scenario: &scenario,
                 namespace,
                 pod,
                 argv,

@@ -243,7 +243,8 @@ fn answered_bodies() -> Vec<(String, String)> {
                 let wanted = answers.wanted(s.name()).unwrap();
                 let Ok(a) = answers.answer(
                     &super::data::Call {
-                        namespace: s.name(),
+                        scenario: s.name(),
+                        namespace: &context.namespace,
                         pod: &context.client_pod,
                         argv: &argv,
                         present: &Default::default(),

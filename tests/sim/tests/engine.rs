@@ -1110,21 +1110,28 @@ fn each_client_sends_its_own_requests_and_is_judged_as_its_identity() {
     let c = r.case(name, "1.30.3");
     assert_eq!(c.status, Status::Pass, "{:?}", c.message);
     let ran = ran_steps(&r, name);
-    let sent: Vec<(&str, &str)> = ran
+    let sent: Vec<(&str, &str, &str)> = ran
         .iter()
         .filter(|s| s["step"].as_str() == Some("send_request"))
         .map(|s| {
             (
                 s["request"].as_str().unwrap_or_default(),
+                s["namespace"].as_str().unwrap_or_default(),
                 s["pod"].as_str().unwrap_or_default(),
             )
         })
         .collect();
+    let elsewhere = format!("{name}-elsewhere");
     assert_eq!(
         sent,
         vec![
-            ("allowed-identity", "curl"),
-            ("other-identity-denied", "curl-other")
+            ("allowed-identity", name, "curl"),
+            ("other-identity-denied", name, "curl-other"),
+            (
+                "other-namespace-denied",
+                elsewhere.as_str(),
+                "curl-elsewhere"
+            ),
         ]
     );
     let waited: Vec<&str> = ran
@@ -1132,7 +1139,25 @@ fn each_client_sends_its_own_requests_and_is_judged_as_its_identity() {
         .filter(|s| s["step"].as_str() == Some("wait_ready"))
         .filter_map(|s| s["name"].as_str())
         .collect();
-    assert_eq!(waited, vec!["curl", "curl-other"]);
+    assert_eq!(waited, vec!["curl", "curl-other", "curl-elsewhere"]);
+    // The client's own namespace is made with the scenario and removed with it.
+    let namespaces: Vec<(&str, &str)> = ran
+        .iter()
+        .filter_map(|s| {
+            let step = s["step"].as_str()?;
+            (step == "create_namespace" || step == "delete_namespace")
+                .then(|| (step, s["name"].as_str().unwrap_or_default()))
+        })
+        .collect();
+    assert!(
+        namespaces.contains(&("create_namespace", elsewhere.as_str())),
+        "{namespaces:?}"
+    );
+    assert!(
+        namespaces.contains(&("delete_namespace", elsewhere.as_str())),
+        "{namespaces:?}"
+    );
+    assert!(r.sim.is_empty(), "left behind: {}", r.sim.snapshot());
 }
 
 #[test]
