@@ -266,6 +266,19 @@ pub fn judge(
             None => j.not_observed("body".into(), m.describe(&vars), "not captured"),
         }
     }
+    for stat in &e.stats {
+        let subject = format!("stats.{}", stat.key());
+        match obs.stat_deltas.as_ref().and_then(|d| d.get(&stat.key())) {
+            Some(delta) => j.push(
+                subject,
+                stat.describe(),
+                Some(format!("grew by {delta}")),
+                stat.holds(*delta),
+                "Envoy /stats before and after the attempt",
+            ),
+            None => j.not_observed(subject, stat.describe(), "the stats were not read"),
+        }
+    }
     for share in &e.share {
         let subject = format!("share.{}", share.status);
         match &obs.statuses {

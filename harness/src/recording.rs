@@ -91,6 +91,10 @@ pub struct Observation {
     /// the order they returned; the rest of the observation is the first send's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub statuses: Option<Vec<u16>>,
+    /// How much each Envoy stat the request's `stats` name grew over the attempt,
+    /// by `<proxy>:<name>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stat_deltas: Option<std::collections::BTreeMap<String, i64>>,
 }
 
 impl Recording {

@@ -241,6 +241,13 @@ pub trait KubeApi: Send + Sync {
         pod: &str,
         timeout: Duration,
     ) -> Result<String, InfraError>;
+    /// A pod's proxy's counters and gauges: Envoy admin `/stats`, text form.
+    async fn envoy_stats(
+        &self,
+        namespace: &str,
+        pod: &str,
+        timeout: Duration,
+    ) -> Result<String, InfraError>;
     async fn events(&self, namespace: &str) -> Result<Vec<String>, InfraError>;
     /// The images of a Deployment's pod template; `None` when there is no such one.
     async fn deployment_images(

@@ -58,7 +58,8 @@ fn samples(name: &str) -> Vec<Sample> {
     out
 }
 
-const FOLDERS: [&str; 8] = [
+const FOLDERS: [&str; 9] = [
+    "envoy-stats",
     "envoy-access-log",
     "ztunnel",
     "echo-body",
@@ -376,6 +377,19 @@ fn curl_s_header_json_is_read_after_the_write_out() {
         assert!(
             headers.keys().all(|k| k == &k.to_ascii_lowercase()),
             "{}: {headers:?}",
+            s.slug
+        );
+    }
+}
+
+#[test]
+fn envoy_stats_are_read_line_by_line() {
+    for s in samples("envoy-stats") {
+        let stats = egress_harness::evidence::envoy_stats::parse(&s.text);
+        assert_eq!(stats.len(), s.text.lines().count(), "{}", s.slug);
+        assert!(
+            stats.keys().all(|k| k.starts_with("cluster.outbound|")),
+            "{}: {stats:?}",
             s.slug
         );
     }

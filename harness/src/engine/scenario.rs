@@ -385,6 +385,11 @@ impl<'a> ScenarioExec<'a> {
                     .await
             }
         };
+        // Counters before the send, to judge how much the request made them grow.
+        let stats_before = match self.read_stats(request, gateway, &context).await {
+            Ok(s) => s,
+            Err(e) => return Attempt::Inconclusive { why: e.message },
+        };
         // A burst: the first send is the one whose logs and headers are judged; the
         // others, each with an id of its own, only count in `share`.
         let (first, others) = match request.repeat {
@@ -468,6 +473,7 @@ impl<'a> ScenarioExec<'a> {
             ztunnel_log: None,
             time_total: write_out.time_total,
             response_headers: write_out.headers,
+            stat_deltas: None,
             statuses: request.repeat.map(|_| {
                 std::iter::once(write_out.http_code)
                     .chain(statuses)
@@ -508,6 +514,20 @@ impl<'a> ScenarioExec<'a> {
             match which {
                 "gateway" => obs.gateway_log = lines,
                 _ => obs.sidecar_log = lines,
+            }
+        }
+        if let Some(before) = stats_before {
+            match self.read_stats(request, gateway, &context).await {
+                Ok(Some(after)) => {
+                    obs.stat_deltas = Some(
+                        after
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0)))
+                            .collect(),
+                    );
+                }
+                Ok(None) => {}
+                Err(e) => return Attempt::Inconclusive { why: e.message },
             }
         }
         if let (Some(expect), Some(ztunnel)) = (&request.expect.ztunnel_log, ztunnel) {
@@ -587,6 +607,48 @@ impl<'a> ScenarioExec<'a> {
             }
         }
         read
+    }
+
+    /// The counters `request` names, by `<proxy>:<name>`, summed over the proxy's
+    /// pods (a stat a proxy has not made yet counts 0); `None` when it names none.
+    async fn read_stats(
+        &self,
+        request: &Request,
+        gateway: &Proxies,
+        context: &crate::recording::Context,
+    ) -> Result<Option<BTreeMap<String, i64>>, InfraError> {
+        if request.expect.stats.is_empty() {
+            return Ok(None);
+        }
+        let t = &self.engine.options.plan.timeouts;
+        let sidecar = Proxies::Pod {
+            namespace: context.namespace.clone(),
+            name: context.client_pod.clone(),
+        };
+        let mut out = BTreeMap::new();
+        for stat in &request.expect.stats {
+            let proxy = match stat.proxy {
+                crate::scenario::StatProxy::Gateway => gateway,
+                crate::scenario::StatProxy::Sidecar => &sidecar,
+            };
+            let mut sum = 0;
+            for (namespace, pod) in self.pods_of(proxy).await? {
+                let text = retry(
+                    &self.engine.backoff(),
+                    t.config_dump,
+                    &self.engine.cancel,
+                    || self.kube().envoy_stats(&namespace, &pod, t.config_dump),
+                )
+                .await
+                .map_err(|e| e.context("reading Envoy stats"))?;
+                sum += crate::evidence::envoy_stats::parse(&text)
+                    .get(&stat.name)
+                    .copied()
+                    .unwrap_or(0);
+            }
+            out.insert(stat.key(), sum);
+        }
+        Ok(Some(out))
     }
 
     async fn pods_of(&self, proxy: &Proxies) -> Result<Vec<(String, String)>, InfraError> {

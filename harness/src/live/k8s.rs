@@ -420,6 +420,17 @@ pub async fn config_dump(
     pod: &str,
     timeout: Duration,
 ) -> Result<String, String> {
+    admin_get(client, namespace, pod, "/config_dump", timeout).await
+}
+
+/// `GET path` on a pod's Envoy admin port (15000), through a port-forward.
+pub async fn admin_get(
+    client: &Client,
+    namespace: &str,
+    pod: &str,
+    path: &str,
+    timeout: Duration,
+) -> Result<String, String> {
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let fetch = async {
         let mut forward = api
@@ -429,16 +440,16 @@ pub async fn config_dump(
         let mut stream = forward
             .take_stream(15000)
             .ok_or_else(|| format!("port-forward to {namespace}/{pod}:15000 gave no stream"))?;
-        let body = super::envoy_admin::get(&mut stream, "/config_dump")
+        let body = super::envoy_admin::get(&mut stream, path)
             .await
-            .map_err(|e| format!("config dump of {namespace}/{pod}: {e}"));
+            .map_err(|e| format!("{path} of {namespace}/{pod}: {e}"));
         drop(stream);
         forward.abort();
         body
     };
     tokio::time::timeout(timeout, fetch).await.map_err(|_| {
         format!(
-            "config dump of {namespace}/{pod} took longer than {}s",
+            "{path} of {namespace}/{pod} took longer than {}s",
             timeout.as_secs()
         )
     })?
@@ -680,6 +691,17 @@ impl crate::seams::KubeApi for KubeCluster {
         timeout: Duration,
     ) -> Result<String, InfraError> {
         config_dump(&self.client, namespace, pod, timeout)
+            .await
+            .map_err(InfraError::from_api)
+    }
+
+    async fn envoy_stats(
+        &self,
+        namespace: &str,
+        pod: &str,
+        timeout: Duration,
+    ) -> Result<String, InfraError> {
+        admin_get(&self.client, namespace, pod, "/stats", timeout)
             .await
             .map_err(InfraError::from_api)
     }

@@ -1760,7 +1760,8 @@ mod tests {
                 vec![
                     "de.wikipedia.org".to_owned(),
                     "en.wikipedia.org".to_owned(),
-                    "httpbin.org".to_owned()
+                    "httpbin.org".to_owned(),
+                    "www.wikipedia.org".to_owned()
                 ]
             )
         );

@@ -29,6 +29,11 @@ pub struct Expect {
     /// compact JSON; a path the body lacks is observed as nothing.
     #[serde(default)]
     pub body_json: BTreeMap<String, Matcher>,
+    /// How much an Envoy counter of a proxy grew while the request was sent, e.g.
+    /// the egress gateway's `cluster.outbound|443||www.wikipedia.org.upstream_cx_total`
+    /// (istio.io's wildcard-egress-hosts task proves the path so).
+    #[serde(default)]
+    pub stats: Vec<StatExpect>,
     /// Over a request's `repeat`: the share of sends that got a status, e.g.
     /// `{status: 503, at_least: 0.1}` for a circuit breaker that must trip.
     #[serde(default)]
@@ -74,6 +79,54 @@ pub struct Expect {
     /// local` only; httpbin.org does not tell, so there it is not observed).
     #[serde(default)]
     pub upstream_tls: Option<Presence<UpstreamTlsExpect>>,
+}
+
+/// A counter of a proxy and the bounds of its growth over one attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatExpect {
+    pub proxy: StatProxy,
+    /// The stat's full name as Envoy's `/stats` prints it.
+    pub name: String,
+    #[serde(default)]
+    pub at_least: Option<i64>,
+    #[serde(default)]
+    pub at_most: Option<i64>,
+}
+
+/// Whose stats: the egress gateway's pods (summed) or the client's sidecar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StatProxy {
+    Gateway,
+    Sidecar,
+}
+
+impl StatExpect {
+    /// The key of its delta in an observation.
+    pub fn key(&self) -> String {
+        format!(
+            "{}:{}",
+            match self.proxy {
+                StatProxy::Gateway => "gateway",
+                StatProxy::Sidecar => "sidecar",
+            },
+            self.name
+        )
+    }
+
+    pub fn holds(&self, delta: i64) -> bool {
+        self.at_least.is_none_or(|min| delta >= min) && self.at_most.is_none_or(|max| delta <= max)
+    }
+
+    pub fn describe(&self) -> String {
+        match (self.at_least, self.at_most) {
+            (Some(a), Some(b)) => format!("grows by {a} to {b}"),
+            (Some(a), None) => format!("grows by at least {a}"),
+            (None, Some(b)) => format!("grows by at most {b}"),
+            (None, None) => "any change".into(),
+        }
+    }
 }
 
 /// The share of a burst's sends that got `status`, between `at_least` and `at_most`
@@ -315,6 +368,7 @@ impl Expect {
         self.exit_code.is_none()
             && self.status.is_empty()
             && self.share.is_empty()
+            && self.stats.is_empty()
             && self.time_total.is_none()
             && self.xfcc.is_none()
             && self.peer_metadata_id.is_none()

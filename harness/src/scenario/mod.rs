@@ -16,8 +16,8 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
 pub use expect::{
-    ExitCodes, Expect, LogExpect, PeerIdExpect, Presence, Share, TimeBounds, UpstreamTlsExpect,
-    XfccExpect,
+    ExitCodes, Expect, LogExpect, PeerIdExpect, Presence, Share, StatExpect, StatProxy, TimeBounds,
+    UpstreamTlsExpect, XfccExpect,
 };
 pub use load::{LoadError, load_file, load_str, load_unfinished, placeholders};
 pub use matcher::{Matcher, Mismatch, Rule};

@@ -520,6 +520,31 @@ impl KubeApi for Api {
         };
         if !faults.has(Fault::LogLineNever) {
             self.with(|c| {
+                for (proxy, text) in answer
+                    .gateway_lines
+                    .iter()
+                    .map(|l| (gateway_pod_for_logs.clone(), l))
+                    .chain(
+                        answer
+                            .sidecar_lines
+                            .iter()
+                            .map(|l| ((namespace.to_owned(), pod.to_owned()), l)),
+                    )
+                {
+                    let cluster = egress_harness::evidence::access_log::parse_line(text)
+                        .ok()
+                        .and_then(|e| {
+                            e.get(egress_harness::evidence::access_log::Field::UpstreamCluster)
+                                .map(str::to_owned)
+                        });
+                    if let Some(cluster) = cluster {
+                        *c.stats
+                            .entry(proxy)
+                            .or_default()
+                            .entry(format!("cluster.{cluster}.upstream_cx_total"))
+                            .or_default() += 1;
+                    }
+                }
                 let line = |text: String| LogLine {
                     visible,
                     written: Timestamp::now(),
@@ -578,6 +603,22 @@ impl KubeApi for Api {
                         .collect()
                 })
                 .unwrap_or_default())
+        })
+    }
+
+    async fn envoy_stats(
+        &self,
+        namespace: &str,
+        pod: &str,
+        _timeout: Duration,
+    ) -> Result<String, InfraError> {
+        self.with(|c| {
+            Ok(egress_harness::evidence::envoy_stats::render(
+                &c.stats
+                    .get(&(namespace.to_owned(), pod.to_owned()))
+                    .cloned()
+                    .unwrap_or_default(),
+            ))
         })
     }
 

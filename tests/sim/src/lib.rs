@@ -50,6 +50,9 @@ pub struct Cluster {
     pub lingering: BTreeMap<String, u32>,
     /// Access-log lines per (namespace, pod): when visible, when written, the line.
     pub logs: BTreeMap<(String, String), Vec<LogLine>>,
+    /// Envoy counters per (namespace, pod): each line a proxy logs counts one
+    /// upstream connection of its cluster (`cluster.<name>.upstream_cx_total`).
+    pub stats: BTreeMap<(String, String), BTreeMap<String, i64>>,
 }
 
 /// One access-log line of a simulated proxy.

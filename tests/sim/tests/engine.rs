@@ -1232,3 +1232,25 @@ fn a_burst_sends_its_count_per_attempt_and_is_judged_on_its_shares() {
         vec!["share.200 17 of 20 (85.0 %)", "share.503 3 of 20 (15.0 %)"]
     );
 }
+
+#[test]
+fn a_counter_that_does_not_grow_fails_its_stats_expectation() {
+    let name = "gateway-wildcard-passthrough";
+    let r = run(&[name], "1.30.3", &[], "stats-grow");
+    let c = r.case(name, "1.30.3");
+    assert_eq!(c.status, Status::Pass, "{:?}", c.message);
+    // No line at the gateway: the connection never reached it, and its counter stays.
+    let r = run(&[name], "1.30.3", &[Fault::LogLineNever], "stats-still");
+    let c = r.case(name, "1.30.3");
+    assert_eq!(c.status, Status::Fail, "{:?}", c.message);
+    let stats: Vec<(String, Option<String>)> = c.requests[0]
+        .verdicts
+        .iter()
+        .filter(|v| v.subject.starts_with("stats.gateway:"))
+        .map(|v| (format!("{:?}", v.outcome), v.observed.clone()))
+        .collect();
+    assert_eq!(
+        stats,
+        vec![("Fail".to_owned(), Some("grew by 0".to_owned()))]
+    );
+}
