@@ -208,6 +208,30 @@ impl<'a> ScenarioExec<'a> {
                 self.applied.insert(file.clone(), applied);
                 Ok(())
             }
+            Step::PatchObject {
+                file,
+                namespace,
+                object,
+                merge,
+            } => {
+                let objects = crate::manifest::parse_file_in(file, namespace)
+                    .map_err(|p| InfraError::new(p.to_string()))?;
+                let Some(mut target) = objects
+                    .into_iter()
+                    .find(|o| format!("{}/{}", o.kind, o.name) == *object)
+                else {
+                    return Err(InfraError::new(format!(
+                        "{} holds no {object} to patch",
+                        file.display()
+                    )));
+                };
+                crate::manifest::merge_patch(&mut target.body, merge);
+                retry(&backoff, t.kube_call, cancel, || {
+                    self.kube().apply(std::slice::from_ref(&target), namespace)
+                })
+                .await
+                .map(|_| ())
+            }
             Step::WaitReady {
                 namespace,
                 workload,

@@ -208,6 +208,30 @@ fn document_lines(text: &str) -> Vec<(u64, bool)> {
     docs
 }
 
+/// RFC 7386 JSON merge patch: maps merge key by key, `null` removes, anything else
+/// replaces.
+pub fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    let serde_json::Value::Object(changes) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = serde_json::Value::Object(serde_json::Map::new());
+    }
+    if let serde_json::Value::Object(fields) = target {
+        for (key, value) in changes {
+            if value.is_null() {
+                fields.remove(key);
+            } else {
+                merge_patch(
+                    fields.entry(key.clone()).or_insert(serde_json::Value::Null),
+                    value,
+                );
+            }
+        }
+    }
+}
+
 /// The containers of a Pod, or of a workload's pod template.
 pub fn containers(object: &Object) -> impl Iterator<Item = &Value> {
     let spec = object.spec();
@@ -250,6 +274,20 @@ impl Object {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_merge_patch_merges_maps_removes_nulls_and_replaces_the_rest() {
+        let mut body =
+            serde_json::json!({"spec": {"hosts": ["a"], "http": [{"timeout": "5s"}], "keep": 1}});
+        merge_patch(
+            &mut body,
+            &serde_json::json!({"spec": {"http": [{"timeout": "3s"}], "keep": null, "new": {"x": 1}}}),
+        );
+        assert_eq!(
+            body,
+            serde_json::json!({"spec": {"hosts": ["a"], "http": [{"timeout": "3s"}], "new": {"x": 1}}})
+        );
+    }
 
     #[test]
     fn a_manifest_may_name_its_namespace_and_nothing_else_unfilled() {

@@ -1124,6 +1124,12 @@ pub fn scenario_steps(
                         file,
                         namespace: ns.clone(),
                     },
+                    crate::scenario::Action::Patch(p) => Step::PatchObject {
+                        file,
+                        namespace: ns.clone(),
+                        object: p.object.value.clone(),
+                        merge: p.merge.clone(),
+                    },
                 },
             ));
         }

@@ -160,6 +160,14 @@ pub enum Step {
         file: PathBuf,
         namespace: String,
     },
+    /// Apply one object of `file` again with `merge` merged into it (RFC 7386).
+    PatchObject {
+        file: PathBuf,
+        namespace: String,
+        /// `Kind/name`.
+        object: String,
+        merge: serde_json::Value,
+    },
     /// Poll the proxies' config dumps until none mentions `hosts` (before applying:
     /// a clean slate; after cleanup: forgotten).
     AwaitCleanConfig {
@@ -293,6 +301,7 @@ impl Step {
             Step::DeleteSecrets { .. } => "delete_secrets",
             Step::CreateNamespace { .. } => "create_namespace",
             Step::ApplyManifest { .. } => "apply_manifest",
+            Step::PatchObject { .. } => "patch_object",
             Step::AwaitCleanConfig { .. } => "await_clean_config",
             Step::SendRequest { .. } => "send_request",
             Step::CollectEvidence { .. } => "collect_evidence",
@@ -502,6 +511,16 @@ impl fmt::Display for Step {
             Step::ApplyManifest { file, namespace } => write!(
                 f,
                 "apply (server-side): {} in namespace {namespace}",
+                file.display()
+            ),
+            Step::PatchObject {
+                file,
+                namespace,
+                object,
+                merge,
+            } => write!(
+                f,
+                "patch (server-side apply): {object} of {} in namespace {namespace}, merging {merge}",
                 file.display()
             ),
             Step::AwaitCleanConfig {

@@ -395,6 +395,7 @@ fn check(s: &Scenario, manifests_dir: &Path) -> Vec<LoadError> {
     // What is applied at each point: a `delete` must name something applied before it.
     let mut applied: Vec<String> = s.manifests.iter().map(|m| m.value.clone()).collect();
     let mut not_applied = Vec::new();
+    let mut bad_patches: Vec<(Location, String, String)> = Vec::new();
     for (i, r) in s.requests.iter().enumerate() {
         for (j, action) in r.before.iter().enumerate() {
             let key = format!("requests[{i}].before[{j}]");
@@ -404,6 +405,29 @@ fn check(s: &Scenario, manifests_dir: &Path) -> Vec<LoadError> {
                     file_ref(f, format!("{key}.apply"), "", "manifest");
                     if !applied.contains(&f.value) {
                         applied.push(f.value.clone());
+                    }
+                }
+                super::Action::Patch(p) => {
+                    if !applied.contains(&p.file.value) {
+                        not_applied.push((
+                            p.file.referenced,
+                            format!("{key}.patch.file"),
+                            p.file.value.clone(),
+                        ));
+                    }
+                    if !p.merge.is_object() {
+                        bad_patches.push((
+                            p.file.referenced,
+                            format!("{key}.patch.merge"),
+                            "a merge patch is a map of the fields to change".to_owned(),
+                        ));
+                    }
+                    if !p.object.value.contains('/') {
+                        bad_patches.push((
+                            p.object.referenced,
+                            format!("{key}.patch.object"),
+                            format!("`{}` is not `Kind/name`", p.object.value),
+                        ));
                     }
                 }
                 super::Action::Delete(f) => {
@@ -419,6 +443,9 @@ fn check(s: &Scenario, manifests_dir: &Path) -> Vec<LoadError> {
                 }
             }
         }
+    }
+    for (at, key, message) in bad_patches {
+        problem(&at, key, message);
     }
     for (at, key, file) in not_applied {
         problem(
@@ -845,6 +872,21 @@ mod tests {
                 .any(|p| p.key.as_deref() == Some("requests[1].client"))
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_patch_names_an_applied_file_an_object_and_a_map() {
+        let text = "name: demo\ndescription: d\nrequests:\n  - name: r\n    before:\n      - patch: {file: routes/a.yaml, object: nameonly, merge: [1]}\n    url: http://httpbin.org/\n    expect: {status: 200}\n";
+        let s = load(text).unwrap();
+        let problems = check(&s, Path::new("/nonexistent-manifests"));
+        let keys: Vec<_> = problems.iter().filter_map(|p| p.key.clone()).collect();
+        for want in [
+            "requests[0].before[0].patch.file",
+            "requests[0].before[0].patch.object",
+            "requests[0].before[0].patch.merge",
+        ] {
+            assert!(keys.iter().any(|k| k == want), "missing {want} in {keys:?}");
+        }
     }
 
     #[test]

@@ -173,19 +173,32 @@ impl Client {
 }
 
 /// A change to the scenario's configuration between two requests.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "lowercase", deny_unknown_fields)]
 pub enum Action {
     /// Apply a manifest (relative to `manifests/`) in the scenario's namespace.
     Apply(Spanned<String>),
     /// Delete what a manifest applied earlier in the scenario.
     Delete(Spanned<String>),
+    /// Change one object a manifest applied earlier: its body with `merge` merged
+    /// in (a JSON merge patch, RFC 7386: `null` removes a key), applied again.
+    Patch(Patch),
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Patch {
+    pub file: Spanned<String>,
+    /// `Kind/name` of an object in `file`.
+    pub object: Spanned<String>,
+    pub merge: serde_json::Value,
 }
 
 impl Action {
     pub fn file(&self) -> &Spanned<String> {
         match self {
             Action::Apply(f) | Action::Delete(f) => f,
+            Action::Patch(p) => &p.file,
         }
     }
 }

@@ -239,7 +239,12 @@ impl Answers {
                 .find(|(r, m)| {
                     self.configured_for(scenario, r, *m, scenario_name)
                         .is_some_and(|(expected, universe)| {
-                            expected == present.intersection(&universe).cloned().collect()
+                            let now: Objects = present
+                                .iter()
+                                .filter(|(id, _)| universe.contains(*id))
+                                .map(|(id, body)| (id.clone(), body.clone()))
+                                .collect();
+                            expected == now
                         })
                 })
                 .copied()
@@ -424,6 +429,10 @@ impl Answers {
 /// An object in the cluster: kind, namespace, name.
 pub type ObjectId = (String, String, String);
 
+/// The cluster's objects with their bodies (as JSON text), to tell a configuration
+/// from a patched one.
+pub type Objects = BTreeMap<ObjectId, String>;
+
 /// One curl by exec: where it ran and what the cluster held then.
 #[derive(Clone, Copy)]
 pub struct Call<'a> {
@@ -433,20 +442,21 @@ pub struct Call<'a> {
     pub pod: &'a str,
     pub argv: &'a [String],
     /// Every object in the cluster.
-    pub present: &'a BTreeSet<ObjectId>,
+    pub present: &'a Objects,
 }
 
 impl Answers {
     /// The objects that are applied when `request` is sent (the scenario's manifests,
-    /// then every `before` up to it), and every object any of its files holds.
+    /// then every `before` up to it, patches made), and every object any of its files
+    /// holds.
     fn configured_for(
         &self,
         scenario: &Scenario,
         request: &egress_harness::scenario::Request,
         mode: UpstreamMode,
         namespace: &str,
-    ) -> Option<(BTreeSet<ObjectId>, BTreeSet<ObjectId>)> {
-        let ids = |file: &str| -> Option<BTreeSet<ObjectId>> {
+    ) -> Option<(Objects, BTreeSet<ObjectId>)> {
+        let objects = |file: &str| -> Option<Objects> {
             let path = self.root.join("manifests").join(file);
             let objects = egress_harness::manifest::parse_file_in(&path, namespace).ok()?;
             Some(
@@ -454,41 +464,47 @@ impl Answers {
                     .into_iter()
                     .map(|o| {
                         let ns = o.namespace.unwrap_or_else(|| namespace.to_owned());
-                        (o.kind, ns, o.name)
+                        ((o.kind, ns, o.name), o.body.to_string())
                     })
                     .collect(),
             )
         };
-        let mut applied: Vec<String> = scenario
-            .manifests_for(mode)
-            .into_iter()
-            .map(|m| m.value)
-            .collect();
         let mut universe: BTreeSet<ObjectId> = BTreeSet::new();
-        for f in applied
-            .iter()
-            .cloned()
-            .chain(scenario.applied_later(mode).into_iter().map(|m| m.value))
-        {
-            universe.extend(ids(&f)?);
+        let mut state: Objects = BTreeMap::new();
+        for m in scenario.manifests_for(mode) {
+            let found = objects(&m.value)?;
+            universe.extend(found.keys().cloned());
+            state.extend(found);
+        }
+        for m in scenario.applied_later(mode) {
+            universe.extend(objects(&m.value)?.into_keys());
         }
         for r in &scenario.requests {
             for action in &r.before {
                 let file = scenario.replaced(action.file(), mode).value;
+                let found = objects(&file)?;
                 match action {
-                    egress_harness::scenario::Action::Apply(_) => applied.push(file),
-                    egress_harness::scenario::Action::Delete(_) => applied.retain(|a| *a != file),
+                    egress_harness::scenario::Action::Apply(_) => state.extend(found),
+                    egress_harness::scenario::Action::Delete(_) => {
+                        state.retain(|id, _| !found.contains_key(id));
+                    }
+                    egress_harness::scenario::Action::Patch(p) => {
+                        let (kind, name) = p.object.value.split_once('/')?;
+                        let (id, body) = state
+                            .iter_mut()
+                            .find(|((k, _, n), _)| k == kind && n == name)?;
+                        let _ = id;
+                        let mut json: serde_json::Value = serde_json::from_str(body).ok()?;
+                        egress_harness::manifest::merge_patch(&mut json, &p.merge);
+                        *body = json.to_string();
+                    }
                 }
             }
             if r.name.value == request.name.value {
                 break;
             }
         }
-        let mut expected = BTreeSet::new();
-        for f in &applied {
-            expected.extend(ids(f)?);
-        }
-        Some((expected, universe))
+        Some((state, universe))
     }
 }
 
@@ -756,7 +772,7 @@ mod tests {
                     namespace: s.name(),
                     pod: "curl",
                     argv: &argv,
-                    present: &BTreeSet::new(),
+                    present: &BTreeMap::new(),
                 },
                 &Version::new(1, 22, 1),
                 false,

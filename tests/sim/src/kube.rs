@@ -483,9 +483,9 @@ impl KubeApi for Api {
             Ok(c.namespaces
                 .iter()
                 .flat_map(|(ns, n)| {
-                    n.objects
-                        .keys()
-                        .map(|(kind, name)| (kind.clone(), ns.clone(), name.clone()))
+                    n.objects.iter().map(|((kind, name), body)| {
+                        ((kind.clone(), ns.clone(), name.clone()), body.to_string())
+                    })
                 })
                 .collect())
         })?;
