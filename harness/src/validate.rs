@@ -331,13 +331,31 @@ fn local_hosts(scenario: &Scenario, ws: &Workspace) -> Vec<Problem> {
     problems
 }
 
-/// Hosts, gateways and ports agree across the scenario's objects.
+/// What a shared cluster applies in the scenario's namespace for its install profile
+/// (a namespace Sidecar for allow-any): part of what its own objects must agree with.
+fn profile_objects(scenario: &Scenario, ws: &Workspace) -> Vec<Object> {
+    crate::plan::NAMESPACE_PROFILES
+        .iter()
+        .filter(|p| p.profile == scenario.install.value)
+        .flat_map(|p| p.manifests.iter())
+        .filter_map(|m| manifest::parse_file_in(&ws.manifests_dir().join(m), scenario.name()).ok())
+        .flatten()
+        .map(|o| Object {
+            file: ws.display(&o.file).into(),
+            ..o
+        })
+        .collect()
+}
+
+/// Hosts, gateways and ports agree across the scenario's objects (and those its
+/// install profile puts in its namespace on a shared cluster).
 pub fn check_consistency(scenario: &Scenario, ws: &Workspace) -> Vec<Problem> {
     let mut problems = Vec::new();
+    let profile = profile_objects(scenario, ws);
     for mode in MODES {
         let found = match scenario_objects(scenario, ws, mode) {
             Ok(objects) => manifest::check_consistency(
-                &objects,
+                &profile.iter().cloned().chain(objects).collect::<Vec<_>>(),
                 scenario.name(),
                 &[MeshService::egress_gateway()],
             ),

@@ -444,3 +444,38 @@ fn validate_accepts_kinds_it_does_not_check_with_a_note_and_refuses_namespaces()
     assert!(said.contains("does not apply Namespaces yet"), "{said}");
     let _ = std::fs::remove_dir_all(&scratch);
 }
+
+#[test]
+fn a_scenario_s_sidecar_beside_its_install_profile_s_is_refused() {
+    // allow-any on a shared cluster puts a selector-less Sidecar in the scenario's
+    // namespace; a second one of the scenario's own makes Istio's choice undefined.
+    let scratch =
+        std::env::temp_dir().join(format!("egress-cli-two-sidecars-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    copy_dir(&root().join("manifests"), &scratch.join("manifests"));
+    std::fs::create_dir_all(scratch.join("scenarios")).unwrap();
+    std::fs::create_dir_all(scratch.join("manifests/user")).unwrap();
+    std::fs::write(
+        scratch.join("manifests/user/own-sidecar.yaml"),
+        "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: mine}\nspec:\n  outboundTrafficPolicy: {mode: REGISTRY_ONLY}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        scratch.join("scenarios/two-sidecars.yaml"),
+        "name: two-sidecars\ndescription: d\ninstall: allow-any\nmanifests: [service-entries/httpbin.yaml, user/own-sidecar.yaml]\nrequests:\n  - name: r\n    url: http://httpbin.org/headers\n    expect: {status: 200}\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_egress"))
+        .args(["validate", "--scenario", "two-sidecars"])
+        .env("EGRESS_ROOT", &scratch)
+        .output()
+        .unwrap();
+    let text = text(&out);
+    let _ = std::fs::remove_dir_all(&scratch);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("a second Sidecar without workloadSelector")
+            && text.contains("namespace-profiles/allow-any.yaml"),
+        "{text}"
+    );
+}

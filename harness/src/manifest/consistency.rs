@@ -337,7 +337,12 @@ fn sidecars_without_selector(objects: &[Object], namespace: &str) -> Vec<Problem
         if let Some((_, first)) = seen.iter().find(|(n, _)| *n == ns) {
             problems.push(Problem::on(
                 o,
-                format!("a second Sidecar without workloadSelector in namespace {ns} (the first is {}); Istio's behaviour with two is undefined", first.id()),
+                format!(
+                    "a second Sidecar without workloadSelector in namespace {ns} (the first is {}, {}:{}); Istio's behaviour with two is undefined",
+                    first.id(),
+                    first.file.display(),
+                    first.line
+                ),
             ));
         } else {
             seen.push((ns, o));
