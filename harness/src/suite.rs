@@ -67,8 +67,20 @@ impl Workspace {
         while let Some(dir) = dirs.pop() {
             let entries = std::fs::read_dir(&dir)
                 .map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
-            for path in entries.filter_map(Result::ok).map(|e| e.path()) {
-                if path.is_dir() {
+            for entry in entries.filter_map(Result::ok) {
+                let path = entry.path();
+                // A link is not followed: it could lead out of the tree or loop.
+                let Ok(kind) = entry.file_type() else {
+                    continue;
+                };
+                if kind.is_symlink() {
+                    return Err(format!(
+                        "{} is a symbolic link: scenarios are read only from files inside {}",
+                        path.display(),
+                        self.scenarios_dir().display()
+                    ));
+                }
+                if kind.is_dir() {
                     dirs.push(path);
                 } else if matches!(
                     path.extension().and_then(|e| e.to_str()),
@@ -228,6 +240,18 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_link_under_scenarios_is_refused_not_followed() {
+        let root = std::env::temp_dir().join(format!("egress-suite-link-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("scenarios")).unwrap();
+        // A loop: followed, discovery would walk it for ever.
+        std::os::unix::fs::symlink(root.join("scenarios"), root.join("scenarios/again")).unwrap();
+        let err = Workspace::at(&root).scenario_files().unwrap_err();
+        assert!(err.contains("is a symbolic link"), "{err}");
+        let _ = std::fs::remove_dir_all(&root);
+    }
 
     #[test]
     fn closest_finds_typos_only() {

@@ -310,6 +310,18 @@ fn is_dns_label(name: &str, max: usize) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
+/// The first symbolic link on the way from `base` to `base/rel`, if any.
+fn link_on_the_way(base: &Path, rel: &Path) -> Option<PathBuf> {
+    let mut at = base.to_path_buf();
+    for c in rel.components() {
+        at.push(c);
+        if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Some(at);
+        }
+    }
+    None
+}
+
 /// Checks what the YAML shape cannot: names, files, URLs, uniqueness.
 fn check(s: &Scenario, manifests_dir: &Path) -> Vec<LoadError> {
     let file = s.source.as_path();
@@ -366,6 +378,16 @@ fn check(s: &Scenario, manifests_dir: &Path) -> Vec<LoadError> {
                 &what.referenced,
                 key,
                 format!("{kind} `{}` must be a path inside manifests/", what.value),
+            );
+        } else if let Some(link) = link_on_the_way(manifests_dir, &rel) {
+            problem(
+                &what.referenced,
+                key,
+                format!(
+                    "{kind} `{}`: {} is a symbolic link; manifests are read only from files inside manifests/ (a link could lead to any file, and evidence would copy it)",
+                    what.value,
+                    link.display()
+                ),
             );
         } else if !manifests_dir.join(&rel).is_file() {
             problem(
@@ -871,6 +893,31 @@ mod tests {
                 .iter()
                 .any(|p| p.key.as_deref() == Some("requests[1].client"))
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_manifest_behind_a_link_is_refused() {
+        let dir = std::env::temp_dir().join(format!("egress-load-links-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for d in ["install", "client", "routes"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        for f in ["install/registry-only.yaml", "client/curl.yaml"] {
+            std::fs::write(dir.join(f), "").unwrap();
+        }
+        std::os::unix::fs::symlink("/etc/hostname", dir.join("routes/a.yaml")).unwrap();
+        std::os::unix::fs::symlink("/etc", dir.join("linked")).unwrap();
+        let text = "name: demo\ndescription: d\nmanifests: [routes/a.yaml, linked/hostname]\nrequests:\n  - name: r\n    url: http://httpbin.org/\n    expect: {status: 200}\n";
+        let s = load(text).unwrap();
+        let problems = check(&s, &dir);
+        for key in ["manifests[0]", "manifests[1]"] {
+            let p = problems
+                .iter()
+                .find(|p| p.key.as_deref() == Some(key))
+                .unwrap_or_else(|| panic!("{key}: {problems:?}"));
+            assert!(p.message.contains("is a symbolic link"), "{}", p.message);
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 
