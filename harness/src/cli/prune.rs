@@ -45,6 +45,9 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
             return Ok(ExitCode::FAILURE);
         }
     }
+    for (path, verdict) in session::prune_key_dirs(args.dry_run) {
+        say("key folder", &path, &verdict, args.dry_run);
+    }
     let Some(kind) = session::kind_for_prune(&options) else {
         println!(
             "kind is neither on PATH nor in {}: the harness cannot have created clusters here",

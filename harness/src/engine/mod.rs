@@ -113,7 +113,8 @@ impl Engine {
             }) => {
                 let names: Vec<&str> = server.aliases.iter().map(String::as_str).collect();
                 let certs = Certs::generate_for(&names)?;
-                certs.write(&run_dir.join("upstream"))?;
+                // No private key in the report folder: the nightly uploads it.
+                certs.write_public(&run_dir.join("upstream"))?;
                 Some(certs)
             }
             _ => None,

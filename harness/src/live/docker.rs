@@ -169,9 +169,11 @@ impl DockerEngine {
         certs: &Certs,
         timeout: Duration,
     ) -> Result<(), InfraError> {
-        // The certificates share one folder; `docker cp DIR/. C:FOLDER` creates it.
-        let dir = std::env::temp_dir().join(format!("{}-files", server.container_name));
-        let _ = std::fs::remove_dir_all(&dir);
+        // The certificates share one folder; `docker cp DIR/. C:FOLDER` creates it. The
+        // folder is private (0700, made new: never one found there) and gone after the
+        // copy; `egress prune` removes one a killed run left.
+        let dir = super::prune::key_dir(&server.container_name);
+        make_private_dir(&dir)?;
         let files = certs.files();
         let mut folder = None;
         for m in &server.mounts {
@@ -236,20 +238,39 @@ impl DockerEngine {
 }
 
 /// A file only its owner reads (the server key).
-fn write_private(path: &std::path::Path, bytes: &[u8], mode: u32) -> Result<(), InfraError> {
-    let io = |e: std::io::Error| InfraError::new(format!("{}: {e}", path.display()));
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
-    std::fs::write(path, bytes).map_err(io)?;
+/// A new folder only its owner can enter; an existing one is an error, not reused.
+fn make_private_dir(dir: &std::path::Path) -> Result<(), InfraError> {
+    let mut builder = std::fs::DirBuilder::new();
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io)?;
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(|e| {
+        InfraError::new(format!(
+            "{}: {e} (a killed run's? `egress prune` removes it)",
+            dir.display()
+        ))
+    })
+}
+
+/// A new file with `mode` from its first byte (never a moment world-readable).
+fn write_private(path: &std::path::Path, bytes: &[u8], mode: u32) -> Result<(), InfraError> {
+    use std::io::Write;
+    let io = |e: std::io::Error| InfraError::new(format!("{}: {e}", path.display()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(mode);
     }
     #[cfg(not(unix))]
     let _ = mode;
-    Ok(())
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(bytes))
+        .map_err(io)
 }
 
 /// `docker rm -f`, for containers of this run or of an earlier one.

@@ -14,6 +14,50 @@ pub use crate::plan::{OWNER_FILE, mark_cluster, owner_pid};
 /// The upstream container's label naming the process that started it.
 pub const PID_LABEL: &str = "egress-conformance.pid";
 
+/// Where the upstream's certificates and keys wait for `docker cp`: private, named
+/// after the container and this process, so `egress prune` can tell a killed run's.
+pub fn key_dir(container: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
+        "{KEY_DIR_PREFIX}{container}-{}",
+        std::process::id()
+    ))
+}
+
+const KEY_DIR_PREFIX: &str = "egress-conformance-keys-";
+
+/// Key folders of runs whose process is gone, removed unless `dry_run`.
+pub fn prune_key_dirs(dry_run: bool) -> Vec<(String, Verdict)> {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(KEY_DIR_PREFIX) else {
+            continue;
+        };
+        // Only a real folder of ours: a link is never followed or removed.
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let pid = rest
+            .rsplit_once('-')
+            .and_then(|(_, p)| p.parse::<u32>().ok());
+        let verdict = match pid {
+            Some(pid) if alive(pid) => {
+                Verdict::Keep(format!("its run (pid {pid}) is still running"))
+            }
+            Some(_) => Verdict::Remove,
+            None => continue,
+        };
+        if verdict == Verdict::Remove && !dry_run {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+        out.push((entry.path().display().to_string(), verdict));
+    }
+    out
+}
+
 /// Whether process `pid` still runs (signal 0 checks without sending anything).
 pub fn alive(pid: u32) -> bool {
     let Ok(pid) = i32::try_from(pid) else {
@@ -118,6 +162,24 @@ pub fn kind_for_prune(options: &PlanOptions) -> Option<Kind> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_folder_of_a_dead_run_is_pruned_and_a_live_one_kept() {
+        let live = key_dir("egc-upstream-t-live");
+        let dead = std::env::temp_dir().join(format!(
+            "{KEY_DIR_PREFIX}egc-upstream-t-dead-{}-{}",
+            std::process::id(),
+            u32::MAX - 1
+        ));
+        for d in [&live, &dead] {
+            std::fs::create_dir_all(d).expect("mkdir");
+        }
+        let found = prune_key_dirs(false);
+        let live_kept = live.is_dir();
+        let _ = std::fs::remove_dir_all(&live);
+        assert!(live_kept, "{found:?}");
+        assert!(!dead.exists(), "{found:?}");
+    }
 
     #[test]
     fn only_a_cluster_marked_by_an_ended_run_is_removed() {

@@ -92,9 +92,19 @@ impl Certs {
 
     /// The files the echo server mounts, written with mode 0600 into `dir`.
     pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>, String> {
+        self.write_where(dir, |_| true)
+    }
+
+    /// The certificates only, no private key: what a report folder may hold (CI
+    /// uploads it).
+    pub fn write_public(&self, dir: &Path) -> Result<Vec<PathBuf>, String> {
+        self.write_where(dir, |name| !name.ends_with(".key"))
+    }
+
+    fn write_where(&self, dir: &Path, keep: impl Fn(&str) -> bool) -> Result<Vec<PathBuf>, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let mut written = Vec::new();
-        for (name, text) in self.files() {
+        for (name, text) in self.files().into_iter().filter(|(n, _)| keep(n)) {
             let path = dir.join(name);
             write_private(&path, text.as_bytes())?;
             written.push(path);

@@ -1264,3 +1264,25 @@ fn a_counter_that_does_not_grow_fails_its_stats_expectation() {
         vec![("Fail".to_owned(), Some("grew by 0".to_owned()))]
     );
 }
+
+#[test]
+fn no_private_key_is_left_in_the_report_folder() {
+    let r = run(&["gateway-mtls-origination"], "1.30.3", &[], "no-keys");
+    fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, found);
+            } else if std::fs::read_to_string(&path).is_ok_and(|t| t.contains("PRIVATE KEY")) {
+                found.push(path);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(&r.dir, &mut found);
+    assert!(
+        r.dir.join("upstream/ca.crt").is_file(),
+        "the CA is kept for the user"
+    );
+    assert!(found.is_empty(), "private keys in the report: {found:?}");
+}
