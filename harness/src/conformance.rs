@@ -119,6 +119,20 @@ fn run(args: Args, simulation: Option<Arc<dyn Simulation>>) -> ExitCode {
     exit
 }
 
+/// A trial whose failure message is shown safely: it quotes log lines, headers and
+/// files, whose control characters must not drive the terminal.
+fn safe_trial(
+    name: impl Into<String>,
+    runner: impl FnOnce() -> Result<(), Failed> + Send + 'static,
+) -> Trial {
+    Trial::test(name, move || {
+        runner().map_err(|f| match f.message() {
+            Some(m) => Failed::from(crate::model::terminal_safe(m)),
+            None => f,
+        })
+    })
+}
+
 /// The run's reporter. Listing trials writes nothing, nor does one test process of
 /// cargo-nextest (each test runs in its own; `cargo test` writes the run's report).
 fn reporter(args: &Args) -> Result<Reporter, String> {
@@ -454,7 +468,7 @@ fn trials(
                 .collect::<Vec<_>>()
                 .join("\n");
             reporter.record(case::broken(&stem, &message));
-            trials.push(Trial::test(format!("{stem}::validate"), move || {
+            trials.push(safe_trial(format!("{stem}::validate"), move || {
                 Err(message.into())
             }));
         }
@@ -575,7 +589,7 @@ fn scenario_trials(
     let (file, manifests) = (s.source.clone(), ws.manifests_dir());
     let expected = name.clone();
     let mut trials =
-        vec![Trial::test(
+        vec![safe_trial(
             format!("{name}::validate"),
             move || match crate::scenario::load_file(&file, &manifests) {
                 Ok(s) if s.name() == expected => Ok(()),
@@ -590,18 +604,18 @@ fn scenario_trials(
         )];
 
     let (scenario, workspace) = (s.clone(), ws.clone());
-    trials.push(Trial::test(format!("{name}::manifests"), move || {
+    trials.push(safe_trial(format!("{name}::manifests"), move || {
         problems(validate::check_manifests(&scenario, &workspace))
     }));
 
     let (scenario, workspace) = (s.clone(), ws.clone());
-    trials.push(Trial::test(format!("{name}::consistency"), move || {
+    trials.push(safe_trial(format!("{name}::consistency"), move || {
         problems(validate::check_consistency(&scenario, &workspace))
     }));
 
     let (scenario, workspace) = (s.clone(), ws.clone());
     let versions = istio.to_vec();
-    trials.push(Trial::test(format!("{name}::plan"), move || {
+    trials.push(safe_trial(format!("{name}::plan"), move || {
         let options = PlanOptions {
             istio: versions,
             kind: Some("kind".into()),
@@ -678,7 +692,7 @@ fn live_trials(
             Arc::clone(reporter),
         );
         trials.push((
-            Trial::test(format!("{}::live{suffix}", s.name()), move || {
+            safe_trial(format!("{}::live{suffix}", s.name()), move || {
                 live_trial(&seed, &reporter, &scenario, &trial_version)
             })
             .with_kind("live")
@@ -713,7 +727,7 @@ fn not_run_live(
         seed.source(),
     );
     let ignored = trial.has_ignored_flag();
-    Trial::test(trial.name().to_owned(), move || {
+    safe_trial(trial.name().to_owned(), move || {
         reporter.record(case::live_error(
             &scenario,
             &version,
@@ -773,7 +787,7 @@ fn replay_trials(
                     Status::Error,
                     Some(e.clone()),
                 ));
-                trials.push(Trial::test(format!("{name}::replay{suffix}"), move || {
+                trials.push(safe_trial(format!("{name}::replay{suffix}"), move || {
                     Err(e.into())
                 }));
                 continue;
@@ -785,7 +799,7 @@ fn replay_trials(
             .unwrap_or(&file)
             .to_string_lossy()
             .into_owned();
-        trials.push(Trial::test(format!("{name}::replay{suffix}"), move || {
+        trials.push(safe_trial(format!("{name}::replay{suffix}"), move || {
             let mut case = case::from_replay(&scenario, &original, &shipped_name, sidecar);
             if let Ok(text) = serde_json::to_vec_pretty(&original) {
                 let kept = format!(
@@ -800,7 +814,7 @@ fn replay_trials(
         }));
         for (mutation, changed) in crate::replay::mutations(&recording) {
             let scenario = s.clone();
-            trials.push(Trial::test(format!("{name}::mutation-{mutation}{suffix}"), move || {
+            trials.push(safe_trial(format!("{name}::mutation-{mutation}{suffix}"), move || {
                 let result = crate::replay::replay(&scenario, &changed)?;
                 if result.passed() {
                     return Err(format!("the mutation {mutation} left the verdict green: no expectation looks at what it changed").into());
@@ -823,7 +837,7 @@ fn browser_trial(ws: &Workspace, suite: &Suite, reporter: &Arc<Reporter>) -> Tri
         .dir()
         .map_or_else(std::env::temp_dir, std::path::Path::to_path_buf);
     let ignored = chromium.is_none() && !required;
-    Trial::test("report::html-in-chromium", move || {
+    safe_trial("report::html-in-chromium", move || {
         let chromium = chromium
             .ok_or_else(|| format!("no Chromium: {}", crate::report::browser::INSTALL_HINT))?;
         let png = crate::report::browser::check_report(&chromium, &results?, &out)?;

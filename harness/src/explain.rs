@@ -299,6 +299,11 @@ pub fn stream(
             }
             return Ok(counts);
         }
+        // Read for a terminal: the line's control characters are shown, not obeyed
+        // (JSON escapes them itself).
+        if !json && let std::borrow::Cow::Owned(safe) = crate::model::terminal_safe(&line) {
+            line = safe;
+        }
         let trimmed = line.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;

@@ -341,6 +341,28 @@ pub fn process_cpu_seconds() -> f64 {
 }
 
 /// The UTC time now as a run id (sorts by time).
+/// Text from outside (log lines, headers, files) as the terminal may show it: control
+/// characters (C0 but newline and tab, DEL, C1 — ESC among them, which starts terminal
+/// escape sequences) become visible `\u{..}` escapes.
+pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char =
+        |c: char| (c.is_control() && c != '\n' && c != '\t') || ('\u{80}'..='\u{9f}').contains(&c);
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if unsafe_char(c) {
+                    c.escape_unicode().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
 /// Whether `id` may name a folder under reports/: letters, digits, `-`, `_`, `.`, not
 /// starting with `.`, at most [`RUN_ID_MAX`] characters.
 pub fn valid_run_id(id: &str) -> bool {
@@ -364,6 +386,15 @@ pub fn run_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_from_outside_are_shown_not_obeyed() {
+        assert_eq!(terminal_safe("plain\ttext\n"), "plain\ttext\n");
+        assert_eq!(
+            terminal_safe("\u{1b}[2J\u{1b}]0;pwned\u{7}x\u{9b}y\rz"),
+            "\\u{1b}[2J\\u{1b}]0;pwned\\u{7}x\\u{9b}y\\u{d}z"
+        );
+    }
 
     #[test]
     fn timeouts_print_every_deadline_in_seconds() {

@@ -479,3 +479,22 @@ fn a_scenario_s_sidecar_beside_its_install_profile_s_is_refused() {
         "{text}"
     );
 }
+
+#[test]
+fn explain_shows_a_line_s_control_characters_instead_of_sending_them_to_the_terminal() {
+    let file = std::env::temp_dir().join(format!("egress-cli-escape-{}.log", std::process::id()));
+    std::fs::write(
+        &file,
+        "[2024-06-24T21:29:03.272Z] \"GET /h\u{1b}]0;pwned\u{7} HTTP/1.1\" 200 - via_upstream - \"-\" 0 3157 67 67 \"10.244.0.7\" \"curl/7.83.1-DEV\" \"a9\" \"httpbin.org\" \"44.195.190.188:80\" outbound|80||httpbin.org 10.244.0.6:56744 10.244.0.6:8443 10.244.0.7:57726 httpbin.org -\n",
+    )
+    .unwrap();
+    let out = egress(&["explain", "--access-log", file.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&file);
+    let text = text(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{7}'),
+        "{text:?}"
+    );
+    assert!(text.contains("GET /h\\u{1b}]0;pwned\\u{7}"), "{text}");
+}

@@ -95,6 +95,8 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         }
     }
     // A closed pipe (`| head`) is the reader's choice, not an error.
+    // The lines explained are data: their control characters are shown, not obeyed.
+    let out = crate::model::terminal_safe(&out);
     match std::io::stdout().write_all(out.as_bytes()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
             Err(format!("writing the output: {e}"))

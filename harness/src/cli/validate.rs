@@ -59,7 +59,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
                 problems.extend(validate::check_manifests(&s, &ws).iter().map(located));
                 problems.extend(validate::check_consistency(&s, &ws).iter().map(located));
                 for note in validate::notes(&s, &ws) {
-                    eprintln!("note: {}", located(&note));
+                    eprintln!("note: {}", crate::model::terminal_safe(&located(&note)));
                 }
             }
         }
@@ -68,7 +68,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         } else {
             failed += 1;
             for p in problems {
-                eprintln!("error: {p}");
+                eprintln!("error: {}", crate::model::terminal_safe(&p));
             }
         }
     }

@@ -24,7 +24,24 @@ pub fn render(results: &Results) -> Result<String, String> {
         }
         report.add_test_suite(suite);
     }
-    report.to_string().map_err(|e| format!("junit.xml: {e}"))
+    report
+        .to_string()
+        .map(|xml| xml_characters_only(&xml))
+        .map_err(|e| format!("junit.xml: {e}"))
+}
+
+/// The document with every character XML 1.0 forbids (C0 but tab, newline and
+/// carriage return; U+FFFE, U+FFFF) replaced by U+FFFD: log lines and headers quoted in
+/// messages may hold them, and a CI's JUnit reader refuses the whole file for one. The
+/// markup itself never holds them, so the replacement touches only quoted text.
+fn xml_characters_only(xml: &str) -> String {
+    xml.chars()
+        .map(|c| match c {
+            '\t' | '\n' | '\r' => c,
+            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => '\u{fffd}',
+            c => c,
+        })
+        .collect()
 }
 
 fn test_case(case: &Case) -> TestCase {

@@ -8,7 +8,11 @@ use super::results::{Case, Outcome, Results, Status};
 
 pub fn render(results: &Results, changes: Option<&[Change]>) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "# Istio egress conformance · {}\n", results.run_id);
+    let _ = writeln!(
+        out,
+        "# Istio egress conformance · {}\n",
+        cell(&results.run_id)
+    );
     let _ = writeln!(out, "{}\n", totals(results));
     if let Some(t) = &results.timing {
         let _ = writeln!(out, "{}\n", time_split(t));
@@ -137,14 +141,14 @@ fn detail(out: &mut String, case: &Case) {
         out,
         "### {} {}{on}: {}\n",
         case.status.mark(),
-        case.scenario,
+        cell(&case.scenario),
         case.status_text()
     );
     if case.needs_a_look() {
-        let _ = writeln!(out, "Rerun: `{}`\n", case.rerun());
+        let _ = writeln!(out, "Rerun: {}\n", code(&case.rerun()));
     }
     if let Some(k) = &case.known_issue {
-        let _ = writeln!(out, "Known issue ({}): {}\n", k.mode, k.url);
+        let _ = writeln!(out, "Known issue ({}): {}\n", cell(&k.mode), cell(&k.url));
     }
     match case.status {
         Status::Error => {
@@ -173,7 +177,7 @@ fn detail(out: &mut String, case: &Case) {
         if shown.is_empty() && relapse.is_empty() {
             continue;
         }
-        let _ = writeln!(out, "Request `{}` ({}):\n", r.name, r.url);
+        let _ = writeln!(out, "Request {} ({}):\n", code(&r.name), cell(&r.url));
         let _ = writeln!(out, "| Expectation | Expected | Observed |\n|---|---|---|");
         let rows = shown
             .iter()
@@ -182,8 +186,8 @@ fn detail(out: &mut String, case: &Case) {
         for (v, when) in rows {
             let _ = writeln!(
                 out,
-                "| `{}`{when} | {} | {} |",
-                v.subject,
+                "| {}{when} | {} | {} |",
+                code(&v.subject),
                 cell(&v.expected),
                 v.observed.as_deref().map_or("nothing".into(), cell)
             );
@@ -191,19 +195,41 @@ fn detail(out: &mut String, case: &Case) {
         out.push('\n');
     }
     if !case.evidence.is_empty() {
-        let files: Vec<String> = case.evidence.iter().map(|e| format!("`{e}`")).collect();
+        let files: Vec<String> = case.evidence.iter().map(|e| code(e)).collect();
         let _ = writeln!(out, "Evidence: {}\n", files.join(", "));
     }
 }
 
-/// Text safe inside a Markdown table cell.
+/// Text from outside (headers, log lines, merged files) safe inside a Markdown table
+/// cell or line: one line, clipped, and nothing a renderer would read as HTML,
+/// emphasis, a link or a code span (GitHub keeps tags such as `<img>` and `</table>`).
 fn cell(text: &str) -> String {
-    let one_line = text.replace(['\n', '\r'], " ");
+    let one_line = crate::model::terminal_safe(&text.replace(['\n', '\r'], " ")).into_owned();
     let clipped: String = one_line.chars().take(300).collect();
     let clipped = if clipped.len() < one_line.len() {
         clipped + "…"
     } else {
         clipped
     };
-    clipped.replace('|', "\\|").replace('`', "'")
+    let mut out = String::with_capacity(clipped.len());
+    for c in clipped.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '`' => out.push('\''),
+            '|' | '\\' | '*' | '_' | '[' | ']' | '~' | '!' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text from outside as an inline code span: no backtick to close it early, one line.
+fn code(text: &str) -> String {
+    let one_line = crate::model::terminal_safe(&text.replace(['\n', '\r'], " ")).into_owned();
+    format!("`{}`", one_line.replace('`', "'"))
 }

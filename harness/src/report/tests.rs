@@ -298,3 +298,46 @@ fn the_summary_splits_the_time_and_names_the_harness_share() {
     let page = super::html::render(&results, None);
     assert!(page.contains("id=\"timing\""));
 }
+
+#[test]
+fn summary_md_shows_outside_text_and_never_renders_it() {
+    let mut results = every_status();
+    let hostile = "<img src=x onerror=alert(1)></table> *bold* [a](javascript:x) \u{1b}[31mred`";
+    let failing = results
+        .cases
+        .iter_mut()
+        .flat_map(|c| c.requests.iter_mut())
+        .flat_map(|r| r.verdicts.iter_mut())
+        .find(|v| v.outcome == crate::report::results::Outcome::Fail)
+        .expect("a failing verdict");
+    failing.observed = Some(hostile.into());
+    failing.subject = "headers.X`evil".into();
+    let md = markdown::render(&results, None);
+    assert!(
+        md.contains("&lt;img src=x onerror=alert(1)&gt;&lt;/table&gt;"),
+        "{md}"
+    );
+    assert!(
+        md.contains("\\*bold\\*") && md.contains("\\[a\\](javascript:x)"),
+        "{md}"
+    );
+    assert!(!md.contains("<img") && !md.contains("</table>"), "{md}");
+    assert!(
+        !md.contains('\u{1b}') && md.contains("\\\\u{1b}\\[31mred"),
+        "{md}"
+    );
+    assert!(md.contains("`headers.X'evil`"), "{md}");
+}
+
+#[test]
+fn junit_xml_holds_only_characters_xml_allows() {
+    let mut results = every_status();
+    results.cases[0].message = Some("line with \u{1b}[31m and \u{0}\u{8} and \u{ffff}".into());
+    let xml = super::junit::render(&results).expect("junit");
+    assert!(
+        !xml.chars()
+            .any(|c| ((c as u32) < 0x20 && !"\t\n\r".contains(c)) || c == '\u{ffff}'),
+        "{xml:?}"
+    );
+    assert!(xml.contains("line with "), "{xml}");
+}
