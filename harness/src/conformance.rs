@@ -78,6 +78,13 @@ pub fn egress_run(argv: Vec<String>) -> ExitCode {
 }
 
 fn run(args: Args, simulation: Option<Arc<dyn Simulation>>) -> ExitCode {
+    // `--scenario ""` names nothing; taken as "everything" it would run the suite live.
+    if !args.scenarios.is_empty() && crate::suite::split_terms(&args.scenarios).is_empty() {
+        eprintln!(
+            "error: --scenario (or EGRESS_SCENARIO) names no scenario or tag: name one, or leave it out"
+        );
+        return ExitCode::from(2);
+    }
     let reporter = match reporter(&args) {
         Ok(r) => Arc::new(r),
         Err(message) => {

@@ -22,6 +22,9 @@ impl std::fmt::Display for Missing {
 pub enum DockerEndpoint {
     Unix(PathBuf),
     Tcp(String),
+    /// A `DOCKER_HOST` this harness does not speak (`ssh://`, `npipe://`): said, never
+    /// taken for the local socket.
+    Unsupported(String),
 }
 
 impl DockerEndpoint {
@@ -32,6 +35,7 @@ impl DockerEndpoint {
                 Self::Unix(PathBuf::from(&host["unix://".len()..]))
             }
             Ok(host) if host.starts_with("tcp://") => Self::Tcp(host["tcp://".len()..].to_owned()),
+            Ok(host) if !host.is_empty() => Self::Unsupported(host),
             _ => Self::Unix(PathBuf::from("/var/run/docker.sock")),
         }
     }
@@ -42,6 +46,7 @@ impl std::fmt::Display for DockerEndpoint {
         match self {
             Self::Unix(path) => write!(f, "unix://{}", path.display()),
             Self::Tcp(addr) => write!(f, "tcp://{addr}"),
+            Self::Unsupported(host) => f.write_str(host),
         }
     }
 }
@@ -74,6 +79,12 @@ pub fn check_docker(endpoint: &DockerEndpoint) -> Result<(), Missing> {
                 exchange(&mut s)
             })
         }
+        DockerEndpoint::Unsupported(host) => {
+            return Err(Missing {
+                what: format!("DOCKER_HOST={host}: this harness speaks to Docker over unix:// and tcp:// only"),
+                fix: "point DOCKER_HOST at a unix socket or a tcp:// address (for an ssh:// host: `ssh -L /tmp/docker.sock:/var/run/docker.sock HOST` and DOCKER_HOST=unix:///tmp/docker.sock)".into(),
+            });
+        }
     };
     match answer {
         Ok(reply) if reply.starts_with("HTTP/1.") && reply.split_whitespace().nth(1) == Some("200") => Ok(()),
@@ -104,6 +115,15 @@ pub fn describe(missing: &[Missing]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_docker_host_of_another_scheme_is_said_not_taken_for_the_local_socket() {
+        let m = check_docker(&DockerEndpoint::Unsupported("ssh://me@build".into())).unwrap_err();
+        assert!(
+            m.what.contains("DOCKER_HOST=ssh://me@build") && m.what.contains("unix:// and tcp://"),
+            "{m}"
+        );
+    }
 
     #[test]
     fn a_missing_socket_says_what_and_how() {

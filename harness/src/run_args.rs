@@ -44,7 +44,7 @@ pub struct RunArgs {
     #[arg(long, env = "EGRESS_NODE_IMAGE")]
     pub node_image: Option<String>,
     /// Seconds a request may take to become consistent.
-    #[arg(long, env = "EGRESS_DEADLINE", default_value_t = 60)]
+    #[arg(long, env = "EGRESS_DEADLINE", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub deadline: u64,
     /// The upstream: `local` (the harness's echo server, answering as httpbin.org) or
     /// `internet` (the real httpbin.org, as the article ran it).
@@ -52,7 +52,7 @@ pub struct RunArgs {
     pub upstream: String,
     /// Another image for the local upstream (a mirror of echo-basic), `name:tag` or
     /// `name@sha256:…`.
-    #[arg(long, env = "EGRESS_UPSTREAM_IMAGE")]
+    #[arg(long, env = "EGRESS_UPSTREAM_IMAGE", value_parser = pinned_image)]
     pub upstream_image: Option<String>,
     /// When to collect evidence: `on-failure` or `always`.
     #[arg(long, env = "EGRESS_EVIDENCE", default_value = "on-failure", value_parser = ["on-failure", "always"])]
@@ -63,6 +63,25 @@ pub struct RunArgs {
     /// An earlier run's results.json: the summary lists the verdicts that changed.
     #[arg(long, env = "EGRESS_BASELINE")]
     pub baseline: Option<PathBuf>,
+}
+
+/// `--upstream-image`: a tag or a digest is required, so the run says what it ran
+/// (without one it would silently be the pinned image).
+fn pinned_image(text: &str) -> Result<String, String> {
+    let name_part = text.rsplit('/').next().unwrap_or(text);
+    let digest = text.split_once("@sha256:").is_some_and(|(name, d)| {
+        !name.is_empty() && d.len() == 64 && d.chars().all(|c| c.is_ascii_hexdigit())
+    });
+    let tagged = name_part
+        .split_once(':')
+        .is_some_and(|(name, tag)| !name.is_empty() && !tag.is_empty());
+    if digest || (tagged && !text.contains('@')) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "`{text}`: give a tag (`name:tag`) or a digest (`name@sha256:<64 hex>`)"
+        ))
+    }
 }
 
 /// `--shard K/N`: the Kth of N disjoint, deterministic parts of the suite.
@@ -176,6 +195,26 @@ pub use crate::model::run_id;
 #[cfg(test)]
 mod tests {
     use super::Shard;
+
+    #[test]
+    fn an_upstream_image_names_its_tag_or_digest() {
+        for ok in [
+            "registry.k8s.io/gateway-api/conformance/echo-basic:v0.1.0",
+            "localhost:5000/echo:1",
+            &format!("mirror.example/echo@sha256:{}", "a".repeat(64)),
+        ] {
+            assert_eq!(super::pinned_image(ok).as_deref(), Ok(ok), "{ok}");
+        }
+        for bad in [
+            "mirror.example/echo",
+            "localhost:5000/echo",
+            "echo:",
+            "echo@sha256:abc",
+            "",
+        ] {
+            assert!(super::pinned_image(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn shards_split_the_suite_disjointly_and_completely() {

@@ -141,6 +141,33 @@ impl Suite {
                 }
             }
         }
+        // A name is a namespace and a selector: two files may not share one.
+        let mut seen: Vec<(String, PathBuf)> = Vec::new();
+        let mut duplicates = Vec::new();
+        for s in &suite.scenarios {
+            match seen.iter().find(|(n, _)| n == s.name()) {
+                Some((_, first)) => {
+                    duplicates.push((s.source.clone(), first.clone(), s.name().to_owned()))
+                }
+                None => seen.push((s.name().to_owned(), s.source.clone())),
+            }
+        }
+        for (file, first, name) in duplicates {
+            suite.scenarios.retain(|s| s.source != file);
+            suite.broken.push((
+                file.clone(),
+                vec![LoadError {
+                    file,
+                    line: None,
+                    column: None,
+                    key: Some("name".into()),
+                    message: format!(
+                        "scenario `{name}` is also {}: scenario names are unique across scenarios/ and its folders",
+                        first.display()
+                    ),
+                }],
+            ));
+        }
         Ok(suite)
     }
 
@@ -240,6 +267,27 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_scenarios_of_one_name_in_different_folders_are_refused() {
+        let root = std::env::temp_dir().join(format!("egress-suite-twice-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let real = Workspace::at(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+        std::fs::create_dir_all(root.join("scenarios/more")).unwrap();
+        std::os::unix::fs::symlink(real.manifests_dir(), root.join("manifests")).unwrap();
+        let text = std::fs::read_to_string(real.scenarios_dir().join("gateway-http.yaml")).unwrap();
+        std::fs::write(root.join("scenarios/gateway-http.yaml"), &text).unwrap();
+        std::fs::write(root.join("scenarios/more/gateway-http.yaml"), &text).unwrap();
+        let suite = Suite::load(&Workspace::at(&root)).unwrap();
+        let _ = std::fs::remove_dir_all(&root);
+        assert_eq!(suite.scenarios.len(), 1);
+        assert_eq!(suite.broken.len(), 1);
+        assert!(
+            suite.broken[0].1[0].message.contains("is also"),
+            "{:?}",
+            suite.broken
+        );
+    }
 
     #[test]
     fn a_link_under_scenarios_is_refused_not_followed() {

@@ -498,3 +498,29 @@ fn explain_shows_a_line_s_control_characters_instead_of_sending_them_to_the_term
     );
     assert!(text.contains("GET /h\\u{1b}]0;pwned\\u{7}"), "{text}");
 }
+
+#[test]
+fn nonsense_settings_are_refused_before_anything_runs() {
+    for (args, says) in [
+        (
+            vec!["run", "--deadline", "0", "--scenario", "gateway-http"],
+            "--deadline",
+        ),
+        (
+            vec![
+                "run",
+                "--upstream-image",
+                "mirror.example/echo",
+                "--scenario",
+                "gateway-http",
+            ],
+            "give a tag",
+        ),
+        (vec!["run", "--scenario", ""], "names no scenario or tag"),
+    ] {
+        let out = egress(&args);
+        let text = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {text}");
+        assert!(text.contains(says), "{args:?}: {text}");
+    }
+}
