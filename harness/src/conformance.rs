@@ -107,6 +107,11 @@ fn run(args: Args, simulation: Option<Arc<dyn Simulation>>) -> ExitCode {
         Ok(trials) => {
             let conclusion = libtest_mimic::run(&args.libtest, trials);
             seed.finish(&reporter);
+            if seed.simulated && !args.libtest.list {
+                eprintln!(
+                    "egress: the scenario trials above ran on the SIMULATED cluster (the project's test support): none is a verdict on Istio; run without --cluster simulated for one"
+                );
+            }
             conclusion.exit_code()
         }
         Err(message) => {
@@ -692,6 +697,7 @@ fn live_trials(
         } else {
             String::new()
         };
+        let kind = if seed.simulated { "simulated" } else { "live" };
         let (seed, scenario, trial_version, reporter) = (
             Arc::clone(seed),
             s.clone(),
@@ -702,7 +708,7 @@ fn live_trials(
             safe_trial(format!("{}::live{suffix}", s.name()), move || {
                 live_trial(&seed, &reporter, &scenario, &trial_version)
             })
-            .with_kind("live")
+            .with_kind(kind)
             .with_ignored_flag(!selected),
             version.clone(),
         ));
@@ -744,7 +750,7 @@ fn not_run_live(
         ));
         Err(message.into())
     })
-    .with_kind("live")
+    .with_kind(if seed.simulated { "simulated" } else { "live" })
     .with_ignored_flag(ignored)
 }
 

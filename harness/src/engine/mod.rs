@@ -134,6 +134,15 @@ impl Engine {
         })
     }
 
+    /// How the engine's lines begin: a simulated run says so on each, since its
+    /// downloads, clusters and requests are the test support's, not real ones.
+    pub(crate) fn voice(&self) -> &'static str {
+        match self.options.mode {
+            RunMode::Simulated => "egress [simulated]",
+            _ => "egress",
+        }
+    }
+
     pub fn plan(&self) -> &Plan {
         &self.plan
     }
@@ -290,7 +299,7 @@ impl Engine {
     ) -> Result<T, InfraError> {
         let started = Timestamp::now();
         let clock = tokio::time::Instant::now();
-        eprintln!("egress: {step}");
+        eprintln!("{}: {step}", self.voice());
         let result = work.await;
         let outcome = match &result {
             Ok(_) => StepOutcome::Ok,
@@ -538,7 +547,7 @@ impl Engine {
                 } => {
                     let started = Timestamp::now();
                     let clock = tokio::time::Instant::now();
-                    eprintln!("egress: {step}");
+                    eprintln!("{}: {step}", self.voice());
                     match self.command(argv, *timeout_secs, "loading images").await {
                         Ok(_) => {
                             self.log
@@ -552,7 +561,7 @@ impl Engine {
                                 && e.message.contains("not found") =>
                         {
                             let why = "kind load failed on Docker's containerd image store (kubernetes-sigs/kind#3795); the nodes pull the images themselves";
-                            eprintln!("egress: {why}");
+                            eprintln!("{}: {why}", self.voice());
                             self.log.record(
                                 step,
                                 started,
@@ -716,7 +725,7 @@ impl Engine {
         let exists = listed.stdout.lines().any(|l| l.trim() == name);
         if exists && self.options.reuse {
             state.reused = true;
-            eprintln!("egress: reusing cluster {name}");
+            eprintln!("{}: reusing cluster {name}", self.voice());
             self.command(
                 &[
                     kind,
@@ -774,7 +783,10 @@ impl Engine {
                     )));
                 }
                 Err(e) => {
-                    eprintln!("egress: creating {name} failed (attempt {attempt}/{attempts}): {e}");
+                    eprintln!(
+                        "{}: creating {name} failed (attempt {attempt}/{attempts}): {e}",
+                        self.voice()
+                    );
                     // kind leaves a half-made cluster behind; remove it before trying again.
                     let _ = self
                         .command(

@@ -120,7 +120,7 @@ impl<'a> ScenarioExec<'a> {
             }
             let clock = tokio::time::Instant::now();
             let started = Timestamp::now();
-            eprintln!("egress: {step}");
+            eprintln!("{}: {step}", self.engine.voice());
             let result = self.execute(&step.step).await;
             let outcome = match &result {
                 Ok(()) => StepOutcome::Ok,

@@ -375,10 +375,16 @@ fn failure_message(case: &Case) -> Option<String> {
 
 /// The trial's result: `Ok` with a line to print, `Err` with why the run fails.
 pub fn trial_outcome(case: &Case) -> Result<String, String> {
+    // Never read as live: a simulated or replayed verdict says so on its own line.
+    let mode = match case.source {
+        super::results::Source::Live => "",
+        super::results::Source::Simulated => " (simulated)",
+        super::results::Source::Recording => " (replayed)",
+    };
     let on = case
         .istio
         .as_deref()
-        .map_or_else(String::new, |v| format!(" on Istio {v}"));
+        .map_or_else(String::new, |v| format!("{mode} on Istio {v}"));
     let message = case.message.clone().unwrap_or_default();
     let known = case
         .known_issue

@@ -81,7 +81,13 @@ fn test_case(case: &Case) -> TestCase {
             status
         }
     };
-    let mut test = TestCase::new(case.scenario.as_str(), status);
+    // A CI's test list never shows a simulated or replayed case as a live one.
+    let name = match case.source {
+        super::results::Source::Live => case.scenario.clone(),
+        super::results::Source::Simulated => format!("{} (simulated)", case.scenario),
+        super::results::Source::Recording => format!("{} (replayed)", case.scenario),
+    };
+    let mut test = TestCase::new(name, status);
     test.set_classname(format!(
         "egress.{}",
         case.istio.as_deref().unwrap_or("none").replace('.', "_")

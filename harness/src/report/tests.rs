@@ -341,3 +341,29 @@ fn junit_xml_holds_only_characters_xml_allows() {
     );
     assert!(xml.contains("line with "), "{xml}");
 }
+
+#[test]
+fn a_simulated_case_says_so_in_its_trial_line_and_its_junit_name() {
+    use crate::report::results::{Case, Source, Status};
+    let case = Case {
+        source: Source::Simulated,
+        ..Case::example("gateway-http", "1.30.3", Status::Pass)
+    };
+    let line = super::case::trial_outcome(&case).expect("a pass");
+    assert!(
+        line.starts_with("passes (simulated) on Istio 1.30.3"),
+        "{line}"
+    );
+    let live = Case {
+        source: Source::Live,
+        ..case.clone()
+    };
+    assert!(
+        super::case::trial_outcome(&live)
+            .expect("a pass")
+            .starts_with("passes on Istio 1.30.3")
+    );
+    let results = crate::report::results::Results::example("t", vec![case]);
+    let xml = super::junit::render(&results).expect("junit");
+    assert!(xml.contains("name=\"gateway-http (simulated)\""), "{xml}");
+}
