@@ -104,7 +104,6 @@ fn get_from_peer(dir: &std::path::Path, args: &[&str]) -> (bool, String, String)
     docker(&argv)
 }
 
-#[test]
 fn u2_an_unnegotiated_api_1_53_client_is_refused_by_older_engines_and_the_cli_negotiates() {
     if !docker_here() {
         return;
@@ -148,7 +147,6 @@ fn u2_an_unnegotiated_api_1_53_client_is_refused_by_older_engines_and_the_cli_ne
     assert_eq!(out.trim(), api);
 }
 
-#[test]
 fn the_upstream_answers_as_httpbin_on_the_kind_network_over_http_tls_and_mtls() {
     if !docker_here() {
         return;
@@ -225,7 +223,6 @@ fn the_upstream_answers_as_httpbin_on_the_kind_network_over_http_tls_and_mtls() 
     }
 }
 
-#[test]
 fn a_leftover_holding_the_alias_is_refused_not_shared() {
     if !docker_here() {
         return;
@@ -260,7 +257,6 @@ fn a_leftover_holding_the_alias_is_refused_not_shared() {
     assert!(!exists(&s.container_name), "nothing was created");
 }
 
-#[test]
 fn prune_removes_an_upstream_a_killed_run_left_and_keeps_a_live_runs() {
     if !docker_here() {
         return;
@@ -305,4 +301,57 @@ fn prune_removes_an_upstream_a_killed_run_left_and_keeps_a_live_runs() {
         "{done:?}"
     );
     assert!(!exists(&dead), "the killed run's upstream is left");
+}
+
+/// A test that cannot run here (no Docker daemon) is reported ignored with the reason, never
+/// `ok`; with the `EGRESS_REQUIRE_*` variable set (CI) it fails instead.
+fn main() -> std::process::ExitCode {
+    let args = libtest_mimic::Arguments::from_args();
+    let missing = {
+        let up = Command::new("docker")
+            .args(["version", "--format", "{{.Server.APIVersion}}"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        (!up).then(|| {
+            if std::env::var("EGRESS_REQUIRE_DOCKER").as_deref() == Ok("1") {
+                Err("no Docker daemon, and EGRESS_REQUIRE_DOCKER=1".to_owned())
+            } else {
+                Ok("no Docker daemon answers `docker version` here".to_owned())
+            }
+        })
+    };
+    let tests: Vec<(&'static str, fn())> = vec![
+        (
+            "u2_an_unnegotiated_api_1_53_client_is_refused_by_older_engines_and_the_cli_negotiates",
+            u2_an_unnegotiated_api_1_53_client_is_refused_by_older_engines_and_the_cli_negotiates
+                as fn(),
+        ),
+        (
+            "the_upstream_answers_as_httpbin_on_the_kind_network_over_http_tls_and_mtls",
+            the_upstream_answers_as_httpbin_on_the_kind_network_over_http_tls_and_mtls as fn(),
+        ),
+        (
+            "a_leftover_holding_the_alias_is_refused_not_shared",
+            a_leftover_holding_the_alias_is_refused_not_shared as fn(),
+        ),
+        (
+            "prune_removes_an_upstream_a_killed_run_left_and_keeps_a_live_runs",
+            prune_removes_an_upstream_a_killed_run_left_and_keeps_a_live_runs as fn(),
+        ),
+    ];
+    let trials = tests
+        .into_iter()
+        .map(|(name, test)| {
+            let missing = missing.clone();
+            libtest_mimic::Trial::ignorable_test(name, move || match missing {
+                Some(Err(required)) => Err(required.into()),
+                Some(Ok(why)) => Ok(libtest_mimic::Completion::ignored_with(why)),
+                None => {
+                    test();
+                    Ok(libtest_mimic::Completion::Completed)
+                }
+            })
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit_code()
 }
