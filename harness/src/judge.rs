@@ -335,7 +335,9 @@ pub fn judge(
     }
     judge_headers(&mut j, e, obs);
     judge_upstream_tls(&mut j, e, obs, context);
-    let host = log_host(request);
+    // A proxied request's sidecar line names the proxy; any other line, the site.
+    let sidecar_host = log_host(request);
+    let host = url_host(&request.url.value);
     for (name, expect, lines) in [
         ("gateway_log", &e.gateway_log, &obs.gateway_log),
         ("sidecar_log", &e.sidecar_log, &obs.sidecar_log),
@@ -349,7 +351,15 @@ pub fn judge(
             );
             continue;
         };
-        let found = find_line(lines, obs, &host);
+        let found = find_line(
+            lines,
+            obs,
+            if name == "sidecar_log" {
+                &sidecar_host
+            } else {
+                &host
+            },
+        );
         let raw = found.as_ref().map(|(raw, _)| raw.to_string());
         if j.presence(name, expect, raw.clone(), raw.as_deref().unwrap_or(""))
             && let (Presence::Fields(fields), Some((raw, entry))) = (expect, &found)
@@ -802,6 +812,26 @@ mod correlation_tests {
         assert!(find_line(&lines, &obs, "en.wikipedia.org").is_none());
         // A dotted host never matches a longer name by prefix.
         assert!(find_line(&lines, &obs, "squid.demo").is_none());
+        // Judged: the sidecar's line by the proxy, the gateway's by the site.
+        let s = crate::scenario::load_str(
+            "name: x\ndescription: d\nrequests:\n  - name: r\n    url: https://en.wikipedia.org/\n    curl_args: [--proxy, \"http://squid:3128\"]\n    expect:\n      sidecar_log: {upstream_cluster: {matches: \"squid\"}}\n      gateway_log: {requested_server_name: {equals: en.wikipedia.org}}\n",
+            std::path::Path::new("x.yaml"),
+        )
+        .unwrap();
+        let at_gateway = r#"[2026-12-01T12:00:00.300Z] "- - -" 0 - - - "-" 940 5946 156 - "-" "-" "-" "-" "172.18.0.9:443" outbound|443||en.wikipedia.org 10.244.0.6:48712 10.244.0.6:8443 10.244.0.12:55490 en.wikipedia.org -"#;
+        let obs = Observation {
+            sidecar_log: Some(vec![tunnel.to_owned()]),
+            gateway_log: Some(vec![at_gateway.to_owned()]),
+            ..obs
+        };
+        let context = Context {
+            namespace: "x".into(),
+            client_pod: "curl".into(),
+            service_account: "default".into(),
+            upstream: None,
+        };
+        let v = judge(&s.requests[0], &obs, &context, &Version::new(1, 30, 3));
+        assert!(v.iter().all(|v| v.outcome == Outcome::Pass), "{v:?}");
     }
 
     #[test]

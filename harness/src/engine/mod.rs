@@ -725,6 +725,9 @@ impl Engine {
         let exists = listed.stdout.lines().any(|l| l.trim() == name);
         if exists && self.options.reuse {
             state.reused = true;
+            // In use by this run now: prune leaves it while this process lives.
+            crate::plan::mark_cluster(&self.options.plan.cache_dir, name, &self.options.run_id())
+                .map_err(InfraError::new)?;
             eprintln!("{}: reusing cluster {name}", self.voice());
             self.command(
                 &[
@@ -751,6 +754,10 @@ impl Engine {
             std::fs::create_dir_all(dir)
                 .map_err(|e| InfraError::new(format!("{}: {e}", dir.display())))?;
         }
+        // Marked before kind starts: a run killed while creating (minutes) leaves a
+        // cluster `egress prune` can still call this harness's.
+        crate::plan::mark_cluster(&self.options.plan.cache_dir, name, &self.options.run_id())
+            .map_err(InfraError::new)?;
         let mut last = None;
         for attempt in 1..=attempts.max(1) {
             state.created = true;
@@ -758,16 +765,7 @@ impl Engine {
                 .command(argv, timeout_secs, &format!("creating cluster {name}"))
                 .await
             {
-                Ok(_) => {
-                    // The mark `egress prune` needs to call the cluster ours.
-                    crate::plan::mark_cluster(
-                        &self.options.plan.cache_dir,
-                        name,
-                        &self.options.run_id(),
-                    )
-                    .map_err(InfraError::new)?;
-                    return Ok(());
-                }
+                Ok(_) => return Ok(()),
                 Err(e) if self.cancel.is_cancelled() => return Err(e),
                 // kind refused because the name is taken (kind's
                 // pkg/cluster/internal/create/create.go): another run made it after
@@ -777,6 +775,7 @@ impl Engine {
                         .contains("already exist for a cluster with the name") =>
                 {
                     state.created = false;
+                    crate::plan::unmark_cluster_if_ours(&self.options.plan.cache_dir, name);
                     return Err(InfraError::permanent(format!(
                         "a kind cluster named {name} was created by someone else while this run was about to: it is left alone; run again, or pass --reuse to run on it ({})",
                         e.message

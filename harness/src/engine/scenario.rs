@@ -504,7 +504,10 @@ impl<'a> ScenarioExec<'a> {
                     .collect()
             }),
         };
-        let host = judge::log_host(request);
+        // The sidecar's line of a proxied request names the proxy; the gateway's (if the
+        // tunnel goes through one) names the site.
+        let sidecar_host = judge::log_host(request);
+        let site_host = judge::url_host(&argv.last().cloned().unwrap_or_default());
         let log_deadline = t.log_line.min(remaining);
         let sidecar = Proxies::Pod {
             namespace: context.namespace.clone(),
@@ -523,7 +526,12 @@ impl<'a> ScenarioExec<'a> {
             ),
         ] {
             let wait = log_wait(expect.clone(), log_deadline, t.absence_settle);
-            let found = |lines: &[String]| judge::find_line(lines, &obs, &host).is_some();
+            let host = if which == "sidecar" {
+                &sidecar_host
+            } else {
+                &site_host
+            };
+            let found = |lines: &[String]| judge::find_line(lines, &obs, host).is_some();
             let read = self.read_until_found(proxy, wait, since, &found).await;
             if expect.is_some() && !read.complete() && !read.found {
                 return Attempt::Inconclusive {
@@ -557,8 +565,9 @@ impl<'a> ScenarioExec<'a> {
         if let (Some(expect), Some(ztunnel)) = (&request.expect.ztunnel_log, ztunnel) {
             // Ambient: the node's ztunnel logged the connection, not a sidecar.
             let ns = self.context.namespace.clone();
-            let found =
-                |lines: &[String]| crate::evidence::ztunnel_log::find(lines, &ns, &host).is_some();
+            let found = |lines: &[String]| {
+                crate::evidence::ztunnel_log::find(lines, &ns, &site_host).is_some()
+            };
             let wait = log_wait(Some(presence(expect)), log_deadline, t.absence_settle);
             let read = self.read_until_found(ztunnel, wait, since, &found).await;
             if !read.complete() && !read.found {
@@ -868,16 +877,23 @@ impl<'a> ScenarioExec<'a> {
             }
         }
         let kube = self.kube();
-        let mut pods: Vec<(String, String, Vec<&str>)> = std::iter::once(mesh::CLIENT_POD)
-            .chain(self.scenario.clients.iter().map(|c| c.name.value.as_str()))
-            .map(|pod| {
-                (
-                    ns.to_owned(),
-                    pod.to_owned(),
-                    vec![mesh::CLIENT_CONTAINER, mesh::PROXY_CONTAINER],
+        // Every client, in its own namespace where it has one.
+        let mut pods: Vec<(String, String, Vec<&str>)> =
+            std::iter::once((ns.to_owned(), mesh::CLIENT_POD.to_owned()))
+                .chain(
+                    self.scenario
+                        .clients
+                        .iter()
+                        .map(|c| (c.namespace_in(ns), c.name.value.clone())),
                 )
-            })
-            .collect();
+                .map(|(namespace, pod)| {
+                    (
+                        namespace,
+                        pod,
+                        vec![mesh::CLIENT_CONTAINER, mesh::PROXY_CONTAINER],
+                    )
+                })
+                .collect();
         match self.pods_of(gateway).await {
             Ok(found) => pods.extend(
                 found

@@ -174,6 +174,8 @@ impl DockerEngine {
         // copy; `egress prune` removes one a killed run left.
         let dir = super::prune::key_dir(&server.container_name);
         make_private_dir(&dir)?;
+        // Gone on every way out of here, errors and timeouts included.
+        let _remove = RemoveOnDrop(dir.clone());
         let files = certs.files();
         let mut folder = None;
         for m in &server.mounts {
@@ -238,6 +240,15 @@ impl DockerEngine {
 }
 
 /// A file only its owner reads (the server key).
+/// Removes a folder this run made when it goes out of scope.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A new folder only its owner can enter; an existing one is an error, not reused.
 fn make_private_dir(dir: &std::path::Path) -> Result<(), InfraError> {
     let mut builder = std::fs::DirBuilder::new();

@@ -63,8 +63,11 @@ pub fn alive(pid: u32) -> bool {
     let Ok(pid) = i32::try_from(pid) else {
         return false;
     };
-    // SAFETY: kill(2) with signal 0 only checks that the process exists.
-    pid > 0 && unsafe { libc::kill(pid, 0) } == 0
+    // SAFETY: kill(2) with signal 0 only checks that the process exists. EPERM: it
+    // exists, as another user's (a shared Docker daemon lists every user's containers).
+    pid > 0
+        && (unsafe { libc::kill(pid, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
 }
 
 /// What prune does with one thing it found.

@@ -1252,6 +1252,16 @@ pub fn mark_cluster(cache_dir: &Path, name: &str, run_id: &str) -> Result<(), St
         .map_err(|e| format!("{}: {e}", file.display()))
 }
 
+/// Removes the owner file of `name` if this process wrote it (a create that kind
+/// refused because someone else's cluster has the name).
+pub fn unmark_cluster_if_ours(cache_dir: &Path, name: &str) {
+    if owner_pid(cache_dir, name) == Some(std::process::id())
+        && let Some(dir) = kubeconfig_path(cache_dir, name).parent()
+    {
+        let _ = std::fs::remove_file(dir.join(OWNER_FILE));
+    }
+}
+
 /// The process an owner file names, or `None` when the file is not there or not ours.
 pub fn owner_pid(cache_dir: &Path, name: &str) -> Option<u32> {
     let kubeconfig = kubeconfig_path(cache_dir, name);

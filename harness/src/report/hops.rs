@@ -34,15 +34,16 @@ const GATEWAY_TLS_PORT: &str = "8443";
 
 pub fn hops(request: &Request, obs: &Observation, facts: &PathFacts) -> Vec<Hop> {
     let url = request.url.value.as_str();
-    let host = crate::judge::log_host(request);
+    let host = crate::judge::url_host(url);
+    let sidecar_host = crate::judge::log_host(request);
     let app_tls = url.starts_with("https://");
-    let line = |lines: &Option<Vec<String>>| -> Option<Option<Entry<'static>>> {
+    let line = |lines: &Option<Vec<String>>, host: &str| -> Option<Option<Entry<'static>>> {
         lines
             .as_ref()
-            .map(|l| find_line(l, obs, &host).map(|(_, e)| e.into_owned()))
+            .map(|l| find_line(l, obs, host).map(|(_, e)| e.into_owned()))
     };
-    let gateway_line = line(&obs.gateway_log);
-    let sidecar_line = line(&obs.sidecar_log);
+    let gateway_line = line(&obs.gateway_log, &host);
+    let sidecar_line = line(&obs.sidecar_log, &sidecar_host);
     let body: Option<Value> = obs
         .body
         .as_deref()

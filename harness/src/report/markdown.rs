@@ -115,7 +115,7 @@ fn matrix(out: &mut String, results: &Results) {
         .iter()
         .map(|v| {
             v.as_deref()
-                .map_or("no version".into(), |v| format!("Istio {v}"))
+                .map_or("no version".into(), |v| format!("Istio {}", cell(v)))
         })
         .collect();
     let _ = writeln!(out, "| Scenario | {} |", header.join(" | "));
@@ -136,7 +136,7 @@ fn detail(out: &mut String, case: &Case) {
     let on = case
         .istio
         .as_deref()
-        .map_or_else(String::new, |v| format!(" on Istio {v}"));
+        .map_or_else(String::new, |v| format!(" on Istio {}", cell(v)));
     let _ = writeln!(
         out,
         "### {} {}{on}: {}\n",
@@ -231,5 +231,6 @@ fn cell(text: &str) -> String {
 /// Text from outside as an inline code span: no backtick to close it early, one line.
 fn code(text: &str) -> String {
     let one_line = crate::model::terminal_safe(&text.replace(['\n', '\r'], " ")).into_owned();
-    format!("`{}`", one_line.replace('`', "'"))
+    // GitHub splits table cells on `|` even inside a code span.
+    format!("`{}`", one_line.replace('`', "'").replace('|', "\\|"))
 }

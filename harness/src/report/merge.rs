@@ -47,6 +47,11 @@ fn untrusted(results: &Results, dir: &Path) -> Vec<String> {
             case.scenario,
             case.istio.as_deref().unwrap_or("-")
         );
+        if let Some(v) = &case.istio
+            && semver::Version::parse(v).is_err()
+        {
+            problems.push(format!("{at}: istio {v:?} is not a version"));
+        }
         for e in &case.evidence {
             if let Err(why) = evidence_source(dir, e) {
                 problems.push(format!("{at}: evidence {e:?}: {why}"));
@@ -122,9 +127,36 @@ fn resolved(path: &Path) -> PathBuf {
 pub fn check(inputs: &[(Results, PathBuf)], out: &Path) -> Result<(), String> {
     let target = resolved(out);
     let mut problems = Vec::new();
+    // Run ids name the output's folders, and a scenario × version has one verdict.
+    let mut ids: Vec<&str> = Vec::new();
+    let mut keys: Vec<((String, String), &str)> = Vec::new();
+    for (results, _) in inputs {
+        if ids.contains(&results.run_id.as_str()) {
+            problems.push(format!(
+                "two inputs have run id {:?}: their evidence would share a folder",
+                results.run_id
+            ));
+        }
+        ids.push(&results.run_id);
+        for case in &results.cases {
+            let key = case.key();
+            if let Some((_, other)) = keys.iter().find(|(k, _)| *k == key) {
+                problems.push(format!(
+                    "{} on Istio {} is in both {other} and {}; merge runs that split the work (shards, versions), not reruns",
+                    key.0,
+                    if key.1.is_empty() { "(none)" } else { &key.1 },
+                    results.run_id
+                ));
+            } else {
+                keys.push((key, &results.run_id));
+            }
+        }
+    }
     for (results, dir) in inputs {
         let source = resolved(dir);
-        if target == source || target.starts_with(&source) || source.starts_with(&target) {
+        // The output is never an input nor around one (its files would be inputs'
+        // files); inside one it is only a new folder.
+        if target == source || source.starts_with(&target) {
             problems.push(format!(
                 "--out {} overlaps the input {}: write the merged report to a folder of its own",
                 out.display(),
@@ -357,8 +389,8 @@ mod tests {
             err.contains("not a duration") && err.contains("not https://"),
             "{err}"
         );
-        // The output is never an input, inside one, or around one.
-        for out in [input.clone(), input.join("merged"), base.clone()] {
+        // The output is never an input or around one.
+        for out in [input.clone(), base.clone()] {
             let err = merge(&[(results("ok", &[("s1", "1.22.1")]), input.clone())], &out)
                 .expect_err("overlap");
             assert!(err.contains("overlaps the input"), "{err}");
@@ -390,6 +422,24 @@ mod tests {
             err.contains("s1 on Istio 1.22.1 is in both a and b"),
             "{err}"
         );
+        assert!(!out.exists(), "refused before anything was copied");
+        // Two inputs of one run id would share the output's folder for their evidence.
+        let inputs = vec![
+            (
+                results("a", &[("s1", "1.22.1")]),
+                PathBuf::from("/nonexistent/a"),
+            ),
+            (
+                results("a", &[("s2", "1.22.1")]),
+                PathBuf::from("/nonexistent/b"),
+            ),
+        ];
+        let err = merge(&inputs, &out).expect_err("same run id");
+        assert!(err.contains("two inputs have run id \"a\""), "{err}");
+        let mut bad = results("c", &[("s1", "1</table>")]);
+        bad.cases[0].evidence.clear();
+        let err = merge(&[(bad, PathBuf::from("/nonexistent/c"))], &out).expect_err("version");
+        assert!(err.contains("is not a version"), "{err}");
     }
 
     #[test]

@@ -406,6 +406,21 @@ fn check(s: &Scenario, manifests_dir: &Path) -> Vec<LoadError> {
     for (i, m) in s.manifests.iter().enumerate() {
         file_ref(m, format!("manifests[{i}]"), "", "manifest");
     }
+    // A replacement is read and copied into evidence like any manifest.
+    for (mode, variant) in [
+        ("local", &s.upstream.local),
+        ("internet", &s.upstream.internet),
+    ] {
+        for (from, to) in variant.iter().flat_map(|v| v.replace.iter()) {
+            let at = Spanned::new(to.clone(), s.name.referenced, s.name.defined);
+            file_ref(
+                &at,
+                format!("upstream.{mode}.replace.{from}"),
+                "",
+                "manifest",
+            );
+        }
+    }
     for (i, c) in s.clients.iter().enumerate() {
         file_ref(
             &c.manifest,
@@ -908,7 +923,7 @@ mod tests {
         }
         std::os::unix::fs::symlink("/etc/hostname", dir.join("routes/a.yaml")).unwrap();
         std::os::unix::fs::symlink("/etc", dir.join("linked")).unwrap();
-        let text = "name: demo\ndescription: d\nmanifests: [routes/a.yaml, linked/hostname]\nrequests:\n  - name: r\n    url: http://httpbin.org/\n    expect: {status: 200}\n";
+        let text = "name: demo\ndescription: d\nmanifests: [routes/a.yaml, linked/hostname]\nupstream:\n  local:\n    replace: {routes/a.yaml: ../../etc/passwd}\n  internet:\n    replace: {routes/a.yaml: linked/passwd}\nrequests:\n  - name: r\n    url: http://httpbin.org/\n    expect: {status: 200}\n";
         let s = load(text).unwrap();
         let problems = check(&s, &dir);
         for key in ["manifests[0]", "manifests[1]"] {
@@ -918,6 +933,23 @@ mod tests {
                 .unwrap_or_else(|| panic!("{key}: {problems:?}"));
             assert!(p.message.contains("is a symbolic link"), "{}", p.message);
         }
+        // What a manifest is replaced by is held to the same rules.
+        let key = |k: &str| {
+            problems
+                .iter()
+                .find(|p| p.key.as_deref() == Some(k))
+                .map(|p| p.message.clone())
+        };
+        assert!(
+            key("upstream.local.replace.routes/a.yaml")
+                .is_some_and(|m| m.contains("inside manifests/")),
+            "{problems:?}"
+        );
+        assert!(
+            key("upstream.internet.replace.routes/a.yaml")
+                .is_some_and(|m| m.contains("symbolic link")),
+            "{problems:?}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -1191,6 +1191,12 @@ fn a_cluster_made_by_someone_else_meanwhile_is_neither_deleted_nor_retried() {
         .filter(|s| s["step"].as_str() == Some("delete_cluster") && s["outcome"] == "ok")
         .count();
     assert_eq!(deletes, 0);
+    // The mark this run wrote before kind refused is gone: the cluster is not ours.
+    let cache = std::env::temp_dir().join("egress-engine-cache-created-meanwhile");
+    assert_eq!(
+        egress_harness::plan::owner_pid(&cache, "egc-1-30-3-registry-only"),
+        None
+    );
 }
 
 #[test]
