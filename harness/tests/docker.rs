@@ -3,6 +3,8 @@
 //! Needs a Docker daemon; without one the tests say they are skipped, unless
 //! `EGRESS_REQUIRE_DOCKER=1` (CI).
 
+mod support;
+
 use std::io::{Read, Write};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -303,23 +305,8 @@ fn prune_removes_an_upstream_a_killed_run_left_and_keeps_a_live_runs() {
     assert!(!exists(&dead), "the killed run's upstream is left");
 }
 
-/// A test that cannot run here (no Docker daemon) is reported ignored with the reason, never
-/// `ok`; with the `EGRESS_REQUIRE_*` variable set (CI) it fails instead.
+/// Without the Docker/Envoy these need, the tests are reported ignored with the reason.
 fn main() -> std::process::ExitCode {
-    let args = libtest_mimic::Arguments::from_args();
-    let missing = {
-        let up = Command::new("docker")
-            .args(["version", "--format", "{{.Server.APIVersion}}"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        (!up).then(|| {
-            if std::env::var("EGRESS_REQUIRE_DOCKER").as_deref() == Ok("1") {
-                Err("no Docker daemon, and EGRESS_REQUIRE_DOCKER=1".to_owned())
-            } else {
-                Ok("no Docker daemon answers `docker version` here".to_owned())
-            }
-        })
-    };
     let tests: Vec<(&'static str, fn())> = vec![
         (
             "u2_an_unnegotiated_api_1_53_client_is_refused_by_older_engines_and_the_cli_negotiates",
@@ -339,19 +326,15 @@ fn main() -> std::process::ExitCode {
             prune_removes_an_upstream_a_killed_run_left_and_keeps_a_live_runs as fn(),
         ),
     ];
-    let trials = tests
-        .into_iter()
-        .map(|(name, test)| {
-            let missing = missing.clone();
-            libtest_mimic::Trial::ignorable_test(name, move || match missing {
-                Some(Err(required)) => Err(required.into()),
-                Some(Ok(why)) => Ok(libtest_mimic::Completion::ignored_with(why)),
-                None => {
-                    test();
-                    Ok(libtest_mimic::Completion::Completed)
-                }
-            })
-        })
-        .collect();
-    libtest_mimic::run(&args, trials).exit_code()
+    support::runner::run(
+        support::runner::missing(
+            !Command::new("docker")
+                .args(["version", "--format", "{{.Server.APIVersion}}"])
+                .output()
+                .is_ok_and(|o| o.status.success()),
+            "EGRESS_REQUIRE_DOCKER",
+            "no Docker daemon answers `docker version` here".into(),
+        ),
+        tests,
+    )
 }

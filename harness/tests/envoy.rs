@@ -722,25 +722,8 @@ fn fail_closed_tls_origination_whose_ca_secret_never_arrives_answers_503_and_sen
     );
 }
 
-/// A test that cannot run here (no Envoy binary) is reported ignored with the reason, never
-/// `ok`; with the `EGRESS_REQUIRE_*` variable set (CI) it fails instead.
+/// Without the Docker/Envoy these need, the tests are reported ignored with the reason.
 fn main() -> std::process::ExitCode {
-    let args = libtest_mimic::Arguments::from_args();
-    let missing = {
-        let required = std::env::var("EGRESS_REQUIRE_ENVOY").as_deref() == Ok("1");
-        let found = if required {
-            std::panic::catch_unwind(envoy::envoy).ok().flatten()
-        } else {
-            envoy::envoy()
-        };
-        found.is_none().then(|| {
-            if required {
-                Err("no Envoy binary, and EGRESS_REQUIRE_ENVOY=1".to_owned())
-            } else {
-                Ok(format!("no Envoy binary here: {}", envoy::INSTALL_HINT))
-            }
-        })
-    };
     let tests: Vec<(&'static str, fn())> = vec![
         (
             "kc1_the_config_dump_is_read_over_http_1_1_from_a_real_envoy_admin",
@@ -778,19 +761,21 @@ fn main() -> std::process::ExitCode {
                 as fn(),
         ),
     ];
-    let trials = tests
-        .into_iter()
-        .map(|(name, test)| {
-            let missing = missing.clone();
-            libtest_mimic::Trial::ignorable_test(name, move || match missing {
-                Some(Err(required)) => Err(required.into()),
-                Some(Ok(why)) => Ok(libtest_mimic::Completion::ignored_with(why)),
-                None => {
-                    test();
-                    Ok(libtest_mimic::Completion::Completed)
-                }
-            })
-        })
-        .collect();
-    libtest_mimic::run(&args, trials).exit_code()
+    support::runner::run(
+        {
+            let required = std::env::var("EGRESS_REQUIRE_ENVOY").as_deref() == Ok("1");
+            // envoy() itself fails when required: the runner says so instead.
+            let found = if required {
+                std::panic::catch_unwind(envoy::envoy).ok().flatten()
+            } else {
+                envoy::envoy()
+            };
+            support::runner::missing(
+                found.is_none(),
+                "EGRESS_REQUIRE_ENVOY",
+                format!("no Envoy binary here: {}", envoy::INSTALL_HINT),
+            )
+        },
+        tests,
+    )
 }
