@@ -824,12 +824,7 @@ mod correlation_tests {
             gateway_log: Some(vec![at_gateway.to_owned()]),
             ..obs
         };
-        let context = Context {
-            namespace: "x".into(),
-            client_pod: "curl".into(),
-            service_account: "default".into(),
-            upstream: None,
-        };
+        let context = super::tests::context("x", None);
         let v = judge(&s.requests[0], &obs, &context, &Version::new(1, 30, 3));
         assert!(v.iter().all(|v| v.outcome == Outcome::Pass), "{v:?}");
     }
@@ -841,12 +836,7 @@ mod correlation_tests {
             std::path::Path::new("x.yaml"),
         )
         .unwrap();
-        let context = Context {
-            namespace: "x".into(),
-            client_pod: "curl".into(),
-            service_account: "default".into(),
-            upstream: None,
-        };
+        let context = super::tests::context("x", None);
         let judged = |statuses: Option<Vec<u16>>| {
             let obs = Observation {
                 statuses,
@@ -899,12 +889,7 @@ mod correlation_tests {
             body: Some(body.to_string()),
             ..Observation::default()
         };
-        let context = Context {
-            namespace: "x".into(),
-            client_pod: "curl".into(),
-            service_account: "default".into(),
-            upstream: None,
-        };
+        let context = super::tests::context("x", None);
         let v = judge(&s.requests[0], &obs, &context, &Version::new(1, 30, 3));
         let outcome = |subject: &str| {
             v.iter()
@@ -1120,7 +1105,7 @@ mod tests {
     use crate::upstream::Certs;
 
     /// The curl pod of namespace `ns`, with the upstream mode a run recorded.
-    fn context(ns: &str, upstream: Option<&str>) -> Context {
+    pub(super) fn context(ns: &str, upstream: Option<&str>) -> Context {
         Context {
             namespace: ns.into(),
             client_pod: "curl".into(),

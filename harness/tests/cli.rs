@@ -343,6 +343,17 @@ fn listing_help_and_rejected_arguments_leave_no_report_folder() {
     }
 }
 
+/// A scenario root of the test's own: the project's manifests, an empty scenarios/,
+/// and manifests/user/ for the test's files.
+fn scratch_root(name: &str) -> PathBuf {
+    let scratch = std::env::temp_dir().join(format!("egress-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    copy_dir(&root().join("manifests"), &scratch.join("manifests"));
+    std::fs::create_dir_all(scratch.join("scenarios")).unwrap();
+    std::fs::create_dir_all(scratch.join("manifests/user")).unwrap();
+    scratch
+}
+
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap().flatten() {
@@ -358,11 +369,7 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 #[test]
 fn a_scenario_whose_manifests_fail_validation_is_not_run_live() {
     // A user's scenario routing to a subset no DestinationRule defines.
-    let scratch = std::env::temp_dir().join(format!("egress-cli-refused-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&scratch);
-    copy_dir(&root().join("manifests"), &scratch.join("manifests"));
-    std::fs::create_dir_all(scratch.join("scenarios")).unwrap();
-    std::fs::create_dir_all(scratch.join("manifests/user")).unwrap();
+    let scratch = scratch_root("refused");
     std::fs::write(
         scratch.join("manifests/user/subset-without-rule.yaml"),
         "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: httpbin}\nspec:\n  hosts: [httpbin.org]\n  http:\n  - route:\n    - destination: {host: httpbin.org, subset: cnn}\n",
@@ -449,12 +456,7 @@ fn validate_accepts_kinds_it_does_not_check_with_a_note_and_refuses_namespaces()
 fn a_scenario_s_sidecar_beside_its_install_profile_s_is_refused() {
     // allow-any on a shared cluster puts a selector-less Sidecar in the scenario's
     // namespace; a second one of the scenario's own makes Istio's choice undefined.
-    let scratch =
-        std::env::temp_dir().join(format!("egress-cli-two-sidecars-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&scratch);
-    copy_dir(&root().join("manifests"), &scratch.join("manifests"));
-    std::fs::create_dir_all(scratch.join("scenarios")).unwrap();
-    std::fs::create_dir_all(scratch.join("manifests/user")).unwrap();
+    let scratch = scratch_root("two-sidecars");
     std::fs::write(
         scratch.join("manifests/user/own-sidecar.yaml"),
         "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: mine}\nspec:\n  outboundTrafficPolicy: {mode: REGISTRY_ONLY}\n",

@@ -490,10 +490,9 @@ impl Answers {
                     }
                     egress_harness::scenario::Action::Patch(p) => {
                         let (kind, name) = p.object.value.split_once('/')?;
-                        let (id, body) = state
+                        let (_, body) = state
                             .iter_mut()
                             .find(|((k, _, n), _)| k == kind && n == name)?;
-                        let _ = id;
                         let mut json: serde_json::Value = serde_json::from_str(body).ok()?;
                         egress_harness::manifest::merge_patch(&mut json, &p.merge);
                         *body = json.to_string();
