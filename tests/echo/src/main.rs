@@ -8,6 +8,14 @@
 //! (`path`, `host`, `method`, `proto`, `headers` as lists, `tls`), and it prints
 //! `(https)` once it listens, as echo-basic does.
 //!
+//! Beyond echo-basic, the upstream kinds a scenario may declare (`upstream.ports`):
+//! `TCP_ECHO_PORTS` and `TLS_ECHO_PORTS` (comma-separated) answer each connection with
+//! the bytes it sent up to the first newline (or 64 KiB), then close, in plain TCP or
+//! inside TLS with the server certificate; `CLIENT_CERT_PORT` serves HTTPS like
+//! `HTTPS_PORT` but refuses a handshake without a client certificate signed by
+//! `TLS_CLIENT_CACERTS`. curl reaches the echo ports as `gopher://host:port/_bytes`
+//! (`gophers://` for TLS): gopher sends the selector as it is and prints the answer.
+//!
 //! `egress-echo get URL [CA] [CERT KEY]` is the client a second container runs: it
 //! resolves the host through the container's DNS (Docker's embedded resolver), sends
 //! one GET and prints the body; exit 1 on any failure.
@@ -63,16 +71,87 @@ fn serve() -> Result<()> {
             });
         }
     });
+    for port in ports("TCP_ECHO_PORTS")? {
+        let listener = bind(port, "tcp-echo")?;
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let _ = echo_once(stream);
+                });
+            }
+        });
+    }
     let (Some(cert), Some(key_file)) = (env("TLS_SERVER_CERT"), env("TLS_SERVER_PRIVKEY")) else {
+        let _ = std::io::stdout().flush();
         loop {
             std::thread::park();
         }
     };
+    let optional = tls_config(&cert, &key_file, ClientCert::Optional)?;
+    for port in ports("TLS_ECHO_PORTS")? {
+        let listener = bind(port, "tls-echo")?;
+        let config = Arc::clone(&optional);
+        std::thread::spawn(move || {
+            serve_tls(listener, config, |mut tls, _| {
+                let _ = echo_once(&mut tls);
+                // curl reads an end without close_notify as an error.
+                tls.conn.send_close_notify();
+                let _ = tls.conn.complete_io(&mut tls.sock);
+            })
+        });
+    }
+    if let Some(port) = ports("CLIENT_CERT_PORT")?.first().copied() {
+        let listener = bind(port, "https-client-cert")?;
+        let required = tls_config(&cert, &key_file, ClientCert::Required)?;
+        std::thread::spawn(move || {
+            serve_tls(listener, required, |tls, info| {
+                let _ = answer(tls, Some(info));
+            })
+        });
+    }
+    let https = bind(https_port.parse().map_err(|_| "HTTPS_PORT")?, "https")?;
+    let _ = std::io::stdout().flush();
+    serve_tls(https, optional, |tls, info| {
+        let _ = answer(tls, Some(info));
+    });
+    Ok(())
+}
+
+/// A comma-separated list of ports from `name`, empty when unset.
+fn ports(name: &str) -> Result<Vec<u16>> {
+    env(name)
+        .unwrap_or_default()
+        .split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            p.trim()
+                .parse()
+                .map_err(|_| format!("{name}: {p:?} is not a port"))
+        })
+        .collect()
+}
+
+fn bind(port: u16, what: &str) -> Result<TcpListener> {
+    let listener =
+        TcpListener::bind(("0.0.0.0", port)).map_err(|e| format!("{what} port {port}: {e}"))?;
+    println!("listening on port {port} ({what})");
+    Ok(listener)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum ClientCert {
+    /// Verified against `TLS_CLIENT_CACERTS` when presented, as echo-basic does.
+    Optional,
+    /// A handshake without one signed by `TLS_CLIENT_CACERTS` is refused.
+    Required,
+}
+
+fn tls_config(cert: &str, key_file: &str, client: ClientCert) -> Result<Arc<rustls::ServerConfig>> {
     let builder = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?;
-    let builder = match env("TLS_CLIENT_CACERTS") {
-        Some(ca) => {
+    let builder = match (env("TLS_CLIENT_CACERTS"), client) {
+        (Some(ca), _) => {
             let mut roots = rustls::RootCertStore::empty();
             for c in certs(&ca)? {
                 roots.add(c).map_err(|e| e.to_string())?;
@@ -80,23 +159,36 @@ fn serve() -> Result<()> {
             let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
                 Arc::new(roots),
                 provider(),
-            )
-            .allow_unauthenticated()
-            .build()
-            .map_err(|e| e.to_string())?;
-            builder.with_client_cert_verifier(verifier)
+            );
+            let verifier = if client == ClientCert::Optional {
+                verifier.allow_unauthenticated()
+            } else {
+                verifier
+            };
+            builder.with_client_cert_verifier(verifier.build().map_err(|e| e.to_string())?)
         }
-        None => builder.with_no_client_auth(),
+        (None, ClientCert::Optional) => builder.with_no_client_auth(),
+        (None, ClientCert::Required) => {
+            return Err("CLIENT_CERT_PORT needs TLS_CLIENT_CACERTS".into());
+        }
     };
-    let config = Arc::new(
+    Ok(Arc::new(
         builder
-            .with_single_cert(certs(&cert)?, key(&key_file)?)
+            .with_single_cert(certs(cert)?, key(key_file)?)
             .map_err(|e| e.to_string())?,
-    );
-    let https = TcpListener::bind(format!("0.0.0.0:{https_port}")).map_err(|e| e.to_string())?;
-    println!("listening on port {https_port} (https)");
-    let _ = std::io::stdout().flush();
-    for stream in https.incoming().flatten() {
+    ))
+}
+
+type Tls = rustls::StreamOwned<rustls::ServerConnection, TcpStream>;
+
+/// Accepts TLS connections and hands each, once its handshake is done, to `then`
+/// with what the handshake showed (echo-basic's `tls` object).
+fn serve_tls(
+    listener: TcpListener,
+    config: Arc<rustls::ServerConfig>,
+    then: fn(Tls, serde_json::Value),
+) {
+    for stream in listener.incoming().flatten() {
         let config = Arc::clone(&config);
         std::thread::spawn(move || {
             let Ok(conn) = rustls::ServerConnection::new(config) else {
@@ -117,10 +209,30 @@ fn serve() -> Result<()> {
                 "serverName": tls.conn.server_name().unwrap_or_default(),
                 "peerCertificates": tls.conn.peer_certificates().unwrap_or_default().iter().map(pem).collect::<Vec<_>>(),
             });
-            let _ = answer(tls, Some(info));
+            then(tls, info);
         });
     }
-    Ok(())
+}
+
+/// Reads up to the first newline (or 64 KiB, or the end) and writes that back, then closes:
+/// one exchange per connection, so a client that never half-closes (curl's gopher)
+/// still gets its answer and an end.
+fn echo_once<S: Read + Write>(mut stream: S) -> Result<()> {
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    while received.len() < 64 * 1024 && !received.contains(&b'\n') {
+        let n = stream.read(&mut buf).map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        received.extend_from_slice(&buf[..n]);
+    }
+    // Exactly up to the first newline, however the bytes were split in arriving.
+    if let Some(end) = received.iter().position(|b| *b == b'\n') {
+        received.truncate(end + 1);
+    }
+    stream.write_all(&received).map_err(|e| e.to_string())?;
+    stream.flush().map_err(|e| e.to_string())
 }
 
 fn pem(der: &CertificateDer<'_>) -> String {
