@@ -1,5 +1,5 @@
 //! The upstream container path against the real Docker engine of this machine (no
-//! registry: the echo image is a stand-in built FROM scratch by the test support).
+//! registry: the echo image is the project's echo program, built and imported as a run builds it).
 //! Needs a Docker daemon; without one the tests say they are skipped, unless
 //! `EGRESS_REQUIRE_DOCKER=1` (CI).
 
@@ -31,7 +31,13 @@ fn docker_here() -> bool {
 
 fn image() -> &'static str {
     static IMAGE: OnceLock<String> = OnceLock::new();
-    IMAGE.get_or_init(|| egress_echo::standin_image().expect("the stand-in image"))
+    IMAGE.get_or_init(|| {
+        egress_harness::upstream::image::project_echo(
+            &egress_harness::upstream::image::source_root(),
+        )
+        .and_then(|echo| echo.build_blocking())
+        .expect("the project's echo image")
+    })
 }
 
 fn docker(args: &[&str]) -> (bool, String, String) {
@@ -74,7 +80,7 @@ impl Drop for Network {
 }
 
 fn server(run_id: &str) -> EchoServer {
-    upstream::definition(run_id, Some(image()), &upstream::hosts_for([]))
+    upstream::definition(run_id, Some(image()), &upstream::hosts_for([]), &[])
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -91,6 +97,12 @@ fn exists(name: &str) -> bool {
 
 /// GET from a second container on the network, the way a pod reaches the alias.
 fn get_from_peer(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    from_peer(dir, "get", args)
+}
+
+/// The echo program's client `command` (get, send) in a second container on the
+/// network, with `dir` as /certs.
+fn from_peer(dir: &std::path::Path, command: &str, args: &[&str]) -> (bool, String, String) {
     let mount = format!("{}:/certs:ro", dir.display());
     let mut argv = vec![
         "run",
@@ -100,7 +112,7 @@ fn get_from_peer(dir: &std::path::Path, args: &[&str]) -> (bool, String, String)
         "-v",
         &mount,
         image(),
-        "get",
+        command,
     ];
     argv.extend_from_slice(args);
     docker(&argv)
@@ -225,6 +237,64 @@ fn the_upstream_answers_as_httpbin_on_the_kind_network_over_http_tls_and_mtls() 
     }
 }
 
+fn declared_ports_serve_a_tcp_echo_a_tls_echo_and_https_only_with_a_client_certificate() {
+    if !docker_here() {
+        return;
+    }
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _net = Network::ensure();
+    let ports = [
+        (9000, upstream::UpstreamKind::TcpEcho),
+        (9443, upstream::UpstreamKind::TlsEcho),
+        (8443, upstream::UpstreamKind::HttpsClientCert),
+    ];
+    // The definition a run plans, as the live engine starts it.
+    let s = upstream::definition(
+        &format!("t-ports-{}", std::process::id()),
+        Some(image()),
+        &upstream::hosts_for([]),
+        &ports,
+    );
+    let certs = Certs::generate(upstream::UPSTREAM_HOST).expect("certs");
+    let dir = std::env::temp_dir().join(format!("egress-docker-ports-{}", std::process::id()));
+    certs.write(&dir).expect("certs written");
+    let rt = runtime();
+    rt.block_on(DockerEngine.start_upstream(&s, &certs, Duration::from_secs(60)))
+        .expect("the upstream starts");
+    let checks = std::panic::catch_unwind(|| {
+        let send = |args: &[&str]| from_peer(&dir, "send", args);
+        let (ok, out, err) = send(&["tcp://httpbin.org:9000", "select 1"]);
+        assert!(ok, "TCP echo: {err}");
+        assert_eq!(out, "select 1\n");
+        let (ok, out, err) = send(&["tls://httpbin.org:9443", "ping", "/certs/ca.crt"]);
+        assert!(ok, "TLS echo: {err}");
+        assert_eq!(out, "ping\n");
+        // 9443 is TLS: plain TCP gets no echo.
+        let (_, out, _) = send(&["tcp://httpbin.org:9443", "ping"]);
+        assert!(!out.contains("ping"), "{out:?}");
+        let (ok, _, _) =
+            get_from_peer(&dir, &["https://httpbin.org:8443/headers", "/certs/ca.crt"]);
+        assert!(!ok, "8443 must refuse a client without a certificate");
+        let (ok, body, err) = get_from_peer(
+            &dir,
+            &[
+                "https://httpbin.org:8443/headers",
+                "/certs/ca.crt",
+                "/certs/client.crt",
+                "/certs/client.key",
+            ],
+        );
+        assert!(ok, "8443 with the client certificate: {err}");
+        assert!(body.contains("peerCertificates"), "{body}");
+    });
+    rt.block_on(DockerEngine.remove_container(&s.container_name, Duration::from_secs(60)))
+        .expect("removed");
+    let _ = std::fs::remove_dir_all(&dir);
+    if let Err(e) = checks {
+        std::panic::resume_unwind(e);
+    }
+}
+
 fn a_leftover_holding_the_alias_is_refused_not_shared() {
     if !docker_here() {
         return;
@@ -316,6 +386,11 @@ fn main() -> std::process::ExitCode {
         (
             "the_upstream_answers_as_httpbin_on_the_kind_network_over_http_tls_and_mtls",
             the_upstream_answers_as_httpbin_on_the_kind_network_over_http_tls_and_mtls as fn(),
+        ),
+        (
+            "declared_ports_serve_a_tcp_echo_a_tls_echo_and_https_only_with_a_client_certificate",
+            declared_ports_serve_a_tcp_echo_a_tls_echo_and_https_only_with_a_client_certificate
+                as fn(),
         ),
         (
             "a_leftover_holding_the_alias_is_refused_not_shared",

@@ -587,6 +587,34 @@ typed_config:
 /// harness's request through. Checks that the gateway failed closed: 503 UF with
 /// `reason` in the transport failure reason, and the upstream's log empty.
 fn assert_fails_closed(binary: &Path, name: &str, dir: &Path, tls: &str, node: &str, reason: &str) {
+    let (raw, reached) = originate(binary, name, dir, tls, node, false, 503);
+    let line = access_log::parse_line(&raw).expect("an access-log line");
+    assert!(
+        line.get(Field::ResponseFlags)
+            .is_some_and(|f| f.contains("UF")),
+        "{line:?}"
+    );
+    assert!(
+        line.get(Field::UpstreamTransportFailureReason)
+            .is_some_and(|r| r.contains(reason)),
+        "{line:?}"
+    );
+    assert!(!egress_harness::explain::read_line(&line).reached_upstream);
+    assert!(reached.trim().is_empty(), "the upstream saw: {reached}");
+}
+
+/// A gateway Envoy originating TLS (`tls`) to an upstream Envoy that terminates it,
+/// requiring a client certificate when `require_client`; asserts the status curl got
+/// and returns the gateway's line and what the upstream logged.
+fn originate(
+    binary: &Path,
+    name: &str,
+    dir: &Path,
+    tls: &str,
+    node: &str,
+    require_client: bool,
+    status: u16,
+) -> (String, String) {
     let https_port = free_port();
     let upstream_log = dir.join("upstream.log");
     let _ = std::fs::remove_file(&upstream_log);
@@ -599,7 +627,7 @@ fn assert_fails_closed(binary: &Path, name: &str, dir: &Path, tls: &str, node: &
                 "https",
                 https_port,
                 &hcm("https", false, None, "echo", &upstream_log, ""),
-                &downstream_tls(dir, false),
+                &downstream_tls(dir, require_client),
             ),
             &cluster("echo", echo, ""),
         ),
@@ -634,30 +662,64 @@ fn assert_fails_closed(binary: &Path, name: &str, dir: &Path, tls: &str, node: &
     let (code, stdout, stderr) = send(gateway_port, &id);
     assert_eq!(code, 0, "{stderr}");
     let (_, write_out) = curl::split_output(&stdout);
-    assert_eq!(
-        write_out.map(|w| w.http_code),
-        Some(503),
-        "the gateway answers 503 itself: {stdout}"
-    );
+    assert_eq!(write_out.map(|w| w.http_code), Some(status), "{stdout}");
     let lines = Envoy::lines(&gateway_log, 1);
-    let (_, line) = judge::find_line(&lines, &observation(&id), "httpbin.org").expect("line");
-    assert_eq!(line.get(Field::ResponseCode), Some("503"));
+    let (raw, line) = judge::find_line(&lines, &observation(&id), "httpbin.org").expect("line");
+    assert_eq!(
+        line.get(Field::ResponseCode),
+        Some(status.to_string().as_str())
+    );
+    let raw = raw.to_owned();
+    // The test Envoys flush their access logs every 100 ms; a line would be there by now.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let reached = std::fs::read_to_string(&upstream_log).unwrap_or_default();
+    (raw, reached)
+}
+
+fn mutual_origination_is_needed_where_the_upstream_requires_a_client_certificate() {
+    let Some(binary) = envoy::envoy() else { return };
+    let dir = std::env::temp_dir().join(format!("egress-envoy-clientcert-{}", std::process::id()));
+    tls_files(&dir);
+    // MUTUAL (a client certificate) is let in.
+    let (raw, reached) = originate(
+        &binary,
+        "mutual",
+        &dir,
+        &upstream_tls(&dir, true),
+        "",
+        true,
+        200,
+    );
+    let line = access_log::parse_line(&raw).expect("an access-log line");
+    assert_eq!(line.get(Field::ResponseFlags), None, "no flag: {raw}");
+    assert!(!reached.trim().is_empty(), "the upstream answered");
+    // SIMPLE (none) is refused in the handshake: the gateway answers 503 itself.
+    let (raw, reached) = originate(
+        &binary,
+        "simple",
+        &dir,
+        &upstream_tls(&dir, false),
+        "",
+        true,
+        503,
+    );
+    let line = access_log::parse_line(&raw).expect("an access-log line");
+    // Envoy 1.40 as the server (BoringSSL) answers a missing certificate with a
+    // handshake_failure alert; the gateway logs UF and the alert.
     assert!(
         line.get(Field::ResponseFlags)
             .is_some_and(|f| f.contains("UF")),
-        "{lines:?}"
+        "{raw}"
     );
     assert!(
         line.get(Field::UpstreamTransportFailureReason)
-            .is_some_and(|r| r.contains(reason)),
-        "{lines:?}"
+            .is_some_and(
+                |r| r.starts_with("TLS_error:") && r.contains("SSLV3_ALERT_HANDSHAKE_FAILURE")
+            ),
+        "{raw}"
     );
-    assert!(!egress_harness::explain::read_line(&line).reached_upstream);
-    // Fail closed: nothing reached the upstream, in TLS or in plaintext. The test
-    // Envoys flush their access logs every 100 ms; a line would be there by now.
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    let reached = std::fs::read_to_string(&upstream_log).unwrap_or_default();
     assert!(reached.trim().is_empty(), "the upstream saw: {reached}");
+    assert!(!egress_harness::explain::read_line(&line).reached_upstream);
 }
 
 fn fail_closed_tls_origination_with_a_foreign_ca_answers_503_and_sends_the_upstream_nothing() {
@@ -725,6 +787,10 @@ fn fail_closed_tls_origination_whose_ca_secret_never_arrives_answers_503_and_sen
 /// Without the Docker/Envoy these need, the tests are reported ignored with the reason.
 fn main() -> std::process::ExitCode {
     let tests: Vec<(&'static str, fn())> = vec![
+        (
+            "mutual_origination_is_needed_where_the_upstream_requires_a_client_certificate",
+            mutual_origination_is_needed_where_the_upstream_requires_a_client_certificate as fn(),
+        ),
         (
             "kc1_the_config_dump_is_read_over_http_1_1_from_a_real_envoy_admin",
             kc1_the_config_dump_is_read_over_http_1_1_from_a_real_envoy_admin as fn(),

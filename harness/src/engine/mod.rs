@@ -360,26 +360,26 @@ impl Engine {
                 timeout_secs,
             } => {
                 // An image already on the host is not pulled again (offline reruns).
-                let inspect = vec![
-                    "docker".to_owned(),
-                    "image".into(),
-                    "inspect".into(),
-                    image.clone(),
-                ];
-                let present = host
-                    .run(Command {
-                        argv: inspect,
-                        timeout: self.options.plan.timeouts.docker_call,
-                        what: format!("looking for {image}"),
-                    })
-                    .await
-                    .is_ok_and(|r| r.success());
-                if present {
+                if self.image_present(image).await {
                     return Ok(());
                 }
                 self.command(argv, *timeout_secs, &format!("pulling {image}"))
                     .await
                     .map(|_| ())
+            }
+            Step::BuildImage {
+                image,
+                argvs,
+                timeout_secs,
+            } => {
+                if self.image_present(image).await {
+                    return Ok(());
+                }
+                for argv in argvs {
+                    self.command(argv, *timeout_secs, &format!("building {image}"))
+                        .await?;
+                }
+                Ok(())
             }
             Step::ResolveLatestIstio => Err(InfraError::new(
                 "`latest` must be resolved before the run is planned",
@@ -392,6 +392,21 @@ impl Engine {
                 other.kind()
             ))),
         }
+    }
+
+    /// Whether the host's Docker has `image`.
+    async fn image_present(&self, image: &str) -> bool {
+        self.seams
+            .host
+            .run(Command {
+                argv: ["docker", "image", "inspect", image]
+                    .map(str::to_owned)
+                    .to_vec(),
+                timeout: self.options.plan.timeouts.docker_call,
+                what: format!("looking for {image}"),
+            })
+            .await
+            .is_ok_and(|r| r.success())
     }
 
     /// Runs a planned argv; a non-zero exit is an error with stderr's tail.

@@ -455,6 +455,31 @@ pub fn build(
 ) -> Result<Plan, String> {
     let (slots, skipped) = slots(scenarios, ws, options)?;
     let upstream_hosts = crate::upstream::hosts_for(scenarios.iter().copied());
+    let upstream_ports = crate::upstream::ports_for(scenarios.iter().copied())?;
+    // Ports of kinds echo-basic lacks need the project's echo program, built here,
+    // unless the user names an image.
+    let echo_build = match (&options.upstream_image, options.upstream) {
+        (None, UpstreamMode::Local) if !upstream_ports.is_empty() && !slots.is_empty() => Some(
+            crate::upstream::image::project_echo(&crate::upstream::image::source_root()).map_err(
+                |e| {
+                    format!(
+                        "{}: their upstream ports need the project's echo program, but {e}",
+                        scenarios
+                            .iter()
+                            .filter(|s| !s.upstream.ports.is_empty())
+                            .map(|s| s.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                },
+            )?,
+        ),
+        _ => None,
+    };
+    let upstream_image = options
+        .upstream_image
+        .clone()
+        .or_else(|| echo_build.as_ref().map(|e| e.image.clone()));
     let t = &options.timeouts;
     let mut n = Numbered(0);
     let mut host = Vec::new();
@@ -557,14 +582,29 @@ pub fn build(
     }
 
     if options.upstream == UpstreamMode::Local && !slots.is_empty() {
-        // Pulled up front, so a missing image fails before any cluster is made.
-        let image = crate::upstream::definition(
-            options.run_id(),
-            options.upstream_image.as_deref(),
-            &upstream_hosts,
-        )
-        .image_ref();
-        host.push(n.at(None, None, None, pull_step(image, t)));
+        // Pulled (or built) up front, so a missing image fails before any cluster is made.
+        match &echo_build {
+            Some(echo) => host.push(n.at(
+                None,
+                None,
+                None,
+                Step::BuildImage {
+                    image: echo.image.clone(),
+                    argvs: vec![echo.build.clone(), echo.import.clone()],
+                    timeout_secs: t.image_pull.as_secs(),
+                },
+            )),
+            None => {
+                let image = crate::upstream::definition(
+                    options.run_id(),
+                    upstream_image.as_deref(),
+                    &upstream_hosts,
+                    &upstream_ports,
+                )
+                .image_ref();
+                host.push(n.at(None, None, None, pull_step(image, t)));
+            }
+        }
     }
     let mut upstream = None;
     let mut slot_plans = Vec::new();
@@ -759,8 +799,9 @@ pub fn build(
                     Step::StartUpstream {
                         server: crate::upstream::definition(
                             options.run_id(),
-                            options.upstream_image.as_deref(),
+                            upstream_image.as_deref(),
                             &upstream_hosts,
+                            &upstream_ports,
                         ),
                         timeout_secs: t.upstream_start.as_secs(),
                     },
@@ -1696,8 +1737,17 @@ mod tests {
             .filter(|p| matches!(p.step, Step::PullImage { .. }))
             .count();
         assert_eq!(
-            pulls, 9,
-            "two Istio images per version, ambient's two on 1.30.3, the client image, the http-proxy scenario's squid and the upstream, each pulled once"
+            pulls, 8,
+            "two Istio images per version, ambient's two on 1.30.3, the client image and the http-proxy scenario's squid, each pulled once"
+        );
+        let builds = plan
+            .steps()
+            .iter()
+            .filter(|p| matches!(p.step, Step::BuildImage { .. }))
+            .count();
+        assert_eq!(
+            builds, 1,
+            "the upstream, built once: the suite declares TCP ports"
         );
     }
 
@@ -1752,6 +1802,88 @@ mod tests {
     }
 
     #[test]
+    fn declared_upstream_ports_get_the_project_s_echo_built_and_serving_them() {
+        let ws = ws();
+        let suite = Suite::load(&ws).unwrap();
+        let picked = suite
+            .select(&[
+                "sidecar-tcp-echo-database".to_owned(),
+                "gateway-mtls-origination-client-cert-required".to_owned(),
+            ])
+            .unwrap();
+        let plan = build(&picked, &ws, &options("1.30.3")).unwrap();
+        let built: Vec<&String> = plan
+            .steps()
+            .iter()
+            .filter_map(|p| match &p.step {
+                Step::BuildImage { image, argvs, .. } => {
+                    assert_eq!(argvs.len(), 2, "cargo build, then docker import");
+                    Some(image)
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(built.len(), 1);
+        assert!(built[0].starts_with("egc-echo:"));
+        let Some(Step::StartUpstream { server, .. }) = plan.upstream.as_ref().map(|p| &p.step)
+        else {
+            panic!("no upstream");
+        };
+        assert_eq!(
+            &server.image_ref(),
+            built[0],
+            "the upstream runs the image built"
+        );
+        assert_eq!(server.ports, vec![80, 443, 5432, 8443]);
+        let env: std::collections::BTreeMap<&str, &str> = server
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(env.get("TCP_ECHO_PORTS"), Some(&"5432"));
+        assert_eq!(env.get("CLIENT_CERT_PORTS"), Some(&"8443"));
+        assert_eq!(env.get("TLS_ECHO_PORTS"), None);
+        // A scenario of HTTP ports only keeps echo-basic, pulled.
+        let http = suite.select(&["gateway-http".to_owned()]).unwrap();
+        let plan = build(&http, &ws, &options("1.30.3")).unwrap();
+        assert!(
+            !plan
+                .steps()
+                .iter()
+                .any(|p| matches!(p.step, Step::BuildImage { .. }))
+        );
+        // A user's image is taken as it is, not built.
+        let mut named = options("1.30.3");
+        named.upstream_image = Some("registry.example/echo:1".into());
+        let plan = build(&picked, &ws, &named).unwrap();
+        assert!(
+            !plan
+                .steps()
+                .iter()
+                .any(|p| matches!(p.step, Step::BuildImage { .. }))
+        );
+    }
+
+    #[test]
+    fn two_scenarios_serving_one_port_two_ways_are_refused_with_both_names() {
+        let text = |name: &str, kind: &str| {
+            format!(
+                "name: {name}\ndescription: d\nupstream:\n  ports: [{{port: 9000, kind: {kind}}}]\nrequests:\n  - name: r\n    url: gopher://httpbin.org:9000/_x\n    expect: {{status: 0}}\n"
+            )
+        };
+        let a = crate::scenario::load_str(&text("a", "tcp-echo"), std::path::Path::new("a.yaml"))
+            .unwrap();
+        let b = crate::scenario::load_str(&text("b", "tls-echo"), std::path::Path::new("b.yaml"))
+            .unwrap();
+        let err = crate::upstream::ports_for([&a, &b]).unwrap_err();
+        assert!(err.contains("a and b") && err.contains("9000"), "{err}");
+        assert_eq!(
+            crate::upstream::ports_for([&a, &a]).unwrap(),
+            vec![(9000, crate::upstream::UpstreamKind::TcpEcho)]
+        );
+    }
+
+    #[test]
     fn the_local_upstream_joins_the_kind_network_as_httpbin_once_per_run() {
         let ws = ws();
         let suite = Suite::load(&ws).unwrap();
@@ -1774,9 +1906,11 @@ mod tests {
             (
                 "kind",
                 vec![
+                    "db.example.com".to_owned(),
                     "de.wikipedia.org".to_owned(),
                     "en.wikipedia.org".to_owned(),
                     "httpbin.org".to_owned(),
+                    "mq.example.com".to_owned(),
                     "www.wikipedia.org".to_owned()
                 ]
             )

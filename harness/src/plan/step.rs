@@ -92,6 +92,12 @@ pub enum Step {
         argv: Vec<String>,
         timeout_secs: u64,
     },
+    /// An image built on the host (kept when already present): each argv in order.
+    BuildImage {
+        image: String,
+        argvs: Vec<Vec<String>>,
+        timeout_secs: u64,
+    },
     CreateCluster {
         name: String,
         kubeconfig: PathBuf,
@@ -289,6 +295,7 @@ impl Step {
             Step::UseIstioctl { .. } => "use_istioctl",
             Step::DownloadIstioctl { .. } => "download_istioctl",
             Step::PullImage { .. } => "pull_image",
+            Step::BuildImage { .. } => "build_image",
             Step::CreateCluster { .. } => "create_cluster",
             Step::LoadImages { .. } => "load_images",
             Step::InstallIstio { .. } => "install_istio",
@@ -406,6 +413,19 @@ impl fmt::Display for Step {
                 f,
                 "run (timeout {timeout_secs}s; where Docker's containerd image store cannot export them, the nodes pull instead): {}",
                 shell_words(argv)
+            ),
+            Step::BuildImage {
+                image,
+                argvs,
+                timeout_secs,
+            } => write!(
+                f,
+                "build {image} unless the host has it (timeout {timeout_secs}s each): {}",
+                argvs
+                    .iter()
+                    .map(|a| shell_words(a))
+                    .collect::<Vec<_>>()
+                    .join(" && ")
             ),
             Step::UseKind { argv, timeout_secs }
             | Step::UseIstioctl {

@@ -591,6 +591,30 @@ fn check(s: &Scenario, manifests_dir: &Path) -> Vec<LoadError> {
         }
     }
 
+    let mut declared = std::collections::BTreeSet::new();
+    for (i, p) in s.upstream.ports.iter().enumerate() {
+        let port = p.port.value;
+        let message = if !(1..=65535).contains(&port) {
+            Some(format!("{port} is not a TCP port (1 to 65535)"))
+        } else if port == 80 || port == 443 {
+            Some(format!(
+                "{port} is the upstream's own HTTP{} port; declare another",
+                if port == 443 { "S" } else { "" }
+            ))
+        } else if !declared.insert(port) {
+            Some(format!("{port} is declared twice"))
+        } else {
+            None
+        };
+        if let Some(message) = message {
+            problem(
+                &p.port.referenced,
+                format!("upstream.ports[{i}].port"),
+                message,
+            );
+        }
+    }
+
     if let Some(k) = &s.known_issue
         && !k.url.value.starts_with("https://")
     {
@@ -631,12 +655,32 @@ fn check(s: &Scenario, manifests_dir: &Path) -> Vec<LoadError> {
         if let Err(e) = super::Template::parse(&r.url.value) {
             problem(&r.url.referenced, at("url"), e);
         }
-        if !(r.url.value.starts_with("http://") || r.url.value.starts_with("https://")) {
+        // gopher:// carries raw bytes over TCP (gophers:// in TLS): how a request
+        // reaches a TCP upstream (scenarios/README.md, "TCP upstreams").
+        let url = &r.url.value;
+        let gopher = url.starts_with("gopher://") || url.starts_with("gophers://");
+        if !(url.starts_with("http://") || url.starts_with("https://") || gopher) {
             problem(
                 &r.url.referenced,
                 at("url"),
-                format!("`{}` must start with http:// or https://", r.url.value),
+                format!("`{url}` must start with http://, https://, gopher:// or gophers://"),
             );
+        } else if gopher {
+            let authority = url
+                .split_once("://")
+                .map_or("", |(_, rest)| rest.split('/').next().unwrap_or(rest));
+            if !authority
+                .rsplit_once(':')
+                .is_some_and(|(_, port)| port.parse::<u16>().is_ok_and(|p| p > 0))
+            {
+                problem(
+                    &r.url.referenced,
+                    at("url"),
+                    format!(
+                        "`{url}` needs its port (gopher's own is 70): gopher://HOST:PORT/_BYTES, the bytes URL-encoded (%0A a newline)"
+                    ),
+                );
+            }
         }
         for (j, arg) in r.curl_args.iter().enumerate() {
             let owned = [
@@ -868,7 +912,7 @@ mod tests {
         ] {
             std::fs::write(dir.join(f), "").unwrap();
         }
-        let text = "name: demo\ndescription: d\nupstream:\n  hosts: [en.wikipedia.org, \"*.wikipedia.org\", 10.0.0.1]\nclients:\n  - {name: other, manifest: other}\n  - {name: curl, manifest: other}\n  - {name: second, manifest: missing}\nrequests:\n  - name: r\n    client: nobody\n    before:\n      - apply: routes/a.yaml\n      - delete: routes/b.yaml\n    url: http://httpbin.org/\n    expect: {status: 200}\n  - name: s\n    client: other\n    before:\n      - delete: routes/a.yaml\n      - delete: routes/a.yaml\n    url: http://httpbin.org/\n    expect: {status: 200}\n";
+        let text = "name: demo\ndescription: d\nupstream:\n  hosts: [en.wikipedia.org, \"*.wikipedia.org\", 10.0.0.1]\n  ports:\n    - {port: 9000, kind: tcp-echo}\n    - {port: 443, kind: tls-echo}\n    - {port: 9000, kind: https-client-cert}\n    - {port: 70000, kind: tcp-echo}\nclients:\n  - {name: other, manifest: other}\n  - {name: curl, manifest: other}\n  - {name: second, manifest: missing}\nrequests:\n  - name: r\n    client: nobody\n    before:\n      - apply: routes/a.yaml\n      - delete: routes/b.yaml\n    url: http://httpbin.org/\n    expect: {status: 200}\n  - name: s\n    client: other\n    before:\n      - delete: routes/a.yaml\n      - delete: routes/a.yaml\n    url: http://httpbin.org/\n    expect: {status: 200}\n";
         let s = load(text).unwrap();
         let problems = check(&s, &dir);
         let at = |key: &str| {
@@ -879,6 +923,27 @@ mod tests {
         };
         assert_eq!(at("upstream.hosts[1]").line, Some(4));
         assert!(at("upstream.hosts[2]").message.contains("no IP"));
+        assert_eq!(at("upstream.ports[1].port").line, Some(7));
+        assert!(
+            at("upstream.ports[1].port")
+                .message
+                .contains("own HTTPS port")
+        );
+        assert!(
+            at("upstream.ports[2].port")
+                .message
+                .contains("declared twice")
+        );
+        assert!(
+            at("upstream.ports[3].port")
+                .message
+                .contains("not a TCP port")
+        );
+        assert!(
+            !problems
+                .iter()
+                .any(|p| p.key.as_deref() == Some("upstream.ports[0].port"))
+        );
         assert!(
             !problems
                 .iter()
@@ -902,7 +967,7 @@ mod tests {
                 .iter()
                 .any(|p| p.key.as_deref() == Some("requests[1].before[0].delete"))
         );
-        assert_eq!(at("requests[1].before[1].delete").line, Some(21));
+        assert_eq!(at("requests[1].before[1].delete").line, Some(26));
         assert!(
             !problems
                 .iter()
@@ -951,6 +1016,22 @@ mod tests {
             "{problems:?}"
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_tcp_request_is_a_gopher_url_with_its_port() {
+        let text = "name: demo\ndescription: d\nrequests:\n  - name: a\n    url: gopher://db.example.com:5432/_x\n    expect: {status: 0}\n  - name: b\n    url: gophers://mq.example.com/_x\n    expect: {status: 0}\n  - name: c\n    url: telnet://db.example.com:5432\n    expect: {status: 0}\n";
+        let s = load(text).unwrap();
+        let problems = check(&s, Path::new("/nonexistent-manifests"));
+        let at = |key: &str| {
+            problems
+                .iter()
+                .find(|p| p.key.as_deref() == Some(key))
+                .map(|p| p.message.clone())
+        };
+        assert_eq!(at("requests[0].url"), None, "{problems:?}");
+        assert!(at("requests[1].url").is_some_and(|m| m.contains("needs its port")));
+        assert!(at("requests[2].url").is_some_and(|m| m.contains("gopher://")));
     }
 
     #[test]

@@ -85,6 +85,11 @@ pub struct UpstreamSpec {
     /// names), beside httpbin.org: e.g. the members of a wildcard family.
     #[serde(default)]
     pub hosts: Vec<Spanned<String>>,
+    /// More ports the local upstream serves, each of a kind echo-basic does not have
+    /// (a TCP echo, a TLS echo, HTTPS that requires a client certificate): a run with
+    /// any gets the project's own echo program as its upstream.
+    #[serde(default)]
+    pub ports: Vec<UpstreamPort>,
     /// Why the scenario needs the real internet (a host the local upstream does not
     /// serve); with `--upstream local` it is skipped with this reason.
     #[serde(default)]
@@ -93,6 +98,38 @@ pub struct UpstreamSpec {
     pub local: Option<UpstreamVariant>,
     #[serde(default)]
     pub internet: Option<UpstreamVariant>,
+}
+
+/// A port of the local upstream beyond its HTTP 80 and HTTPS 443.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamPort {
+    pub port: Spanned<u32>,
+    pub kind: Spanned<UpstreamKind>,
+}
+
+/// What the local upstream serves on a declared port (tests/echo/src/main.rs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpstreamKind {
+    /// Plain TCP: each connection gets back its bytes up to the first newline.
+    TcpEcho,
+    /// The same inside TLS, with the run's server certificate.
+    TlsEcho,
+    /// echo-basic's HTTPS, refusing a handshake without a client certificate the
+    /// run's CA signed.
+    HttpsClientCert,
+}
+
+impl UpstreamKind {
+    /// The name a scenario writes.
+    pub fn name(self) -> &'static str {
+        match self {
+            UpstreamKind::TcpEcho => "tcp-echo",
+            UpstreamKind::TlsEcho => "tls-echo",
+            UpstreamKind::HttpsClientCert => "https-client-cert",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

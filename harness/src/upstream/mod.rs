@@ -9,10 +9,12 @@
 //! image and not Istio's echo app or go-httpbin is in the README.
 
 pub mod certs;
+pub mod image;
 
 use serde::Serialize;
 
 pub use crate::model::UpstreamMode;
+pub use crate::scenario::UpstreamKind;
 pub use certs::Certs;
 
 /// `registry.k8s.io/gateway-api/conformance/echo-basic`, pinned.
@@ -43,6 +45,42 @@ pub fn hosts_for<'a>(
     }
     hosts
 }
+/// The ports beyond 80 and 443 the upstream serves for a run of `scenarios`, each
+/// with its kind, in port order; two scenarios that want one port served two ways
+/// cannot share a run.
+pub fn ports_for<'a>(
+    scenarios: impl IntoIterator<Item = &'a crate::scenario::Scenario>,
+) -> Result<Vec<(u16, UpstreamKind)>, String> {
+    let mut ports: std::collections::BTreeMap<u16, (UpstreamKind, &str)> = Default::default();
+    for s in scenarios {
+        for p in &s.upstream.ports {
+            let Ok(port) = u16::try_from(p.port.value) else {
+                return Err(format!(
+                    "{}: upstream port {} is not a TCP port",
+                    s.name(),
+                    p.port.value
+                ));
+            };
+            let kind = p.kind.value;
+            match ports.get(&port) {
+                Some((other, by)) if *other != kind => {
+                    return Err(format!(
+                        "scenarios {by} and {} both declare upstream port {port}, as {} and {}: run them apart (--scenario)",
+                        s.name(),
+                        other.name(),
+                        kind.name()
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    ports.insert(port, (kind, s.name()));
+                }
+            }
+        }
+    }
+    Ok(ports.into_iter().map(|(p, (k, _))| (p, k)).collect())
+}
+
 /// kind's Docker network (fixed name in kind's pkg/cluster/internal/providers/docker/network.go).
 pub const KIND_NETWORK: &str = "kind";
 /// Where the certificates are inside the container.
@@ -76,17 +114,37 @@ pub struct EchoServer {
     pub user: String,
 }
 
-/// The echo server of run `run_id`, from the pinned image or `image` (`name:tag` or
-/// `name@sha256:…`), answering as `hosts`.
-pub fn definition(run_id: &str, image: Option<&str>, hosts: &[String]) -> EchoServer {
+/// The echo server of run `run_id`, from `image` (`name:tag` or `name@sha256:…`)
+/// or the pinned echo-basic, answering as `hosts`, serving `ports` too (which only
+/// the project's echo program does: see [`image`]).
+pub fn definition(
+    run_id: &str,
+    image: Option<&str>,
+    hosts: &[String],
+    ports: &[(u16, UpstreamKind)],
+) -> EchoServer {
     let path = |f: &str| format!("{CERT_DIR}/{f}");
-    let env = [
+    let mut env = vec![
         ("HTTP_PORT", "80".to_owned()),
         ("HTTPS_PORT", "443".to_owned()),
         ("TLS_SERVER_CERT", path("server.crt")),
         ("TLS_SERVER_PRIVKEY", path("server.key")),
         ("TLS_CLIENT_CACERTS", path("ca.crt")),
     ];
+    for (var, kind) in [
+        ("TCP_ECHO_PORTS", UpstreamKind::TcpEcho),
+        ("TLS_ECHO_PORTS", UpstreamKind::TlsEcho),
+        ("CLIENT_CERT_PORTS", UpstreamKind::HttpsClientCert),
+    ] {
+        let list: Vec<String> = ports
+            .iter()
+            .filter(|(_, k)| *k == kind)
+            .map(|(p, _)| p.to_string())
+            .collect();
+        if !list.is_empty() {
+            env.push((var, list.join(",")));
+        }
+    }
     let mounts = ["ca.crt", "server.crt", "server.key"]
         .into_iter()
         .map(|source| Mount {
@@ -107,7 +165,10 @@ pub fn definition(run_id: &str, image: Option<&str>, hosts: &[String]) -> EchoSe
         aliases: hosts.to_vec(),
         env: env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
         mounts,
-        ports: vec![80, 443],
+        ports: [80, 443]
+            .into_iter()
+            .chain(ports.iter().map(|(p, _)| *p))
+            .collect(),
         user: "0".into(),
     }
 }
@@ -189,7 +250,7 @@ mod tests {
 
     #[test]
     fn the_container_is_defined_for_the_kind_network_as_httpbin() {
-        let d = definition("20261126T120000Z", None, &hosts_for([]));
+        let d = definition("20261126T120000Z", None, &hosts_for([]), &[]);
         assert_eq!((d.image.as_str(), d.tag.as_str()), (ECHO_IMAGE, ECHO_TAG));
         assert_eq!(d.container_name, "egc-upstream-20261126T120000Z");
         assert_eq!(d.network, "kind");

@@ -1,5 +1,6 @@
-//! A stand-in for the Gateway API's echo-basic, for tests on a Docker engine that
-//! cannot pull images: built statically, imported into an image with nothing else.
+//! The project's echo program: the upstream of the Docker tests here, and the live
+//! upstream of runs whose scenarios declare ports of kinds echo-basic lacks (built
+//! statically and imported into an image with nothing else: harness/src/upstream/image.rs).
 //!
 //! `egress-echo` serves like echo-basic (kubernetes-sigs/gateway-api
 //! conformance/echo-basic/echo-basic.go): HTTP on `HTTP_PORT`, HTTPS on `HTTPS_PORT`
@@ -9,16 +10,18 @@
 //! `(https)` once it listens, as echo-basic does.
 //!
 //! Beyond echo-basic, the upstream kinds a scenario may declare (`upstream.ports`):
-//! `TCP_ECHO_PORTS` and `TLS_ECHO_PORTS` (comma-separated) answer each connection with
+//! `TCP_ECHO_PORTS` and `TLS_ECHO_PORTS` (comma-separated lists) answer each connection with
 //! the bytes it sent up to the first newline (or 64 KiB), then close, in plain TCP or
-//! inside TLS with the server certificate; `CLIENT_CERT_PORT` serves HTTPS like
-//! `HTTPS_PORT` but refuses a handshake without a client certificate signed by
+//! inside TLS with the server certificate; `CLIENT_CERT_PORTS` serve HTTPS like
+//! `HTTPS_PORT` but refuse a handshake without a client certificate signed by
 //! `TLS_CLIENT_CACERTS`. curl reaches the echo ports as `gopher://host:port/_bytes`
 //! (`gophers://` for TLS): gopher sends the selector as it is and prints the answer.
 //!
 //! `egress-echo get URL [CA] [CERT KEY]` is the client a second container runs: it
 //! resolves the host through the container's DNS (Docker's embedded resolver), sends
-//! one GET and prints the body; exit 1 on any failure.
+//! one GET and prints the body; exit 1 on any failure. `egress-echo send
+//! tcp://HOST:PORT TEXT` (`tls://…` with a CA) sends TEXT and a newline over plain
+//! TCP or TLS and prints what came back.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
@@ -31,6 +34,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let result = match args.get(1).map(String::as_str) {
         Some("get") => get(&args[2..]),
+        Some("send") => send(&args[2..]),
         _ => serve(),
     };
     if let Err(e) = result {
@@ -100,9 +104,10 @@ fn serve() -> Result<()> {
             })
         });
     }
-    if let Some(port) = ports("CLIENT_CERT_PORT")?.first().copied() {
+    let required = tls_config(&cert, &key_file, ClientCert::Required)?;
+    for port in ports("CLIENT_CERT_PORTS")? {
         let listener = bind(port, "https-client-cert")?;
-        let required = tls_config(&cert, &key_file, ClientCert::Required)?;
+        let required = Arc::clone(&required);
         std::thread::spawn(move || {
             serve_tls(listener, required, |tls, info| {
                 let _ = answer(tls, Some(info));
@@ -169,7 +174,9 @@ fn tls_config(cert: &str, key_file: &str, client: ClientCert) -> Result<Arc<rust
         }
         (None, ClientCert::Optional) => builder.with_no_client_auth(),
         (None, ClientCert::Required) => {
-            return Err("CLIENT_CERT_PORT needs TLS_CLIENT_CACERTS".into());
+            return Err(
+                "a client certificate is required: TLS_CLIENT_CACERTS must name its CA".into(),
+            );
         }
     };
     Ok(Arc::new(
@@ -340,44 +347,17 @@ fn get(args: &[String]) -> Result<()> {
             if scheme == "https" { 443 } else { 80 },
         ),
     };
-    let ip = resolve(&host)?;
-    let stream = TcpStream::connect((ip.as_str(), port))
-        .map_err(|e| format!("connect {host} ({ip}):{port}: {e}"))?;
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: egress-echo\r\nConnection: close\r\n\r\n"
     );
-    let mut response = Vec::new();
-    if scheme == "https" {
-        let mut roots = rustls::RootCertStore::empty();
-        for c in certs(args.get(1).ok_or("https needs a CA file")?)? {
-            roots.add(c).map_err(|e| e.to_string())?;
-        }
-        let builder = rustls::ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots);
-        let config = match (args.get(2), args.get(3)) {
-            (Some(c), Some(k)) => builder
-                .with_client_auth_cert(certs(c)?, key(k)?)
-                .map_err(|e| e.to_string())?,
-            _ => builder.with_no_client_auth(),
-        };
-        let name = ServerName::try_from(host.clone()).map_err(|e| e.to_string())?;
-        let conn =
-            rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
-        let mut tls = rustls::StreamOwned::new(conn, stream);
-        tls.write_all(request.as_bytes())
-            .map_err(|e| format!("TLS: {e}"))?;
-        let _ = tls.read_to_end(&mut response);
-    } else {
-        let mut stream = stream;
-        stream
-            .write_all(request.as_bytes())
-            .map_err(|e| e.to_string())?;
-        stream
-            .read_to_end(&mut response)
-            .map_err(|e| e.to_string())?;
-    }
+    let tls = match scheme {
+        "https" => Some(ClientTls {
+            ca: args.get(1).ok_or("https needs a CA file")?,
+            client: args.get(2).zip(args.get(3)),
+        }),
+        _ => None,
+    };
+    let response = exchange(&host, port, tls, request.as_bytes())?;
     let text = String::from_utf8_lossy(&response);
     let (head, body) = text.split_once("\r\n\r\n").ok_or("no HTTP answer")?;
     if !head.starts_with("HTTP/1.1 200") {
@@ -388,6 +368,69 @@ fn get(args: &[String]) -> Result<()> {
     }
     println!("{body}");
     Ok(())
+}
+
+/// `send tcp://HOST:PORT TEXT` or `send tls://HOST:PORT TEXT CA`.
+fn send(args: &[String]) -> Result<()> {
+    let (Some(url), Some(text)) = (args.first(), args.get(1)) else {
+        return Err("send tcp://HOST:PORT TEXT | send tls://HOST:PORT TEXT CA".into());
+    };
+    let (scheme, authority) = url.split_once("://").ok_or("the URL needs a scheme")?;
+    let (host, port) = authority.split_once(':').ok_or("the URL needs a port")?;
+    let port: u16 = port.parse().map_err(|_| format!("{port} is not a port"))?;
+    let tls = match scheme {
+        "tls" => Some(ClientTls {
+            ca: args.get(2).ok_or("tls needs a CA file")?,
+            client: None,
+        }),
+        _ => None,
+    };
+    let answer = exchange(host, port, tls, format!("{text}\n").as_bytes())?;
+    print!("{}", String::from_utf8_lossy(&answer));
+    Ok(())
+}
+
+/// The client side of a TLS connection: the CA to trust, a certificate and key to show.
+struct ClientTls<'a> {
+    ca: &'a String,
+    client: Option<(&'a String, &'a String)>,
+}
+
+/// Connects to `host:port` (in TLS when asked), sends `bytes` and reads to the end.
+fn exchange(host: &str, port: u16, tls: Option<ClientTls<'_>>, bytes: &[u8]) -> Result<Vec<u8>> {
+    let ip = resolve(host)?;
+    let mut stream = TcpStream::connect((ip.as_str(), port))
+        .map_err(|e| format!("connect {host} ({ip}):{port}: {e}"))?;
+    let mut answer = Vec::new();
+    let Some(tls) = tls else {
+        stream.write_all(bytes).map_err(|e| e.to_string())?;
+        stream.read_to_end(&mut answer).map_err(|e| e.to_string())?;
+        return Ok(answer);
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for c in certs(tls.ca)? {
+        roots.add(c).map_err(|e| e.to_string())?;
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots);
+    let config = match tls.client {
+        Some((c, k)) => builder
+            .with_client_auth_cert(certs(c)?, key(k)?)
+            .map_err(|e| e.to_string())?,
+        None => builder.with_no_client_auth(),
+    };
+    let name = ServerName::try_from(host.to_owned()).map_err(|e| e.to_string())?;
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
+    let mut tls = rustls::StreamOwned::new(conn, stream);
+    tls.write_all(bytes).map_err(|e| format!("TLS: {e}"))?;
+    // An HTTPS server may close without close_notify after its answer; what came counts.
+    let read = tls.read_to_end(&mut answer);
+    if answer.is_empty() {
+        read.map_err(|e| format!("TLS: {e}"))?;
+    }
+    Ok(answer)
 }
 
 /// An A record from the first nameserver in /etc/resolv.conf (a static binary has no

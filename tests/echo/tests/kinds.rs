@@ -93,7 +93,7 @@ fn start() -> Server {
         .env("HTTPS_PORT", https.to_string())
         .env("TCP_ECHO_PORTS", tcp.to_string())
         .env("TLS_ECHO_PORTS", tls.to_string())
-        .env("CLIENT_CERT_PORT", client_cert.to_string())
+        .env("CLIENT_CERT_PORTS", client_cert.to_string())
         .env("TLS_SERVER_CERT", dir.join("server.crt"))
         .env("TLS_SERVER_PRIVKEY", dir.join("server.key"))
         .env("TLS_CLIENT_CACERTS", dir.join("ca.crt"))

@@ -254,6 +254,46 @@ impl Programs {
         }
     }
 
+    /// The project's echo image (harness/src/upstream/image.rs): `env … cargo build`
+    /// makes the binary, `sh -c '… docker import …' sh BINARY IMAGE` makes the image
+    /// only from a binary that was built.
+    fn build(&self, argv: &[String]) -> Ran {
+        let sim = &self.0;
+        let args: Vec<&str> = argv.iter().map(String::as_str).collect();
+        match args.as_slice() {
+            ["env", _, cargo, "build", rest @ ..] if cargo.ends_with("cargo") => {
+                let (Some(dir), Some(triple)) =
+                    (flag(argv, "--target-dir"), flag(argv, "--target"))
+                else {
+                    return ran(argv, 101, "", "error: no --target-dir/--target (simulated)");
+                };
+                let _ = rest;
+                let binary = format!("{dir}/{triple}/release/egress-echo");
+                sim.world().built.insert(binary);
+                ran(argv, 0, "", "")
+            }
+            ["sh", "-c", script, "sh", binary, image] if script.contains("docker import") => {
+                let mut world = sim.world();
+                if !world.built.contains(*binary) {
+                    return ran(
+                        argv,
+                        1,
+                        "",
+                        &format!("cp: cannot stat '{binary}': No such file or directory"),
+                    );
+                }
+                world.images.insert((*image).to_owned());
+                ran(argv, 0, "sha256:0000 (simulated import)\n", "")
+            }
+            _ => ran(
+                argv,
+                127,
+                "",
+                &format!("{}: not found on the simulated host", args[0]),
+            ),
+        }
+    }
+
     fn docker(&self, argv: &[String]) -> Ran {
         let sim = &self.0;
         let args: Vec<&str> = argv.iter().skip(1).map(String::as_str).collect();
@@ -289,6 +329,7 @@ impl HostPrograms for Programs {
             "kind" => self.kind(&command.argv),
             "istioctl" => self.istioctl(&command.argv),
             "docker" => self.docker(&command.argv),
+            "env" | "sh" => self.build(&command.argv),
             other => ran(
                 &command.argv,
                 127,
@@ -363,6 +404,12 @@ impl DockerApi for Docker {
             return Err(InfraError::new(format!(
                 "connecting the upstream to Docker network {}: network not found (simulated)",
                 server.network
+            )));
+        }
+        if !world.images.contains(&server.image_ref()) {
+            return Err(InfraError::new(format!(
+                "docker create: No such image: {} (simulated)",
+                server.image_ref()
             )));
         }
         if let Some((holder, _)) = world

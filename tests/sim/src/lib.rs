@@ -77,6 +77,8 @@ pub struct World {
     /// Docker containers by name, with their network aliases.
     pub containers: BTreeMap<String, Vec<String>>,
     pub images: BTreeSet<String>,
+    /// Binaries `cargo build` made on the simulated host.
+    pub built: BTreeSet<String>,
     /// Downloads: destination → the version in the URL.
     pub downloads: BTreeMap<PathBuf, String>,
     /// Kube API calls so far (for `apiserver-503`).

@@ -111,7 +111,11 @@ fn sigint_and_sigterm_remove_the_upstream_container() {
         eprintln!("skipped: no Docker daemon");
         return;
     }
-    let image = egress_echo::standin_image().expect("stand-in image");
+    let image = egress_harness::upstream::image::project_echo(
+        &egress_harness::upstream::image::source_root(),
+    )
+    .and_then(|echo| echo.build_blocking())
+    .expect("the project's echo image");
     let made =
         !docker(&["network", "inspect", "kind"]).0 && docker(&["network", "create", "kind"]).0;
     let pid = std::process::id();
