@@ -6,12 +6,14 @@
 //! runs and deletes only what this run created.
 
 pub mod converge;
+mod ctx;
 pub mod evidence;
 pub mod existing;
 pub mod outcome;
 mod scenario;
 pub mod shutdown;
 mod steplog;
+mod wait;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,12 +23,15 @@ use std::time::Duration;
 use k8s_openapi::jiff::Timestamp;
 use tokio_util::sync::CancellationToken;
 
+use ctx::{Mesh, RunCtx};
+use wait::{poll, retry, secs};
+
 pub use evidence::EvidenceMode;
 pub use outcome::{RequestRun, ScenarioRun, StepError, Timing};
 pub use steplog::{StepLog, StepOutcome};
 
 use crate::model::Environment;
-use crate::model::{Backoff, Keep, RunMode};
+use crate::model::{Keep, RunMode};
 use crate::plan::{Condition, Plan, PlanOptions, PlannedStep, SlotPlan, Step, Workload};
 use crate::scenario::Scenario;
 use crate::seams::{Command, InfraError, KubeApi, Seams};
@@ -57,27 +62,10 @@ impl EngineOptions {
     }
 }
 
-/// A cluster ready for scenarios.
-#[derive(Clone)]
-pub(crate) struct Mesh {
-    pub kube: Arc<dyn KubeApi>,
-    pub istio: semver::Version,
-    pub install: String,
-    pub cluster: Option<String>,
-    pub node_image: Option<String>,
-    pub kubernetes: Option<String>,
-    pub export_logs: Option<Vec<String>>,
-}
-
 pub struct Engine {
-    seams: Seams,
-    ws: Workspace,
     scenarios: Vec<Scenario>,
-    options: EngineOptions,
     plan: Plan,
-    certs: Option<Certs>,
-    cancel: CancellationToken,
-    log: StepLog,
+    ctx: RunCtx,
     upstream: tokio::sync::OnceCell<Result<(), StepError>>,
     upstream_started: AtomicBool,
 }
@@ -121,26 +109,19 @@ impl Engine {
         };
         let log = StepLog::new(Some(&run_dir));
         Ok(Self {
-            seams,
-            ws,
             scenarios,
-            options,
             plan,
-            certs,
-            cancel,
-            log,
+            ctx: RunCtx {
+                seams,
+                options,
+                ws,
+                cancel,
+                log,
+                certs,
+            },
             upstream: tokio::sync::OnceCell::new(),
             upstream_started: AtomicBool::new(false),
         })
-    }
-
-    /// How the engine's lines begin: a simulated run says so on each, since its
-    /// downloads, clusters and requests are the test support's, not real ones.
-    pub(crate) fn voice(&self) -> &'static str {
-        match self.options.mode {
-            RunMode::Simulated => "egress [simulated]",
-            _ => "egress",
-        }
     }
 
     pub fn plan(&self) -> &Plan {
@@ -148,11 +129,11 @@ impl Engine {
     }
 
     pub fn options(&self) -> &EngineOptions {
-        &self.options
+        &self.ctx.options
     }
 
     pub fn steps_log(&self) -> &StepLog {
-        &self.log
+        &self.ctx.log
     }
 
     /// Where `scenario` runs on `istio`, as far as the plan knows.
@@ -166,7 +147,7 @@ impl Engine {
                 (Some(slot), None) => slot.install.clone(),
                 (None, _) => String::new(),
             },
-            upstream: Some(self.options.plan.upstream.as_str().to_owned()),
+            upstream: Some(self.ctx.options.plan.upstream.as_str().to_owned()),
             kubernetes: None,
             node_image: slot.and_then(|s| s.node_image.clone()),
             cluster: slot.and_then(|s| s.cluster.clone()),
@@ -184,7 +165,7 @@ impl Engine {
         end.timing = crate::model::RunTiming {
             wall_seconds: wall.elapsed().as_secs_f64(),
             harness_cpu_seconds: crate::model::process_cpu_seconds() - cpu,
-            ..self.log.timing()
+            ..self.ctx.log.timing()
         };
         end
     }
@@ -196,7 +177,7 @@ impl Engine {
             done(ScenarioRun::skipped(
                 &skip.scenario,
                 &skip.istio.to_string(),
-                self.options.mode,
+                self.ctx.options.mode,
                 &skip.reason,
             ));
         }
@@ -205,8 +186,8 @@ impl Engine {
             if !self.may_run(step, &mut host_error) {
                 continue;
             }
-            if let Err(e) = self.timed(step, self.host_step(&step.step)).await {
-                host_error = Some(self.error_of(step, e.message));
+            if let Err(e) = self.ctx.timed(step, self.host_step(&step.step)).await {
+                host_error = Some(self.ctx.error_of(step, e.message));
             }
         }
         let permits = tokio::sync::Semaphore::new(self.plan.parallel_clusters);
@@ -225,7 +206,7 @@ impl Engine {
         if let Some(step) = &self.plan.upstream
             && self.upstream.get().is_none()
         {
-            self.skip(step, "no cluster became ready");
+            self.ctx.skip(step, "no cluster became ready");
         }
         for step in &self.plan.end {
             match &step.step {
@@ -234,85 +215,45 @@ impl Engine {
                     timeout_secs,
                 } if self.upstream_started.load(Ordering::SeqCst) => {
                     let remove = self
+                        .ctx
                         .seams
                         .docker
                         .remove_container(container, secs(*timeout_secs));
-                    if let Err(e) = self.timed(step, remove).await {
+                    if let Err(e) = self.ctx.timed(step, remove).await {
                         end.problems.push(format!(
                             "could not remove the upstream container {container}: {e}; run `egress prune`"
                         ));
                     }
                 }
-                _ => self.skip(step, "the upstream was not started"),
+                _ => self.ctx.skip(step, "the upstream was not started"),
             }
         }
-        if let Some(p) = self.log.problem() {
+        if let Some(p) = self.ctx.log.problem() {
             end.problems.push(p);
         }
-        end.interrupted = self.cancel.is_cancelled();
+        end.interrupted = self.ctx.cancel.is_cancelled();
         end
-    }
-
-    fn error_of(&self, step: &PlannedStep, message: String) -> StepError {
-        StepError {
-            index: step.index,
-            kind: step.step.kind().to_owned(),
-            cluster: step.cluster.clone(),
-            message,
-        }
     }
 
     /// Whether `step` may run: not after a failed step, not once interrupted; a step
     /// that may not is logged as skipped, and an interrupt becomes the failure.
     fn may_run(&self, step: &PlannedStep, failure: &mut Option<StepError>) -> bool {
         if let Some(e) = failure {
-            self.skip(step, &format!("an earlier step failed: {e}"));
+            self.ctx.skip(step, &format!("an earlier step failed: {e}"));
             return false;
         }
-        if self.cancel.is_cancelled() {
-            self.skip(step, "interrupted");
-            *failure = Some(self.interrupted_at(step));
+        if self.ctx.cancel.is_cancelled() {
+            self.ctx.skip(step, "interrupted");
+            *failure = Some(self.ctx.interrupted_at(step));
             return false;
         }
         true
     }
 
-    /// The error of a run interrupted before `step`.
-    fn interrupted_at(&self, step: &PlannedStep) -> StepError {
-        self.error_of(step, "interrupted (SIGINT/SIGTERM) before this step".into())
-    }
-
-    fn skip(&self, step: &PlannedStep, why: &str) {
-        self.log.record(
-            step,
-            Timestamp::now(),
-            Duration::ZERO,
-            &StepOutcome::Skipped(why.to_owned()),
-        );
-    }
-
-    /// Runs a step's future and logs it.
-    async fn timed<T>(
-        &self,
-        step: &PlannedStep,
-        work: impl std::future::Future<Output = Result<T, InfraError>>,
-    ) -> Result<T, InfraError> {
-        let started = Timestamp::now();
-        let clock = tokio::time::Instant::now();
-        eprintln!("{}: {step}", self.voice());
-        let result = work.await;
-        let outcome = match &result {
-            Ok(_) => StepOutcome::Ok,
-            Err(e) => StepOutcome::Error(e.message.clone()),
-        };
-        self.log.record(step, started, clock.elapsed(), &outcome);
-        result
-    }
-
     async fn host_step(&self, step: &Step) -> Result<(), InfraError> {
-        let host = &self.seams.host;
+        let host = &self.ctx.seams.host;
         match step {
-            Step::CheckDocker => self.seams.docker.ping().await,
+            Step::CheckDocker => self.ctx.seams.docker.ping().await,
             Step::UseKind { argv, timeout_secs } => self
                 .command(argv, *timeout_secs, "checking kind's version")
                 .await
@@ -396,13 +337,14 @@ impl Engine {
 
     /// Whether the host's Docker has `image`.
     async fn image_present(&self, image: &str) -> bool {
-        self.seams
+        self.ctx
+            .seams
             .host
             .run(Command {
                 argv: ["docker", "image", "inspect", image]
                     .map(str::to_owned)
                     .to_vec(),
-                timeout: self.options.plan.timeouts.docker_call,
+                timeout: self.ctx.options.plan.timeouts.docker_call,
                 what: format!("looking for {image}"),
             })
             .await
@@ -416,15 +358,15 @@ impl Engine {
         timeout_secs: u64,
         what: &str,
     ) -> Result<crate::seams::Ran, InfraError> {
-        let run = self.seams.host.run(Command {
+        let run = self.ctx.seams.host.run(Command {
             argv: argv.to_vec(),
             timeout: secs(timeout_secs),
             what: what.to_owned(),
         });
         tokio::select! {
             ran = run => ran?.checked(),
-            () = self.cancel.cancelled() => {
-                self.seams.host.kill_all();
+            () = self.ctx.cancel.cancelled() => {
+                self.ctx.seams.host.kill_all();
                 Err(InfraError::new("interrupted"))
             }
         }
@@ -437,12 +379,12 @@ impl Engine {
         host_error: Option<&StepError>,
         done: &(dyn Fn(ScenarioRun) + Sync),
     ) -> SlotEnd {
-        let mode = self.options.mode;
+        let mode = self.ctx.options.mode;
         let istio = slot.slot.istio.to_string();
         let fail_all = |error: &StepError| {
             for s in &slot.scenarios {
                 for step in &s.steps {
-                    self.skip(step, "the cluster was not set up");
+                    self.ctx.skip(step, "the cluster was not set up");
                 }
                 done(ScenarioRun::not_run(
                     &s.scenario,
@@ -455,10 +397,10 @@ impl Engine {
         };
         if let Some(e) = host_error {
             for step in &slot.setup {
-                self.skip(step, "a host step failed");
+                self.ctx.skip(step, "a host step failed");
             }
             for step in &slot.teardown {
-                self.skip(step, "nothing was created");
+                self.ctx.skip(step, "nothing was created");
             }
             fail_all(e);
             return SlotEnd::Done;
@@ -486,7 +428,7 @@ impl Engine {
                     else {
                         continue;
                     };
-                    let run = scenario::ScenarioExec::new(self, &mesh, scenario)
+                    let run = scenario::ScenarioExec::new(&self.ctx, &mesh, scenario)
                         .run(&s.steps)
                         .await;
                     if !run.passed() || run.cleanup_error.is_some() {
@@ -521,7 +463,7 @@ impl Engine {
                 continue;
             }
             if step.condition == Some(Condition::UnlessReused) && state.reused {
-                self.skip(step, "--reuse found the cluster");
+                self.ctx.skip(step, "--reuse found the cluster");
                 continue;
             }
             let result = match &step.step {
@@ -534,6 +476,7 @@ impl Engine {
                     ..
                 } => {
                     let created = self
+                        .ctx
                         .timed(
                             step,
                             self.create_cluster(
@@ -562,10 +505,11 @@ impl Engine {
                 } => {
                     let started = Timestamp::now();
                     let clock = tokio::time::Instant::now();
-                    eprintln!("{}: {step}", self.voice());
+                    eprintln!("{}: {step}", self.ctx.voice());
                     match self.command(argv, *timeout_secs, "loading images").await {
                         Ok(_) => {
-                            self.log
+                            self.ctx
+                                .log
                                 .record(step, started, clock.elapsed(), &StepOutcome::Ok);
                             Ok(())
                         }
@@ -576,8 +520,8 @@ impl Engine {
                                 && e.message.contains("not found") =>
                         {
                             let why = "kind load failed on Docker's containerd image store (kubernetes-sigs/kind#3795); the nodes pull the images themselves";
-                            eprintln!("{}: {why}", self.voice());
-                            self.log.record(
+                            eprintln!("{}: {why}", self.ctx.voice());
+                            self.ctx.log.record(
                                 step,
                                 started,
                                 clock.elapsed(),
@@ -586,7 +530,7 @@ impl Engine {
                             Ok(())
                         }
                         Err(e) => {
-                            self.log.record(
+                            self.ctx.log.record(
                                 step,
                                 started,
                                 clock.elapsed(),
@@ -600,10 +544,11 @@ impl Engine {
                     argv, timeout_secs, ..
                 } => {
                     let what = step.step.kind();
-                    self.timed(step, async {
-                        self.command(argv, *timeout_secs, what).await.map(|_| ())
-                    })
-                    .await
+                    self.ctx
+                        .timed(step, async {
+                            self.command(argv, *timeout_secs, what).await.map(|_| ())
+                        })
+                        .await
                 }
                 Step::WaitReady {
                     namespace,
@@ -612,11 +557,13 @@ impl Engine {
                     timeout_secs,
                 } => match self.cluster_api(slot, &mut kube).await {
                     Ok(api) => {
-                        self.timed(
-                            step,
-                            self.wait(&*api, namespace, *workload, name, *timeout_secs),
-                        )
-                        .await
+                        self.ctx
+                            .timed(
+                                step,
+                                self.ctx
+                                    .wait(&*api, namespace, *workload, name, *timeout_secs),
+                            )
+                            .await
                     }
                     Err(e) => Err(self.unreachable(step, e)),
                 },
@@ -627,11 +574,12 @@ impl Engine {
                     ..
                 } => match self.cluster_api(slot, &mut kube).await {
                     Ok(api) => {
-                        self.timed(
-                            step,
-                            self.install_gateway_api_crds(&*api, files, crds, *timeout_secs),
-                        )
-                        .await
+                        self.ctx
+                            .timed(
+                                step,
+                                self.install_gateway_api_crds(&*api, files, crds, *timeout_secs),
+                            )
+                            .await
                     }
                     Err(e) => Err(self.unreachable(step, e)),
                 },
@@ -643,7 +591,7 @@ impl Engine {
                             crate::model::mesh::ISTIOD_DEPLOYMENT,
                             crate::model::mesh::GATEWAY_DEPLOYMENT,
                         ] {
-                            self.wait(
+                            self.ctx.wait(
                                 &*api,
                                 crate::model::mesh::ISTIO_NAMESPACE,
                                 Workload::Deployment,
@@ -659,17 +607,21 @@ impl Engine {
                         }
                         Ok(())
                     };
-                    self.timed(step, work).await
+                    self.ctx.timed(step, work).await
                 }
                 Step::ApplySecrets { namespace, .. } => {
                     // The upstream first: kind's network exists now that a cluster does.
                     match self.start_upstream_once().await {
                         Err(e) => {
-                            self.skip(step, "the upstream did not start");
+                            self.ctx.skip(step, "the upstream did not start");
                             Err(InfraError::new(e.to_string()))
                         }
                         Ok(()) => match self.cluster_api(slot, &mut kube).await {
-                            Ok(api) => self.timed(step, self.apply_secrets(&*api, namespace)).await,
+                            Ok(api) => {
+                                self.ctx
+                                    .timed(step, self.ctx.apply_secrets(&*api, namespace))
+                                    .await
+                            }
                             Err(e) => Err(e),
                         },
                     }
@@ -680,7 +632,7 @@ impl Engine {
                 ))),
             };
             if let Err(e) = result {
-                failure = Some(self.error_of(step, e.message));
+                failure = Some(self.ctx.error_of(step, e.message));
             }
         }
         if let Some(e) = failure {
@@ -711,7 +663,8 @@ impl Engine {
     }
 
     async fn connect(&self, slot: &SlotPlan) -> Result<Arc<dyn KubeApi>, InfraError> {
-        self.seams
+        self.ctx
+            .seams
             .kube
             .connect(slot.slot.kubeconfig.as_deref())
             .await
@@ -733,17 +686,21 @@ impl Engine {
         let listed = self
             .command(
                 &[kind.clone(), "get".into(), "clusters".into()],
-                self.options.plan.timeouts.tool_version.as_secs(),
+                self.ctx.options.plan.timeouts.tool_version.as_secs(),
                 "listing kind clusters",
             )
             .await?;
         let exists = listed.stdout.lines().any(|l| l.trim() == name);
-        if exists && self.options.reuse {
+        if exists && self.ctx.options.reuse {
             state.reused = true;
             // In use by this run now: prune leaves it while this process lives.
-            crate::plan::mark_cluster(&self.options.plan.cache_dir, name, &self.options.run_id())
-                .map_err(InfraError::new)?;
-            eprintln!("{}: reusing cluster {name}", self.voice());
+            crate::plan::mark_cluster(
+                &self.ctx.options.plan.cache_dir,
+                name,
+                &self.ctx.options.run_id(),
+            )
+            .map_err(InfraError::new)?;
+            eprintln!("{}: reusing cluster {name}", self.ctx.voice());
             self.command(
                 &[
                     kind,
@@ -754,7 +711,7 @@ impl Engine {
                     "--kubeconfig".into(),
                     kubeconfig.display().to_string(),
                 ],
-                self.options.plan.timeouts.tool_version.as_secs(),
+                self.ctx.options.plan.timeouts.tool_version.as_secs(),
                 "writing the cluster's kubeconfig",
             )
             .await?;
@@ -771,8 +728,12 @@ impl Engine {
         }
         // Marked before kind starts: a run killed while creating (minutes) leaves a
         // cluster `egress prune` can still call this harness's.
-        crate::plan::mark_cluster(&self.options.plan.cache_dir, name, &self.options.run_id())
-            .map_err(InfraError::new)?;
+        crate::plan::mark_cluster(
+            &self.ctx.options.plan.cache_dir,
+            name,
+            &self.ctx.options.run_id(),
+        )
+        .map_err(InfraError::new)?;
         let mut last = None;
         for attempt in 1..=attempts.max(1) {
             state.created = true;
@@ -781,7 +742,7 @@ impl Engine {
                 .await
             {
                 Ok(_) => return Ok(()),
-                Err(e) if self.cancel.is_cancelled() => return Err(e),
+                Err(e) if self.ctx.cancel.is_cancelled() => return Err(e),
                 // kind refused because the name is taken (kind's
                 // pkg/cluster/internal/create/create.go): another run made it after
                 // `kind get clusters`. Not ours: never deleted, not retried.
@@ -790,7 +751,7 @@ impl Engine {
                         .contains("already exist for a cluster with the name") =>
                 {
                     state.created = false;
-                    crate::plan::unmark_cluster_if_ours(&self.options.plan.cache_dir, name);
+                    crate::plan::unmark_cluster_if_ours(&self.ctx.options.plan.cache_dir, name);
                     return Err(InfraError::permanent(format!(
                         "a kind cluster named {name} was created by someone else while this run was about to: it is left alone; run again, or pass --reuse to run on it ({})",
                         e.message
@@ -799,7 +760,7 @@ impl Engine {
                 Err(e) => {
                     eprintln!(
                         "{}: creating {name} failed (attempt {attempt}/{attempts}): {e}",
-                        self.voice()
+                        self.ctx.voice()
                     );
                     // kind leaves a half-made cluster behind; remove it before trying again.
                     let _ = self
@@ -813,7 +774,7 @@ impl Engine {
                                 "--kubeconfig".into(),
                                 kubeconfig.display().to_string(),
                             ],
-                            self.options.plan.timeouts.cluster_delete.as_secs(),
+                            self.ctx.options.plan.timeouts.cluster_delete.as_secs(),
                             "removing a half-made cluster",
                         )
                         .await;
@@ -822,29 +783,6 @@ impl Engine {
             }
         }
         Err(last.unwrap_or_else(|| InfraError::new("kind create cluster never ran")))
-    }
-
-    async fn wait(
-        &self,
-        kube: &dyn KubeApi,
-        namespace: &str,
-        workload: Workload,
-        name: &str,
-        timeout_secs: u64,
-    ) -> Result<(), InfraError> {
-        let timeout = secs(timeout_secs);
-        let took = retry(&self.backoff(), timeout, &self.cancel, || async {
-            match workload {
-                Workload::Deployment => kube.wait_deployment(namespace, name, timeout).await,
-                Workload::Pod { sidecar } => kube.wait_pod(namespace, name, sidecar, timeout).await,
-            }
-        })
-        .await?;
-        eprintln!(
-            "egress: {namespace}/{name} ready after {:.1}s",
-            took.as_secs_f64()
-        );
-        Ok(())
     }
 
     /// The slot's cluster API, connected on first use and kept.
@@ -863,7 +801,7 @@ impl Engine {
 
     /// A step that could not start because the cluster did not answer, logged as such.
     fn unreachable(&self, step: &PlannedStep, e: InfraError) -> InfraError {
-        self.log.record(
+        self.ctx.log.record(
             step,
             Timestamp::now(),
             Duration::ZERO,
@@ -883,10 +821,11 @@ impl Engine {
     ) -> Result<(), InfraError> {
         let deadline = secs(timeout_secs);
         let started = tokio::time::Instant::now();
-        let t = &self.options.plan.timeouts;
+        let t = &self.ctx.options.plan.timeouts;
         for file in files {
             let left = deadline.saturating_sub(started.elapsed());
             let bytes = self
+                .ctx
                 .seams
                 .host
                 .fetch_pinned(&file.url, &file.sha256, &file.dest, left)
@@ -895,16 +834,16 @@ impl Engine {
                 .map_err(|e| InfraError::new(format!("{}: not UTF-8: {e}", file.url)))?;
             let objects = crate::manifest::parse_str(&text, &file.dest)
                 .map_err(|p| InfraError::new(p.to_string()))?;
-            retry(&self.backoff(), t.kube_call, &self.cancel, || {
+            retry(&self.ctx.backoff(), t.kube_call, &self.ctx.cancel, || {
                 kube.apply(&objects, "default")
             })
             .await?;
         }
-        let backoff = self.backoff();
+        let backoff = self.ctx.backoff();
         let read = || async {
             let mut waiting = Vec::new();
             for name in crds {
-                let crd = retry(&backoff, t.kube_call, &self.cancel, || {
+                let crd = retry(&backoff, t.kube_call, &self.ctx.cancel, || {
                     kube.get(
                         "apiextensions.k8s.io/v1",
                         "CustomResourceDefinition",
@@ -921,31 +860,13 @@ impl Engine {
             Ok(waiting)
         };
         let left = deadline.saturating_sub(started.elapsed());
-        match poll(&backoff, left, &self.cancel, read, Vec::is_empty).await? {
+        match poll(&backoff, left, &self.ctx.cancel, read, Vec::is_empty).await? {
             (_, true) => Ok(()),
             (waiting, false) => Err(InfraError::new(format!(
                 "Gateway API CRDs not Established after {timeout_secs}s: {}",
                 waiting.join(", ")
             ))),
         }
-    }
-
-    async fn apply_secrets(&self, kube: &dyn KubeApi, namespace: &str) -> Result<(), InfraError> {
-        let Some(certs) = &self.certs else {
-            return Err(InfraError::new(
-                "no certificates: the run has no local upstream",
-            ));
-        };
-        let objects: Vec<crate::manifest::Object> = crate::upstream::secrets(certs, namespace)
-            .into_iter()
-            .filter_map(crate::manifest::Object::from_json)
-            .collect();
-        let timeout = self.options.plan.timeouts.kube_call;
-        retry(&self.backoff(), timeout, &self.cancel, || {
-            kube.apply(&objects, namespace)
-        })
-        .await
-        .map(|_| ())
     }
 
     async fn start_upstream_once(&self) -> Result<(), StepError> {
@@ -960,14 +881,16 @@ impl Engine {
                         timeout_secs,
                     },
                     Some(certs),
-                ) = (&step.step, &self.certs)
+                ) = (&step.step, &self.ctx.certs)
                 else {
-                    return Err(self.error_of(step, "no upstream to start".into()));
+                    return Err(self.ctx.error_of(step, "no upstream to start".into()));
                 };
                 let started = self
+                    .ctx
                     .timed(
                         step,
-                        self.seams
+                        self.ctx
+                            .seams
                             .docker
                             .start_upstream(server, certs, secs(*timeout_secs)),
                     )
@@ -976,7 +899,7 @@ impl Engine {
                 // it), unless it failed because the name is held: that one is not ours.
                 let ours = started.as_ref().map_or_else(|e| !e.permanent, |()| true);
                 self.upstream_started.store(ours, Ordering::SeqCst);
-                started.map_err(|e| self.error_of(step, e.message))
+                started.map_err(|e| self.ctx.error_of(step, e.message))
             })
             .await
             .clone()
@@ -999,14 +922,14 @@ impl Engine {
                 let work = async {
                     let api = self.connect(slot).await?;
                     retry(
-                        &self.backoff(),
-                        self.options.plan.timeouts.kube_call,
+                        &self.ctx.backoff(),
+                        self.ctx.options.plan.timeouts.kube_call,
                         &CancellationToken::new(),
                         || api.delete(&secrets),
                     )
                     .await
                 };
-                if let Err(e) = self.timed(step, work).await {
+                if let Err(e) = self.ctx.timed(step, work).await {
                     end = SlotEnd::Problem(format!(
                         "could not delete the run's Secrets in {namespace}: {e}; remove them with `kubectl delete secret -n {namespace} {}`",
                         names.join(" ")
@@ -1021,23 +944,23 @@ impl Engine {
                 timeout_secs,
             } = &step.step
             else {
-                self.skip(step, "not a teardown step");
+                self.ctx.skip(step, "not a teardown step");
                 continue;
             };
             if !state.created {
-                self.skip(step, "this run did not create the cluster");
+                self.ctx.skip(step, "this run did not create the cluster");
                 if state.reused {
                     end = SlotEnd::Kept(name.clone(), kubeconfig.clone());
                 }
                 continue;
             }
-            let keep = match self.options.plan.keep {
+            let keep = match self.ctx.options.plan.keep {
                 Keep::Always => true,
                 Keep::OnFailure => failed,
                 Keep::Never => false,
             };
             if keep {
-                self.skip(step, "kept (--keep / --keep-on-failure)");
+                self.ctx.skip(step, "kept (--keep / --keep-on-failure)");
                 eprintln!(
                     "egress: kept cluster {name}: kubectl --kubeconfig {} get pods -A; remove it with `egress prune`",
                     kubeconfig.display()
@@ -1046,12 +969,13 @@ impl Engine {
                 continue;
             }
             // Deleting is the one thing an interrupt must not skip: a fresh runner call.
-            let delete = self.seams.host.run(Command {
+            let delete = self.ctx.seams.host.run(Command {
                 argv: argv.clone(),
                 timeout: secs(*timeout_secs),
                 what: format!("deleting cluster {name}"),
             });
             let result = self
+                .ctx
                 .timed(step, async { delete.await?.checked().map(|_| ()) })
                 .await;
             match result {
@@ -1068,10 +992,6 @@ impl Engine {
             }
         }
         end
-    }
-
-    pub(crate) fn backoff(&self) -> Backoff {
-        self.options.plan.timeouts.backoff
     }
 }
 
@@ -1117,77 +1037,6 @@ fn istioctl_version(stdout: &str) -> Option<String> {
         .map(|w| w.trim_start_matches('v').to_owned())
 }
 
-pub(crate) fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
-
-/// Reads with backoff until `done` holds for what was read, `deadline` passes or the
-/// run is cancelled; the last read, and whether it held. A read's error ends the poll.
-pub(crate) async fn poll<T, F, Fut>(
-    backoff: &Backoff,
-    deadline: Duration,
-    cancel: &CancellationToken,
-    mut read: F,
-    done: impl Fn(&T) -> bool,
-) -> Result<(T, bool), InfraError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, InfraError>>,
-{
-    let started = tokio::time::Instant::now();
-    let mut pause = backoff.initial;
-    loop {
-        let value = read().await?;
-        if done(&value) {
-            return Ok((value, true));
-        }
-        if started.elapsed() + pause > deadline || cancel.is_cancelled() {
-            return Ok((value, false));
-        }
-        tokio::time::sleep(pause).await;
-        pause = backoff.next(pause);
-    }
-}
-
-/// Runs an idempotent call again on transient errors (503s, a watch gone with 410)
-/// until it succeeds, fails for good, or `deadline` passes.
-pub(crate) async fn retry<T, F, Fut>(
-    backoff: &Backoff,
-    deadline: Duration,
-    cancel: &CancellationToken,
-    mut call: F,
-) -> Result<T, InfraError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, InfraError>>,
-{
-    let started = tokio::time::Instant::now();
-    let mut pause = backoff.initial;
-    loop {
-        match call().await {
-            Ok(v) => return Ok(v),
-            Err(e) if !e.transient => return Err(e),
-            Err(e) if started.elapsed() + pause > deadline => {
-                return Err(e.context(&format!(
-                    "still failing after {:.0}s of retries",
-                    started.elapsed().as_secs_f64()
-                )));
-            }
-            Err(e) => {
-                eprintln!(
-                    "egress: transient: {e}; again in {:.2}s",
-                    pause.as_secs_f64()
-                );
-                tokio::select! {
-                    () = tokio::time::sleep(pause) => {}
-                    () = cancel.cancelled() => return Err(InfraError::new("interrupted")),
-                }
-                pause = backoff.next(pause);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1200,71 +1049,5 @@ mod tests {
         );
         assert_eq!(istioctl_version("1.30.3\n").as_deref(), Some("1.30.3"));
         assert_eq!(istioctl_version("client version: (simulated)"), None);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_poll_ends_when_its_read_holds_or_the_deadline_passes() {
-        let backoff = Backoff {
-            initial: Duration::from_millis(250),
-            max: Duration::from_secs(2),
-        };
-        let cancel = CancellationToken::new();
-        let reads = std::sync::atomic::AtomicU32::new(0);
-        let read = || std::future::ready(Ok::<_, InfraError>(reads.fetch_add(1, Ordering::SeqCst)));
-        let held = poll(&backoff, Duration::from_secs(10), &cancel, read, |n| {
-            *n == 3
-        })
-        .await;
-        assert_eq!(held, Ok((3, true)));
-        let never = poll(&backoff, Duration::from_secs(1), &cancel, read, |_| false)
-            .await
-            .unwrap();
-        assert!(
-            !never.1 && never.0 > 3,
-            "the last read comes back: {never:?}"
-        );
-        let failing = poll(
-            &backoff,
-            Duration::from_secs(5),
-            &cancel,
-            || std::future::ready(Err::<u32, _>(InfraError::new("forbidden"))),
-            |_| true,
-        )
-        .await;
-        assert_eq!(failing, Err(InfraError::new("forbidden")));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn transient_errors_are_retried_until_the_deadline() {
-        let backoff = Backoff {
-            initial: Duration::from_millis(250),
-            max: Duration::from_secs(2),
-        };
-        let cancel = CancellationToken::new();
-        let calls = std::sync::atomic::AtomicU32::new(0);
-        let got = retry(&backoff, Duration::from_secs(10), &cancel, || {
-            let n = calls.fetch_add(1, Ordering::SeqCst);
-            std::future::ready(if n < 3 {
-                Err(InfraError::transient("503"))
-            } else {
-                Ok(n)
-            })
-        })
-        .await;
-        assert_eq!(got, Ok(3));
-        let never = retry(&backoff, Duration::from_secs(5), &cancel, || {
-            std::future::ready(Err::<(), _>(InfraError::transient(
-                "503 Service Unavailable",
-            )))
-        })
-        .await
-        .unwrap_err();
-        assert!(never.message.contains("still failing after"), "{never}");
-        let fatal = retry(&backoff, Duration::from_secs(5), &cancel, || {
-            std::future::ready(Err::<(), _>(InfraError::new("forbidden")))
-        })
-        .await
-        .unwrap_err();
-        assert_eq!(fatal.message, "forbidden");
     }
 }

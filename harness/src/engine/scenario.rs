@@ -10,9 +10,10 @@ use futures::StreamExt;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 use super::converge::{self, Attempt, Converged};
+use super::ctx::{Mesh, RunCtx};
 use super::evidence::{self, Bundle, EvidenceMode};
 use super::outcome::{RequestRun, ScenarioRun, StatusRun, StepError, Timing};
-use super::{Engine, Mesh, StepOutcome, poll, retry, secs};
+use super::wait::{poll, retry, secs};
 use crate::judge;
 use crate::model::Environment;
 use crate::model::{ATTEMPT_ID, CONSISTENT_PASSES, mesh};
@@ -22,7 +23,7 @@ use crate::scenario::{Presence, Request, Scenario};
 use crate::seams::{Applied, InfraError, KubeApi};
 
 pub(super) struct ScenarioExec<'a> {
-    engine: &'a Engine,
+    ctx: &'a RunCtx,
     mesh: &'a Mesh,
     scenario: &'a Scenario,
     context: Context,
@@ -38,16 +39,16 @@ pub(super) struct ScenarioExec<'a> {
 }
 
 impl<'a> ScenarioExec<'a> {
-    pub(super) fn new(engine: &'a Engine, mesh: &'a Mesh, scenario: &'a Scenario) -> Self {
+    pub(super) fn new(ctx: &'a RunCtx, mesh: &'a Mesh, scenario: &'a Scenario) -> Self {
         Self {
-            engine,
+            ctx,
             mesh,
             scenario,
             context: Context {
                 namespace: scenario.name().to_owned(),
                 client_pod: mesh::CLIENT_POD.into(),
                 service_account: mesh::CLIENT_SERVICE_ACCOUNT.into(),
-                upstream: Some(engine.options.plan.upstream.as_str().into()),
+                upstream: Some(ctx.options.plan.upstream.as_str().into()),
             },
             applied: BTreeMap::new(),
             requests: Vec::new(),
@@ -68,7 +69,7 @@ impl<'a> ScenarioExec<'a> {
     fn environment(&self) -> Environment {
         Environment {
             install: install_text(&self.scenario.install.value, &self.mesh.install),
-            upstream: Some(self.engine.options.plan.upstream.as_str().to_owned()),
+            upstream: Some(self.ctx.options.plan.upstream.as_str().to_owned()),
             kubernetes: self.mesh.kubernetes.clone(),
             node_image: self.mesh.node_image.clone(),
             cluster: self.mesh.cluster.clone(),
@@ -78,7 +79,7 @@ impl<'a> ScenarioExec<'a> {
 
     fn needs_evidence(&self) -> bool {
         self.error.is_some()
-            || self.engine.options.evidence == EvidenceMode::Always
+            || self.ctx.options.evidence == EvidenceMode::Always
             || self
                 .requests
                 .iter()
@@ -87,7 +88,7 @@ impl<'a> ScenarioExec<'a> {
     }
 
     pub(super) async fn run(mut self, steps: &[PlannedStep]) -> ScenarioRun {
-        let cancel = self.engine.cancel.clone();
+        let cancel = self.ctx.cancel.clone();
         for step in steps {
             // A delete between requests is configuration, not cleanup: it is skipped
             // after a failure and its own failure fails the scenario.
@@ -101,9 +102,9 @@ impl<'a> ScenarioExec<'a> {
                     Step::DeleteObjects { .. } | Step::DeleteNamespace { .. }
                 )
             {
-                self.engine.skip(step, "interrupted");
+                self.ctx.skip(step, "interrupted");
                 if self.error.is_none() {
-                    self.error = Some(self.engine.interrupted_at(step));
+                    self.error = Some(self.ctx.interrupted_at(step));
                 }
                 continue;
             }
@@ -111,30 +112,21 @@ impl<'a> ScenarioExec<'a> {
                 && !cleanup
             {
                 let why = format!("step {} failed", e.index);
-                self.engine.skip(step, &why);
+                self.ctx.skip(step, &why);
                 continue;
             }
             if step.condition == Some(Condition::OnFailureOrAlways) && !self.needs_evidence() {
-                self.engine.skip(step, "every request passed");
+                self.ctx.skip(step, "every request passed");
                 continue;
             }
-            let clock = tokio::time::Instant::now();
-            let started = Timestamp::now();
-            eprintln!("{}: {step}", self.engine.voice());
-            let result = self.execute(&step.step).await;
-            let outcome = match &result {
-                Ok(()) => StepOutcome::Ok,
-                Err(e) => StepOutcome::Error(e.message.clone()),
-            };
-            self.engine
-                .log
-                .record(step, started, clock.elapsed(), &outcome);
+            let ctx = self.ctx;
+            let (result, elapsed) = ctx.run_step(step, self.execute(&step.step)).await;
             self.timings.push(Timing {
                 step: timing_name(&step.step),
-                elapsed: clock.elapsed(),
+                elapsed,
             });
             if let Err(e) = result {
-                let error = self.engine.error_of(step, e.message);
+                let error = self.ctx.error_of(step, e.message);
                 if cleanup {
                     self.cleanup_error.get_or_insert(error);
                 } else {
@@ -162,14 +154,14 @@ impl<'a> ScenarioExec<'a> {
                 .iter()
                 .find(|s| matches!(s.step, Step::SendRequest { .. }))
         {
-            self.error = Some(self.engine.error_of(step, never_judged.join("; ")));
+            self.error = Some(self.ctx.error_of(step, never_judged.join("; ")));
         }
         let recording = self.write_recording();
         let interrupted = cancel.is_cancelled();
         ScenarioRun {
             scenario: self.scenario.name().to_owned(),
             istio: self.mesh.istio.to_string(),
-            mode: self.engine.options.mode,
+            mode: self.ctx.options.mode,
             environment: self.environment(),
             requests: self.requests,
             status: self.status,
@@ -185,9 +177,9 @@ impl<'a> ScenarioExec<'a> {
     }
 
     async fn execute(&mut self, step: &Step) -> Result<(), InfraError> {
-        let t = &self.engine.options.plan.timeouts;
-        let backoff = self.engine.backoff();
-        let cancel = &self.engine.cancel;
+        let t = &self.ctx.options.plan.timeouts;
+        let backoff = self.ctx.backoff();
+        let cancel = &self.ctx.cancel;
         match step {
             Step::CreateNamespace { name, labels } => {
                 retry(&backoff, t.kube_call, cancel, || {
@@ -196,7 +188,7 @@ impl<'a> ScenarioExec<'a> {
                 .await
             }
             Step::ApplySecrets { namespace, .. } => {
-                self.engine.apply_secrets(self.kube(), namespace).await
+                self.ctx.apply_secrets(self.kube(), namespace).await
             }
             Step::ApplyManifest { file, namespace } => {
                 let objects = crate::manifest::parse_file_in(file, namespace)
@@ -241,7 +233,7 @@ impl<'a> ScenarioExec<'a> {
                 if let Workload::Pod { sidecar } = workload {
                     self.sidecar = Some(*sidecar);
                 }
-                self.engine
+                self.ctx
                     .wait(self.kube(), namespace, *workload, name, *timeout_secs)
                     .await
             }
@@ -334,13 +326,13 @@ impl<'a> ScenarioExec<'a> {
         deadline: Duration,
     ) -> RequestRun {
         let started = tokio::time::Instant::now();
-        let cancel = self.engine.cancel.clone();
-        let backoff = self.engine.backoff();
+        let cancel = self.ctx.cancel.clone();
+        let backoff = self.ctx.backoff();
         let converged: Converged<Observation> = converge::converge(
             deadline,
             CONSISTENT_PASSES,
             &backoff,
-            &self.engine.cancel,
+            &self.ctx.cancel,
             |_| {
                 let remaining = deadline.saturating_sub(started.elapsed());
                 let cancel = cancel.clone();
@@ -384,7 +376,7 @@ impl<'a> ScenarioExec<'a> {
         ztunnel: Option<&Proxies>,
         remaining: Duration,
     ) -> Attempt<Observation> {
-        let t = &self.engine.options.plan.timeouts;
+        let t = &self.ctx.options.plan.timeouts;
         let attempt_id = uuid::Uuid::new_v4().to_string();
         let argv: Vec<String> = planned_argv
             .iter()
@@ -602,12 +594,12 @@ impl<'a> ScenarioExec<'a> {
         found: &(dyn Fn(&[String]) -> bool + Sync),
     ) -> LogRead {
         let started = tokio::time::Instant::now();
-        let backoff = self.engine.backoff();
+        let backoff = self.ctx.backoff();
         let mut pause = backoff.initial;
         loop {
             let mut read = self.read_logs(proxy, since).await;
             read.found = found(&read.lines);
-            if read.found || started.elapsed() + pause > wait || self.engine.cancel.is_cancelled() {
+            if read.found || started.elapsed() + pause > wait || self.ctx.cancel.is_cancelled() {
                 return read;
             }
             tokio::time::sleep(pause).await;
@@ -653,7 +645,7 @@ impl<'a> ScenarioExec<'a> {
         if request.expect.stats.is_empty() {
             return Ok(None);
         }
-        let t = &self.engine.options.plan.timeouts;
+        let t = &self.ctx.options.plan.timeouts;
         let sidecar = Proxies::Pod {
             namespace: context.namespace.clone(),
             name: context.client_pod.clone(),
@@ -666,12 +658,9 @@ impl<'a> ScenarioExec<'a> {
             };
             let mut sum = 0;
             for (namespace, pod) in self.pods_of(proxy).await? {
-                let text = retry(
-                    &self.engine.backoff(),
-                    t.config_dump,
-                    &self.engine.cancel,
-                    || self.kube().envoy_stats(&namespace, &pod, t.config_dump),
-                )
+                let text = retry(&self.ctx.backoff(), t.config_dump, &self.ctx.cancel, || {
+                    self.kube().envoy_stats(&namespace, &pod, t.config_dump)
+                })
                 .await
                 .map_err(|e| e.context("reading Envoy stats"))?;
                 sum += crate::evidence::envoy_stats::parse(&text)
@@ -685,19 +674,16 @@ impl<'a> ScenarioExec<'a> {
     }
 
     async fn pods_of(&self, proxy: &Proxies) -> Result<Vec<(String, String)>, InfraError> {
-        let t = &self.engine.options.plan.timeouts;
+        let t = &self.ctx.options.plan.timeouts;
         match proxy {
             Proxies::Pod { namespace, name } => Ok(vec![(namespace.clone(), name.clone())]),
             Proxies::Selector {
                 namespace,
                 selector,
             } => {
-                let pods = retry(
-                    &self.engine.backoff(),
-                    t.kube_call,
-                    &self.engine.cancel,
-                    || self.kube().pods(namespace, selector),
-                )
+                let pods = retry(&self.ctx.backoff(), t.kube_call, &self.ctx.cancel, || {
+                    self.kube().pods(namespace, selector)
+                })
                 .await?;
                 Ok(pods.into_iter().map(|p| (namespace.clone(), p)).collect())
             }
@@ -713,8 +699,8 @@ impl<'a> ScenarioExec<'a> {
         deadline: Duration,
     ) -> Result<StatusRun, InfraError> {
         let started = tokio::time::Instant::now();
-        let t = &self.engine.options.plan.timeouts;
-        let backoff = self.engine.backoff();
+        let t = &self.ctx.options.plan.timeouts;
+        let backoff = self.ctx.backoff();
         let mut reads = 0;
         let read = || {
             reads += 1;
@@ -723,7 +709,7 @@ impl<'a> ScenarioExec<'a> {
             async move {
                 let mut objects = BTreeMap::new();
                 for target in targets {
-                    let object = retry(backoff, t.kube_call, &self.engine.cancel, || {
+                    let object = retry(backoff, t.kube_call, &self.ctx.cancel, || {
                         self.kube().get(
                             &target.api_version,
                             &target.kind,
@@ -747,7 +733,7 @@ impl<'a> ScenarioExec<'a> {
         let (run, held) = poll(
             &backoff,
             deadline,
-            &self.engine.cancel,
+            &self.ctx.cancel,
             read,
             StatusRun::passed,
         )
@@ -772,13 +758,13 @@ impl<'a> ScenarioExec<'a> {
         if hosts.is_empty() {
             return Ok(Duration::ZERO);
         }
-        let t = &self.engine.options.plan.timeouts;
-        let backoff = self.engine.backoff();
+        let t = &self.ctx.options.plan.timeouts;
+        let backoff = self.ctx.backoff();
         let read = || async {
             let mut left = Vec::new();
             for proxy in proxies {
                 for (ns, pod) in self.pods_of(proxy).await? {
-                    let dump = retry(&backoff, t.config_dump, &self.engine.cancel, || {
+                    let dump = retry(&backoff, t.config_dump, &self.ctx.cancel, || {
                         self.kube().config_dump(&ns, &pod, t.config_dump)
                     })
                     .await?;
@@ -789,7 +775,7 @@ impl<'a> ScenarioExec<'a> {
             }
             Ok(left)
         };
-        match poll(&backoff, deadline, &self.engine.cancel, read, Vec::is_empty).await? {
+        match poll(&backoff, deadline, &self.ctx.cancel, read, Vec::is_empty).await? {
             (_, true) => Ok(started.elapsed()),
             (left, false) => Err(InfraError::new(format!(
                 "configuration of a scenario still present after {}s: {}",
@@ -808,7 +794,7 @@ impl<'a> ScenarioExec<'a> {
         if observed.is_empty() {
             return None;
         }
-        let options = &self.engine.options;
+        let options = &self.ctx.options;
         let recording = Recording {
             format: recording::FORMAT.into(),
             scenario: self.scenario.name().into(),
@@ -854,8 +840,8 @@ impl<'a> ScenarioExec<'a> {
     async fn collect_evidence(&self, dir: PathBuf, gateway: &Proxies) -> Bundle {
         let ns = self.scenario.name();
         let mut bundle = Bundle::new(dir.clone());
-        let ws = &self.engine.ws;
-        let upstream = self.engine.options.plan.upstream;
+        let ws = &self.ctx.ws;
+        let upstream = self.ctx.options.plan.upstream;
         let files = std::iter::once(crate::plan::client_manifest(self.scenario))
             .chain(
                 self.scenario
@@ -927,7 +913,7 @@ impl<'a> ScenarioExec<'a> {
             })),
             Err(e) => bundle.missing("istiod pods", &e.message),
         }
-        let t = &self.engine.options.plan.timeouts;
+        let t = &self.ctx.options.plan.timeouts;
         for (pod_ns, pod, containers) in &pods {
             for container in containers {
                 let name = format!(
@@ -969,7 +955,7 @@ impl<'a> ScenarioExec<'a> {
             let mut argv = export.clone();
             argv.push(target.display().to_string());
             let ran = self
-                .engine
+                .ctx
                 .seams
                 .host
                 .run(crate::seams::Command {

@@ -1,0 +1,156 @@
+//! What every step of a run shares — its options, workspace, cancellation, step log
+//! and certificates — and the bookkeeping each step gets (print, time, record,
+//! skip). The engine and a scenario's execution both take it, so neither reaches
+//! into the other.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::jiff::Timestamp;
+use tokio_util::sync::CancellationToken;
+
+use super::EngineOptions;
+use super::outcome::StepError;
+use super::steplog::{StepLog, StepOutcome};
+use super::wait::{retry, secs};
+use crate::model::{Backoff, RunMode};
+use crate::plan::PlannedStep;
+use crate::plan::Workload;
+use crate::seams::{InfraError, KubeApi, Seams};
+use crate::suite::Workspace;
+use crate::upstream::Certs;
+
+/// A cluster ready for scenarios.
+#[derive(Clone)]
+pub(crate) struct Mesh {
+    pub kube: Arc<dyn KubeApi>,
+    pub istio: semver::Version,
+    pub install: String,
+    pub cluster: Option<String>,
+    pub node_image: Option<String>,
+    pub kubernetes: Option<String>,
+    pub export_logs: Option<Vec<String>>,
+}
+
+/// The run's shared state.
+pub(crate) struct RunCtx {
+    pub seams: Seams,
+    pub options: EngineOptions,
+    pub ws: Workspace,
+    pub cancel: CancellationToken,
+    pub log: StepLog,
+    /// The local upstream's certificates, when the run has one.
+    pub certs: Option<Certs>,
+}
+
+impl RunCtx {
+    /// How the engine's lines begin: a simulated run says so on each, since its
+    /// downloads, clusters and requests are the test support's, not real ones.
+    pub(crate) fn voice(&self) -> &'static str {
+        match self.options.mode {
+            RunMode::Simulated => "egress [simulated]",
+            _ => "egress",
+        }
+    }
+
+    pub(super) fn error_of(&self, step: &PlannedStep, message: String) -> StepError {
+        StepError {
+            index: step.index,
+            kind: step.step.kind().to_owned(),
+            cluster: step.cluster.clone(),
+            message,
+        }
+    }
+
+    /// The error of a run interrupted before `step`.
+    pub(super) fn interrupted_at(&self, step: &PlannedStep) -> StepError {
+        self.error_of(step, "interrupted (SIGINT/SIGTERM) before this step".into())
+    }
+
+    pub(super) fn skip(&self, step: &PlannedStep, why: &str) {
+        self.log.record(
+            step,
+            Timestamp::now(),
+            Duration::ZERO,
+            &StepOutcome::Skipped(why.to_owned()),
+        );
+    }
+
+    /// Runs a step's future: prints it, times it and logs its outcome; the result
+    /// and how long it took. The one place a step's bookkeeping is written.
+    pub(super) async fn run_step<T>(
+        &self,
+        step: &PlannedStep,
+        work: impl std::future::Future<Output = Result<T, InfraError>>,
+    ) -> (Result<T, InfraError>, Duration) {
+        let started = Timestamp::now();
+        let clock = tokio::time::Instant::now();
+        eprintln!("{}: {step}", self.voice());
+        let result = work.await;
+        let outcome = match &result {
+            Ok(_) => StepOutcome::Ok,
+            Err(e) => StepOutcome::Error(e.message.clone()),
+        };
+        let elapsed = clock.elapsed();
+        self.log.record(step, started, elapsed, &outcome);
+        (result, elapsed)
+    }
+
+    /// [`RunCtx::run_step`], its result alone.
+    pub(super) async fn timed<T>(
+        &self,
+        step: &PlannedStep,
+        work: impl std::future::Future<Output = Result<T, InfraError>>,
+    ) -> Result<T, InfraError> {
+        self.run_step(step, work).await.0
+    }
+
+    pub(super) async fn apply_secrets(
+        &self,
+        kube: &dyn KubeApi,
+        namespace: &str,
+    ) -> Result<(), InfraError> {
+        let Some(certs) = &self.certs else {
+            return Err(InfraError::new(
+                "no certificates: the run has no local upstream",
+            ));
+        };
+        let objects: Vec<crate::manifest::Object> = crate::upstream::secrets(certs, namespace)
+            .into_iter()
+            .filter_map(crate::manifest::Object::from_json)
+            .collect();
+        let timeout = self.options.plan.timeouts.kube_call;
+        retry(&self.backoff(), timeout, &self.cancel, || {
+            kube.apply(&objects, namespace)
+        })
+        .await
+        .map(|_| ())
+    }
+
+    pub(crate) fn backoff(&self) -> Backoff {
+        self.options.plan.timeouts.backoff
+    }
+
+    pub(super) async fn wait(
+        &self,
+        kube: &dyn KubeApi,
+        namespace: &str,
+        workload: Workload,
+        name: &str,
+        timeout_secs: u64,
+    ) -> Result<(), InfraError> {
+        let timeout = secs(timeout_secs);
+        let took = retry(&self.backoff(), timeout, &self.cancel, || async {
+            match workload {
+                Workload::Deployment => kube.wait_deployment(namespace, name, timeout).await,
+                Workload::Pod { sidecar } => kube.wait_pod(namespace, name, sidecar, timeout).await,
+            }
+        })
+        .await?;
+        eprintln!(
+            "egress: {namespace}/{name} ready after {:.1}s",
+            took.as_secs_f64()
+        );
+        Ok(())
+    }
+}
