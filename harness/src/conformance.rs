@@ -597,8 +597,9 @@ fn scenario_trials(
     unfiltered: bool,
 ) -> Vec<Trial> {
     let name = s.name().to_owned();
-    // The file is read again: a trial that could not fail would prove nothing.
-    let (file, manifests) = (s.source.clone(), ws.manifests_dir());
+    // The file is read again: a trial that could not fail would prove nothing. Its
+    // source is shown relative to the root, which need not be the working folder.
+    let (file, manifests) = (ws.root.join(&s.source), ws.manifests_dir());
     let expected = name.clone();
     let mut trials =
         vec![safe_trial(

@@ -300,7 +300,7 @@ pub fn stream(
             return Ok(counts);
         }
         // Read for a terminal: the line's control characters are shown, not obeyed
-        // (JSON escapes them itself).
+        // (in JSON, as escapes: `emit_json`).
         if !json && let std::borrow::Cow::Owned(safe) = crate::model::terminal_safe(&line) {
             line = safe;
         }
@@ -324,7 +324,7 @@ pub fn stream(
                 counts.recognised += 1;
                 let reading = read_line(&entry);
                 if json {
-                    write_json(&entry, &reading, out)?;
+                    emit_json(out, |buf| write_json(&entry, &reading, buf))?;
                 } else {
                     writeln!(out, "{}", summary(&entry))?;
                     write_text(&reading, out)?;
@@ -335,14 +335,25 @@ pub fn stream(
                 counts.recognised += 1;
                 ztunnel = Some(trimmed.to_owned());
             }
-            Err(u) if json => {
-                out.write_all(b"{\"error\":")?;
-                serde_json::to_writer(&mut *out, &u.reason)?;
-                out.write_all(b"}\n")?;
-            }
+            Err(u) if json => emit_json(out, |buf| {
+                std::io::Write::write_all(buf, b"{\"error\":")?;
+                serde_json::to_writer(&mut *buf, &u.reason)?;
+                std::io::Write::write_all(buf, b"}\n")
+            })?,
             Err(u) => writeln!(out, "line {}: not an access-log line: {u}", counts.lines)?,
         }
     }
+}
+
+/// One JSON record, written for a terminal ([`crate::model::json_terminal_safe`]).
+fn emit_json(
+    out: &mut impl std::io::Write,
+    write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    write(&mut buf)?;
+    let text = String::from_utf8_lossy(&buf);
+    out.write_all(crate::model::json_terminal_safe(&text).as_bytes())
 }
 
 /// One ztunnel connection line (joined when it was wrapped), read and written.
@@ -352,11 +363,13 @@ fn write_ztunnel(line: &str, out: &mut impl std::io::Write, json: bool) -> std::
     };
     let said = ztunnel_summary(&c);
     if json {
-        serde_json::to_writer(
-            &mut *out,
-            &serde_json::json!({"ztunnel": c.fields, "time": c.time, "meaning": [said]}),
-        )?;
-        out.write_all(b"\n")
+        emit_json(out, |buf| {
+            serde_json::to_writer(
+                &mut *buf,
+                &serde_json::json!({"ztunnel": c.fields, "time": c.time, "meaning": [said]}),
+            )?;
+            std::io::Write::write_all(buf, b"\n")
+        })
     } else {
         writeln!(out, "ztunnel {}", c.time)?;
         writeln!(out, "  - {said}")

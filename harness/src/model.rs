@@ -363,6 +363,27 @@ pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
     )
 }
 
+/// JSON text for a terminal: serde_json escapes C0 controls but writes DEL and the C1
+/// controls (U+0080..U+009F, CSI among them) as they are; those, which can only sit
+/// inside strings, become `\u00XX` escapes, so the JSON means the same.
+pub fn json_terminal_safe(json: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| ('\u{7f}'..='\u{9f}').contains(&c);
+    if !json.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(json);
+    }
+    std::borrow::Cow::Owned(
+        json.chars()
+            .map(|c| {
+                if unsafe_char(c) {
+                    format!("\\u{:04x}", u32::from(c))
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
 /// Whether `id` may name a folder under reports/: letters, digits, `-`, `_`, `.`, not
 /// starting with `.`, at most [`RUN_ID_MAX`] characters.
 pub fn valid_run_id(id: &str) -> bool {

@@ -86,7 +86,12 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         let warnings = explain::header_warnings(&explained);
         if json {
             explained["warnings"] = serde_json::json!(warnings);
-            println(serde_json::to_string_pretty(&explained).map_err(|e| e.to_string())?);
+            println(
+                crate::model::json_terminal_safe(
+                    &serde_json::to_string_pretty(&explained).map_err(|e| e.to_string())?,
+                )
+                .into_owned(),
+            );
         } else {
             println(describe_headers(&explained));
             for w in warnings {

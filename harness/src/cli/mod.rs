@@ -76,9 +76,10 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(message) => {
             // Some messages (suite selection) carry their own `error:` for the runner.
+            // Messages quote files and logs: shown, never obeyed by the terminal.
             eprintln!(
                 "error: {}",
-                message.strip_prefix("error: ").unwrap_or(&message)
+                crate::model::terminal_safe(message.strip_prefix("error: ").unwrap_or(&message))
             );
             ExitCode::from(2)
         }

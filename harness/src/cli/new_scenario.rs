@@ -25,7 +25,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     if !s.problems.is_empty() {
         eprintln!("the files are written, but the scenario does not validate yet:");
         for p in &s.problems {
-            eprintln!("  {p}");
+            eprintln!("  {}", crate::model::terminal_safe(&p.to_string()));
         }
         return Ok(ExitCode::FAILURE);
     }
@@ -34,7 +34,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         s.placeholders.len()
     );
     for p in &s.placeholders {
-        println!("  {p}");
+        println!("  {}", crate::model::terminal_safe(&p.to_string()));
     }
     println!(
         "then run it:\n  egress repro {} --istio <reported version>,<fixed version>",
