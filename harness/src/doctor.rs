@@ -59,6 +59,8 @@ pub struct DockerFacts {
     pub api_version: String,
     pub mem_total: u64,
     pub root_dir: PathBuf,
+    /// The ids of the networks named exactly `kind`: kind's own, or none yet.
+    pub kind_networks: Vec<String>,
 }
 
 /// Memory one kind cluster with Istio, an egress gateway and a client takes.
@@ -167,6 +169,19 @@ pub fn checks(host: &dyn Host, clusters: usize, network: bool) -> Vec<Check> {
                 "upgrade Docker to 20.10 or newer",
             )
         });
+        // Two networks named kind make every `docker network inspect kind` ambiguous:
+        // the upstream could not join kind's.
+        if f.kind_networks.len() > 1 {
+            out.push(fail(
+                "kind network",
+                format!(
+                    "{} Docker networks are named kind: {}",
+                    f.kind_networks.len(),
+                    f.kind_networks.join(", ")
+                ),
+                "keep kind's (its clusters' nodes are attached: docker network inspect <ID>) and remove the other with docker network rm <ID>",
+            ));
+        }
         let need = PER_CLUSTER * clusters.max(1) as u64;
         out.push(if f.mem_total >= need {
             ok(
@@ -371,10 +386,25 @@ impl Host for RealHost {
             .args(["version", "--format", "{{.Server.APIVersion}}"])
             .output()
             .ok()?;
+        let networks = std::process::Command::new("docker")
+            .args([
+                "network",
+                "ls",
+                "--filter",
+                "name=^kind$",
+                "--format",
+                "{{.ID}}",
+            ])
+            .output()
+            .ok()?;
         Some(DockerFacts {
             api_version: String::from_utf8_lossy(&version.stdout).trim().to_owned(),
             mem_total: mem.parse().ok()?,
             root_dir: PathBuf::from(root),
+            kind_networks: String::from_utf8_lossy(&networks.stdout)
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
         })
     }
 
@@ -415,6 +445,7 @@ mod tests {
         watches: &'static str,
         modules: &'static str,
         online: bool,
+        kind_networks: &'static [&'static str],
     }
 
     impl Host for Fake {
@@ -433,6 +464,7 @@ mod tests {
                 api_version: "1.41".into(),
                 mem_total: self.mem,
                 root_dir: "/var/lib/docker".into(),
+                kind_networks: self.kind_networks.iter().map(|n| (*n).to_owned()).collect(),
             })
         }
         fn read(&self, path: &Path) -> Option<String> {
@@ -459,6 +491,35 @@ mod tests {
     }
 
     #[test]
+    fn two_networks_named_kind_fail_with_the_fix() {
+        let host = Fake {
+            docker: true,
+            mem: 64 << 30,
+            watches: "524288",
+            modules: "nfnetlink_queue",
+            online: true,
+            kind_networks: &["0a1b2c", "3d4e5f"],
+        };
+        let checks = checks(&host, 1, true);
+        let kind = checks
+            .iter()
+            .find(|c| c.name == "kind network")
+            .expect("checked");
+        assert_eq!(kind.verdict, Verdict::Fail);
+        assert!(kind.detail.contains("0a1b2c, 3d4e5f"), "{}", kind.detail);
+        assert!(kind.fix.contains("docker network rm"));
+        let one = Fake {
+            kind_networks: &["0a1b2c"],
+            ..host
+        };
+        assert!(!checks_named(&one, "kind network"));
+    }
+
+    fn checks_named(host: &Fake, name: &str) -> bool {
+        checks(host, 1, true).iter().any(|c| c.name == name)
+    }
+
+    #[test]
     fn each_missing_piece_is_named_with_its_fix() {
         let host = Fake {
             docker: false,
@@ -466,6 +527,7 @@ mod tests {
             watches: "8192",
             modules: "",
             online: false,
+            kind_networks: &[],
         };
         let checks = checks(&host, 2, true);
         let failed: Vec<&str> = checks
@@ -503,6 +565,7 @@ mod tests {
             watches: "524288",
             modules: "nfnetlink_queue 24576 0 - Live 0x0",
             online: true,
+            kind_networks: &[],
         };
         let checks = checks(&host, 2, true);
         assert!(banner(&checks).is_none(), "{checks:?}");
@@ -527,6 +590,7 @@ mod tests {
             watches: "8192",
             modules: "",
             online: false,
+            kind_networks: &[],
         };
         let internet = Needs::of(ClusterMode::Existing, UpstreamMode::Internet, 2, true);
         let checks = checks_for(&host, internet);

@@ -52,35 +52,46 @@ fn docker(args: &[&str]) -> (bool, String, String) {
     )
 }
 
-/// The network the tests use, named as kind names its own; made when missing and
-/// removed afterwards only if this test made it.
-struct Network {
-    made: bool,
-}
+/// The tests' own network, never kind's: made for the test and removed after it, so
+/// no kind cluster on this engine and no other checkout shares it.
+struct Network;
 
-const NETWORK: &str = "kind";
-
-/// One alias on one network: the tests that use it take turns.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+static NETWORK: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("egc-test-net-{}", std::process::id()));
 
 impl Network {
     fn ensure() -> Self {
-        let exists = docker(&["network", "inspect", NETWORK]).0;
-        let made = !exists && docker(&["network", "create", NETWORK]).0;
-        Self { made }
+        let (exists, _, _) = docker(&["network", "inspect", &NETWORK]);
+        if !exists {
+            let (made, _, err) = docker(&["network", "create", &NETWORK]);
+            assert!(made, "docker network create {}: {err}", *NETWORK);
+        }
+        Network
     }
 }
 
 impl Drop for Network {
     fn drop(&mut self) {
-        if self.made {
-            let _ = docker(&["network", "rm", NETWORK]);
+        let (removed, _, err) = docker(&["network", "rm", &NETWORK]);
+        if !removed {
+            eprintln!("docker network rm {}: {err}", *NETWORK);
         }
     }
 }
 
+/// The upstream the run plans, on the tests' network.
+fn on_test_network(mut server: EchoServer) -> EchoServer {
+    server.network = NETWORK.clone();
+    server
+}
+
 fn server(run_id: &str) -> EchoServer {
-    upstream::definition(run_id, Some(image()), &upstream::hosts_for([]), &[])
+    on_test_network(upstream::definition(
+        run_id,
+        Some(image()),
+        &upstream::hosts_for([]),
+        &[],
+    ))
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -108,7 +119,7 @@ fn from_peer(dir: &std::path::Path, command: &str, args: &[&str]) -> (bool, Stri
         "run",
         "--rm",
         "--network",
-        NETWORK,
+        &NETWORK,
         "-v",
         &mount,
         image(),
@@ -165,7 +176,7 @@ fn the_upstream_answers_as_httpbin_on_the_kind_network_over_http_tls_and_mtls() 
     if !docker_here() {
         return;
     }
-    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = support::docker_lock::docker_lock();
     let _net = Network::ensure();
     let s = server(&format!("t-serve-{}", std::process::id()));
     let certs = Certs::generate(upstream::UPSTREAM_HOST).expect("certs");
@@ -241,7 +252,7 @@ fn declared_ports_serve_a_tcp_echo_a_tls_echo_and_https_only_with_a_client_certi
     if !docker_here() {
         return;
     }
-    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = support::docker_lock::docker_lock();
     let _net = Network::ensure();
     let ports = [
         (9000, upstream::UpstreamKind::TcpEcho),
@@ -249,12 +260,12 @@ fn declared_ports_serve_a_tcp_echo_a_tls_echo_and_https_only_with_a_client_certi
         (8443, upstream::UpstreamKind::HttpsClientCert),
     ];
     // The definition a run plans, as the live engine starts it.
-    let s = upstream::definition(
+    let s = on_test_network(upstream::definition(
         &format!("t-ports-{}", std::process::id()),
         Some(image()),
         &upstream::hosts_for([]),
         &ports,
-    );
+    ));
     let certs = Certs::generate(upstream::UPSTREAM_HOST).expect("certs");
     let dir = std::env::temp_dir().join(format!("egress-docker-ports-{}", std::process::id()));
     certs.write(&dir).expect("certs written");
@@ -299,7 +310,7 @@ fn a_leftover_holding_the_alias_is_refused_not_shared() {
     if !docker_here() {
         return;
     }
-    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = support::docker_lock::docker_lock();
     let _net = Network::ensure();
     let squatter = format!("egc-test-squatter-{}", std::process::id());
     let (ok, _, err) = docker(&[
@@ -308,7 +319,7 @@ fn a_leftover_holding_the_alias_is_refused_not_shared() {
         "--name",
         &squatter,
         "--network",
-        NETWORK,
+        &NETWORK,
         "--network-alias",
         "httpbin.org",
         "-e",
@@ -333,7 +344,7 @@ fn prune_removes_an_upstream_a_killed_run_left_and_keeps_a_live_runs() {
     if !docker_here() {
         return;
     }
-    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = support::docker_lock::docker_lock();
     let _net = Network::ensure();
     use egress_harness::live::prune::{PID_LABEL, Verdict, prune_upstreams};
     // This process's upstream: its run is alive.

@@ -30,6 +30,20 @@ async fn docker(args: &[&str], timeout: Duration, what: &str) -> Result<Ran, Inf
     .map_err(InfraError::new)
 }
 
+/// What a failed `docker network inspect NETWORK` means, with the daemon's words: two
+/// networks of one name make it "ambiguous" (moby daemon/network.go), which is
+/// not the same trouble as none.
+pub fn network_trouble(network: &str, stderr: &str) -> String {
+    let said = crate::model::terminal_safe(stderr.trim()).into_owned();
+    if said.contains("ambiguous") {
+        format!(
+            "two or more Docker networks are named {network} ({said}): keep kind's and remove the other with `docker network rm <ID>` (`docker network ls --filter name=^{network}$` lists them)"
+        )
+    } else {
+        format!("Docker network {network} not found (kind makes it with its first cluster): {said}")
+    }
+}
+
 /// Containers on `network` that answer to one of `aliases`, with the alias.
 async fn alias_holders(
     network: &str,
@@ -49,10 +63,7 @@ async fn alias_holders(
     )
     .await?;
     if !listed.success() {
-        return Err(InfraError::new(format!(
-            "Docker network {network} not found (kind makes it with its first cluster): {}",
-            listed.stderr.trim()
-        )));
+        return Err(InfraError::new(network_trouble(network, &listed.stderr)));
     }
     let mut holders = Vec::new();
     for name in listed.stdout.split_whitespace() {
@@ -291,5 +302,32 @@ pub async fn remove_by_name(name: &str, timeout: Duration) -> Result<(), InfraEr
         Ok(())
     } else {
         Err(InfraError::new(ran.failure()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_networks_of_one_name_are_told_apart_from_none() {
+        let two = network_trouble(
+            "kind",
+            "Error response from daemon: network kind is ambiguous (2 matches found on name)\n",
+        );
+        assert!(
+            two.contains("docker network rm") && two.contains("ambiguous"),
+            "{two}"
+        );
+        let none = network_trouble(
+            "kind",
+            "Error response from daemon: network kind not found\n",
+        );
+        assert!(
+            none.contains("not found") && !none.contains("network rm"),
+            "{none}"
+        );
+        // The daemon's words are data.
+        assert!(!network_trouble("kind", "\u{1b}[2J").contains('\u{1b}'));
     }
 }

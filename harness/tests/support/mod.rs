@@ -1,2 +1,3 @@
+pub mod docker_lock;
 pub mod envoy;
 pub mod runner;

@@ -2,6 +2,9 @@
 //! engine with the simulated cluster and the real Docker engine of this machine,
 //! signalled for real. A test binary of its own: the signal reaches the whole process.
 
+#[path = "../../../harness/tests/support/docker_lock.rs"]
+mod docker_lock;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -12,7 +15,8 @@ use egress_harness::plan::{IstioRelease, PlanOptions};
 use egress_harness::suite::{Suite, Workspace};
 use egress_sim::{Fault, Faults, Sim};
 
-fn docker(args: &[&str]) -> (bool, String) {
+/// Whether docker succeeded, its standard output and the daemon's error.
+fn docker(args: &[&str]) -> (bool, String, String) {
     let out = Command::new("docker")
         .args(args)
         .output()
@@ -20,6 +24,7 @@ fn docker(args: &[&str]) -> (bool, String) {
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
 
@@ -111,18 +116,24 @@ fn sigint_and_sigterm_remove_the_upstream_container() {
         eprintln!("skipped: no Docker daemon");
         return;
     }
+    // kind's own network is shared with every Docker test and checkout on this host.
+    let _turn = docker_lock::docker_lock();
     let image = egress_harness::upstream::image::project_echo(
         &egress_harness::upstream::image::source_root(),
     )
     .and_then(|echo| echo.build_blocking())
     .expect("the project's echo image");
-    let made =
-        !docker(&["network", "inspect", "kind"]).0 && docker(&["network", "create", "kind"]).0;
+    let made = !docker(&["network", "inspect", "kind"]).0 && {
+        let (made, _, err) = docker(&["network", "create", "kind"]);
+        assert!(made, "docker network create kind: {err}");
+        made
+    };
     let pid = std::process::id();
     run_and_signal(libc::SIGINT, &format!("sigint-{pid}"), &image);
     run_and_signal(libc::SIGTERM, &format!("sigterm-{pid}"), &image);
     if made {
-        let _ = docker(&["network", "rm", "kind"]);
+        let (removed, _, err) = docker(&["network", "rm", "kind"]);
+        assert!(removed, "docker network rm kind (made by this test): {err}");
     }
 }
 
