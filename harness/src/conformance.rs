@@ -57,6 +57,10 @@ pub fn main() -> ExitCode {
 
 /// Entry point of `tests/conformance.rs`.
 pub fn main_with(simulation: Option<Arc<dyn Simulation>>) -> ExitCode {
+    // kube runs a kubeconfig's credential plugin through this binary (live::credential).
+    if let Some(code) = crate::live::credential::guard_if_asked() {
+        return code;
+    }
     run(Args::parse(), simulation)
 }
 

@@ -219,7 +219,11 @@ impl Engine {
                         .seams
                         .docker
                         .remove_container(container, secs(*timeout_secs));
-                    if let Err(e) = self.ctx.timed(step, remove).await {
+                    let removed = self.ctx.timed(step, remove).await;
+                    if removed.is_ok() {
+                        shutdown::release(&shutdown::Held::Container(container.clone()));
+                    }
+                    if let Err(e) = removed {
                         end.problems.push(format!(
                             "could not remove the upstream container {container}: {e}; run `egress prune`"
                         ));
@@ -737,6 +741,7 @@ impl Engine {
         let mut last = None;
         for attempt in 1..=attempts.max(1) {
             state.created = true;
+            shutdown::hold(shutdown::Held::Cluster(name.to_owned()));
             match self
                 .command(argv, timeout_secs, &format!("creating cluster {name}"))
                 .await
@@ -899,6 +904,9 @@ impl Engine {
                 // it), unless it failed because the name is held: that one is not ours.
                 let ours = started.as_ref().map_or_else(|e| !e.permanent, |()| true);
                 self.upstream_started.store(ours, Ordering::SeqCst);
+                if ours {
+                    shutdown::hold(shutdown::Held::Container(server.container_name.clone()));
+                }
                 started.map_err(|e| self.ctx.error_of(step, e.message))
             })
             .await
@@ -980,6 +988,7 @@ impl Engine {
                 .await;
             match result {
                 Ok(()) => {
+                    shutdown::release(&shutdown::Held::Cluster(name.clone()));
                     if let Some(dir) = kubeconfig.parent() {
                         let _ = std::fs::remove_dir_all(dir);
                     }

@@ -23,12 +23,18 @@ pub use crate::seams::{Applied, Exec};
 pub const FIELD_MANAGER: &str = "egress-conformance";
 
 /// A client for the cluster behind `kubeconfig`, or for the current context when
-/// `None` (only with `--cluster existing`, where the user asked for it).
-pub async fn client(kubeconfig: Option<&Path>) -> Result<Client, String> {
+/// `None` (only with `--cluster existing`, where the user asked for it). An exec
+/// credential plugin of the kubeconfig runs under a guard that kills it after
+/// `plugin_deadline` (`credential`).
+pub async fn client(
+    kubeconfig: Option<&Path>,
+    plugin_deadline: Duration,
+) -> Result<Client, String> {
     let config = match kubeconfig {
         Some(path) => {
-            let kc = Kubeconfig::read_from(path)
+            let mut kc = Kubeconfig::read_from(path)
                 .map_err(|e| format!("kubeconfig {}: {e}", path.display()))?;
+            super::credential::guard_plugins(&mut kc, plugin_deadline)?;
             let named_proxy = kc
                 .clusters
                 .iter()
@@ -45,9 +51,19 @@ pub async fn client(kubeconfig: Option<&Path>) -> Result<Client, String> {
             }
             config
         }
-        None => Config::infer()
-            .await
-            .map_err(|e| format!("current kube context: {e}"))?,
+        // The user's kubeconfig (KUBECONFIG or ~/.kube/config), its plugins guarded;
+        // without one, what kube infers (in-cluster).
+        None => match Kubeconfig::read() {
+            Ok(mut kc) => {
+                super::credential::guard_plugins(&mut kc, plugin_deadline)?;
+                Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+                    .await
+                    .map_err(|e| format!("current kube context: {e}"))?
+            }
+            Err(_) => Config::infer()
+                .await
+                .map_err(|e| format!("current kube context: {e}"))?,
+        },
     };
     Client::try_from(config).map_err(|e| format!("kube client: {e}"))
 }
@@ -577,7 +593,9 @@ impl crate::seams::KubeConnector for KubeConnect {
         &self,
         kubeconfig: Option<&Path>,
     ) -> Result<std::sync::Arc<dyn crate::seams::KubeApi>, InfraError> {
-        let client = client(kubeconfig).await.map_err(InfraError::new)?;
+        let client = client(kubeconfig, self.call)
+            .await
+            .map_err(InfraError::new)?;
         Ok(std::sync::Arc::new(KubeCluster {
             client,
             call: self.call,
@@ -772,7 +790,7 @@ mod tests {
         unsafe {
             std::env::set_var("HTTPS_PROXY", "http://proxy.invalid:3128");
         }
-        let built = client(Some(&kubeconfig)).await;
+        let built = client(Some(&kubeconfig), Duration::from_secs(30)).await;
         unsafe {
             std::env::remove_var("HTTPS_PROXY");
         }

@@ -5,11 +5,13 @@
 //! - `command`: the one runner for external programs (timeouts, process groups).
 //! - `download`: kind and istioctl release assets, checksums, the cache.
 //! - `k8s`: apply, wait, exec, logs and config dumps through kube.
+//! - `credential`: a deadline and a process-group kill for exec credential plugins.
 //! - `docker`: the upstream echo server's container.
 //! - `cluster`, `prune`: what `egress prune` removes.
 
 pub mod cluster;
 pub mod command;
+pub mod credential;
 pub mod docker;
 pub mod download;
 pub mod envoy_admin;

@@ -35,7 +35,16 @@ fn running(name: &str) -> bool {
         .any(|l| l == name)
 }
 
-fn run_and_signal(signal: libc::c_int, run_id: &str, image: &str) {
+/// The engine on the simulated cluster with the real Docker upstream, running on a
+/// thread of its own, signals listened to; its upstream container's name.
+fn start_run(
+    run_id: &str,
+    image: &str,
+) -> (
+    std::thread::JoinHandle<egress_harness::engine::RunEnd>,
+    String,
+    Sim,
+) {
     let ws = Workspace::at(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
     let scenarios: Vec<_> = Suite::load(&ws)
         .expect("suite")
@@ -77,15 +86,23 @@ fn run_and_signal(signal: libc::c_int, run_id: &str, image: &str) {
     shutdown.engine_started();
     shutdown.listen(|| {});
     let handle = std::thread::spawn(move || {
-        egress_harness::engine::run_blocking(&engine)
+        let end = egress_harness::engine::run_blocking(&engine)
             .expect("ran")
-            .1
+            .1;
+        // The next run's signal is not this one's second.
+        shutdown.engine_finished();
+        end
     });
     let deadline = Instant::now() + Duration::from_secs(60);
     while !running(&container) {
         assert!(Instant::now() < deadline, "the upstream never started");
         std::thread::sleep(Duration::from_millis(100));
     }
+    (handle, container, sim)
+}
+
+fn run_and_signal(signal: libc::c_int, run_id: &str, image: &str) {
+    let (handle, container, sim) = start_run(run_id, image);
     std::thread::sleep(Duration::from_millis(500));
     // SAFETY: kill(2) on our own pid; no memory is shared.
     unsafe {
@@ -137,9 +154,101 @@ fn sigint_and_sigterm_remove_the_upstream_container() {
     }
 }
 
+/// Set in the child of `a_second_sigint_leaves_at_once_naming_what_is_left`: the run
+/// id and image it runs with, until a signal ends it.
+const CHILD: &str = "EGRESS_SIGNAL_CHILD";
+
+fn a_second_sigint_leaves_at_once_naming_what_is_left() {
+    if !docker(&["version"]).0 {
+        assert!(
+            std::env::var("EGRESS_REQUIRE_DOCKER").as_deref() != Ok("1"),
+            "no Docker daemon"
+        );
+        eprintln!("skipped: no Docker daemon");
+        return;
+    }
+    let _turn = docker_lock::docker_lock();
+    let image = egress_harness::upstream::image::project_echo(
+        &egress_harness::upstream::image::source_root(),
+    )
+    .and_then(|echo| echo.build_blocking())
+    .expect("the project's echo image");
+    let made = !docker(&["network", "inspect", "kind"]).0 && {
+        let (made, _, err) = docker(&["network", "create", "kind"]);
+        assert!(made, "docker network create kind: {err}");
+        made
+    };
+    let run_id = format!("twice-{}", std::process::id());
+    let container = format!("egc-upstream-{run_id}");
+    // A process of its own: the second signal ends it.
+    let child = Command::new(std::env::current_exe().expect("this test binary"))
+        .env(CHILD, format!("{run_id} {image}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the child run");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !running(&container) {
+        assert!(
+            Instant::now() < deadline,
+            "the child's upstream never started"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: kill(2) on the child this test started.
+    unsafe {
+        libc::kill(pid, libc::SIGINT);
+    }
+    std::thread::sleep(Duration::from_millis(30));
+    let second = Instant::now();
+    unsafe {
+        libc::kill(pid, libc::SIGINT);
+    }
+    let out = child.wait_with_output().expect("the child ends");
+    assert!(
+        second.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        second.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(130));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("interrupted again; leaving at once"),
+        "{said}"
+    );
+    // What it says is left is what is left.
+    let left = running(&container);
+    eprintln!("after the second interrupt, {container} left: {left}; the run said: {said}");
+    if left {
+        assert!(said.contains(&format!("container {container}")), "{said}");
+        assert!(said.contains("egress prune"), "{said}");
+        let (removed, _, err) = docker(&["rm", "-f", &container]);
+        assert!(removed, "docker rm -f {container}: {err}");
+    } else {
+        assert!(!said.contains(&format!("container {container}")), "{said}");
+    }
+    if made {
+        let (removed, _, err) = docker(&["network", "rm", "kind"]);
+        assert!(removed, "docker network rm kind (made by this test): {err}");
+    }
+}
+
+/// The child's side: runs until a signal ends the process.
+fn child_run(spec: &str) -> std::process::ExitCode {
+    let (run_id, image) = spec.split_once(' ').expect("RUN_ID IMAGE");
+    let (handle, _, _sim) = start_run(run_id, image);
+    let _ = handle.join();
+    std::process::ExitCode::SUCCESS
+}
+
 /// A test that cannot run here (no Docker daemon) is reported ignored with the reason, never
 /// `ok`; with the `EGRESS_REQUIRE_*` variable set (CI) it fails instead.
 fn main() -> std::process::ExitCode {
+    if let Ok(spec) = std::env::var(CHILD) {
+        return child_run(&spec);
+    }
     let args = libtest_mimic::Arguments::from_args();
     let missing = {
         let up = Command::new("docker")
@@ -154,10 +263,16 @@ fn main() -> std::process::ExitCode {
             }
         })
     };
-    let tests: Vec<(&'static str, fn())> = vec![(
-        "sigint_and_sigterm_remove_the_upstream_container",
-        sigint_and_sigterm_remove_the_upstream_container as fn(),
-    )];
+    let tests: Vec<(&'static str, fn())> = vec![
+        (
+            "sigint_and_sigterm_remove_the_upstream_container",
+            sigint_and_sigterm_remove_the_upstream_container as fn(),
+        ),
+        (
+            "a_second_sigint_leaves_at_once_naming_what_is_left",
+            a_second_sigint_leaves_at_once_naming_what_is_left as fn(),
+        ),
+    ];
     let trials = tests
         .into_iter()
         .map(|(name, test)| {
