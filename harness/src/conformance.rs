@@ -271,22 +271,29 @@ impl LiveSeed {
             }
             (_, false) => {
                 // The preflight once, one banner; each live trial then says it did not run.
+                // Reachability is checked when the run must fetch something: offline
+                // reruns with everything cached need no internet.
+                let scenarios: Vec<&Scenario> = work.scenarios.iter().collect();
+                let online = options.plan.istio.contains(&IstioRelease::Latest)
+                    || plan::build(&scenarios, &work.ws, &options.plan)
+                        .is_ok_and(|p| needs_internet(&p, docker_has_image));
                 let needs = crate::doctor::Needs::of(
                     options.plan.cluster,
                     options.plan.upstream,
                     options.plan.parallel_clusters,
-                    false,
+                    online,
                 );
                 let checks = crate::doctor::checks_for(&crate::doctor::RealHost, needs);
                 if let Some(banner) = crate::doctor::banner(&checks) {
                     eprintln!("egress: {banner}");
+                    // The cause and fix are in the banner, once; each trial names it.
                     let first = checks
                         .iter()
                         .find(|c| c.verdict == crate::doctor::Verdict::Fail)
-                        .map(|c| format!("{}: {}; {}", c.name, c.detail, c.fix))
+                        .map(|c| c.detail.split(" (").next().unwrap_or(&c.detail).to_owned())
                         .unwrap_or_default();
                     return Err(format!(
-                        "not run: the preflight failed ({first}); `egress doctor` lists every check"
+                        "not run: the preflight failed: {first} (the banner above the trials says why and what to do; `egress doctor` checks again)"
                     ));
                 }
                 if std::env::var_os("NEXTEST_RUN_ID").is_some() && !work.args.reuse {
@@ -903,4 +910,62 @@ fn live_trial(
     let summary = outcome?;
     eprintln!("egress: {}: {summary}", scenario.name());
     Ok(())
+}
+
+/// Whether a run of `plan` must fetch something: a kind or istioctl not in the
+/// cache, or an image this host's Docker does not have.
+fn needs_internet(plan: &crate::plan::Plan, has_image: impl Fn(&str) -> bool) -> bool {
+    plan.steps().iter().any(|p| match &p.step {
+        plan::Step::DownloadKind { dest, .. } | plan::Step::DownloadIstioctl { dest, .. } => {
+            !dest.is_file()
+        }
+        plan::Step::PullImage { image, .. } => !has_image(image),
+        _ => false,
+    })
+}
+
+fn docker_has_image(image: &str) -> bool {
+    std::process::Command::new("docker")
+        .args(["image", "inspect", image])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_needs_the_internet_only_for_what_this_host_lacks() {
+        let ws = Workspace::at(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+        let suite = Suite::load(&ws).unwrap();
+        let picked = suite.select(&["gateway-http".to_owned()]).unwrap();
+        let cache = std::env::temp_dir().join(format!("egress-needs-net-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&cache);
+        let options = PlanOptions {
+            istio: IstioRelease::parse_list("1.30.3").unwrap(),
+            cache_dir: cache.clone(),
+            kind: None,
+            ..PlanOptions::for_this_host()
+        };
+        let plan = plan::build(&picked, &ws, &options).unwrap();
+        // Nothing cached, no image: kind, istioctl and the images are fetched.
+        assert!(needs_internet(&plan, |_| false));
+        // Every image present, the tools still missing.
+        assert!(needs_internet(&plan, |_| true));
+        // The tools cached too: an offline rerun.
+        for p in plan.steps() {
+            if let plan::Step::DownloadKind { dest, .. }
+            | plan::Step::DownloadIstioctl { dest, .. } = &p.step
+            {
+                std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+                std::fs::write(dest, "").unwrap();
+            }
+        }
+        assert!(!needs_internet(&plan, |_| true));
+        assert!(needs_internet(&plan, |image| !image.contains("proxyv2")));
+        let _ = std::fs::remove_dir_all(&cache);
+    }
 }

@@ -51,7 +51,8 @@ pub trait Host {
     /// Free bytes on the file system of `path`.
     fn free_bytes(&self, path: &Path) -> Option<u64>;
     /// Whether `host:443` accepts a TCP connection within a few seconds.
-    fn reachable(&self, host: &str) -> bool;
+    /// Whether `host:443` answers; the cause when it does not.
+    fn reachable(&self, host: &str) -> Result<(), String>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -268,12 +269,11 @@ pub fn checks(host: &dyn Host, clusters: usize, network: bool) -> Vec<Check> {
     });
     if network {
         for (name, what) in HOSTS {
-            out.push(if host.reachable(name) {
-                ok("reachable", format!("{name}:443 ({what})"))
-            } else {
-                fail(
+            out.push(match host.reachable(name) {
+                Ok(()) => ok("reachable", format!("{name}:443 ({what})")),
+                Err(cause) => fail(
                     "reachable",
-                    format!("{name}:443 does not answer ({what})"),
+                    format!("{name}:443 does not answer ({what}): {cause}"),
                     "a live run needs internet access to it (or HTTPS_PROXY for the downloads, and mirrors: --upstream-image, --node-image)",
                 )
             });
@@ -423,14 +423,19 @@ impl Host for RealHost {
         (rc == 0).then(|| s.f_bavail as u64 * s.f_frsize as u64)
     }
 
-    fn reachable(&self, host: &str) -> bool {
+    fn reachable(&self, host: &str) -> Result<(), String> {
         use std::net::ToSocketAddrs;
-        let Ok(addrs) = (host, 443).to_socket_addrs() else {
-            return false;
-        };
-        addrs
-            .into_iter()
-            .any(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(3)).is_ok())
+        let addrs = (host, 443)
+            .to_socket_addrs()
+            .map_err(|e| format!("DNS: {host}: {e}"))?;
+        let mut last = format!("DNS: {host} has no address");
+        for a in addrs {
+            match std::net::TcpStream::connect_timeout(&a, Duration::from_secs(3)) {
+                Ok(_) => return Ok(()),
+                Err(e) => last = format!("connect {a}: {e}"),
+            }
+        }
+        Err(last)
     }
 }
 
@@ -485,8 +490,12 @@ mod tests {
         fn free_bytes(&self, _: &Path) -> Option<u64> {
             Some(50 << 30)
         }
-        fn reachable(&self, _: &str) -> bool {
-            self.online
+        fn reachable(&self, host: &str) -> Result<(), String> {
+            if self.online {
+                Ok(())
+            } else {
+                Err(format!("DNS: {host}: failed to lookup address information"))
+            }
         }
     }
 

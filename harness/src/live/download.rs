@@ -90,12 +90,28 @@ fn client() -> Result<reqwest::Client, String> {
         .map_err(|e| format!("HTTP client: {e}"))
 }
 
+/// An error with the causes under it ("error sending request" says nothing; the DNS
+/// or connection error under it does), each said once.
+pub fn caused(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut said = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !said.contains(&text) {
+            said.push_str(": ");
+            said.push_str(&text);
+        }
+        source = cause.source();
+    }
+    said
+}
+
 async fn get(client: &reqwest::Client, url: &str) -> Result<Vec<u8>, String> {
     let response = client
         .get(url)
         .send()
         .await
-        .map_err(|e| format!("GET {url}: {e}"))?;
+        .map_err(|e| format!("GET {url}: {}", caused(&e)))?;
     let status = response.status();
     if !status.is_success() {
         return Err(format!("GET {url}: HTTP {status}"));
@@ -104,7 +120,7 @@ async fn get(client: &reqwest::Client, url: &str) -> Result<Vec<u8>, String> {
         .bytes()
         .await
         .map(|b| b.to_vec())
-        .map_err(|e| format!("GET {url}: {e}"))
+        .map_err(|e| format!("GET {url}: {}", caused(&e)))
 }
 
 /// The program at `dest`, downloading it first unless the cache has it.
@@ -216,14 +232,15 @@ pub async fn istio_releases(
         }
         let response = request.send().await.map_err(|e| {
             format!(
-                "listing Istio releases: GET {url}: {e}; name versions instead (--istio 1.30.3)"
+                "listing Istio releases: GET {url}: {}; name versions instead (--istio 1.30.3)",
+                caused(&e)
             )
         })?;
         let status = response.status();
         let body = response
             .text()
             .await
-            .map_err(|e| format!("GET {url}: {e}"))?;
+            .map_err(|e| format!("GET {url}: {}", caused(&e)))?;
         if !status.is_success() {
             return Err(format!(
                 "listing Istio releases: GET {url}: HTTP {status}; set GITHUB_TOKEN or name versions"
@@ -258,6 +275,25 @@ pub async fn latest_istio() -> Result<semver::Version, String> {
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn a_failed_download_says_its_cause_not_only_that_it_failed() {
+        // .invalid never resolves (RFC 6761), online or offline.
+        let client = client().unwrap();
+        let err = get(&client, "https://kind.releases.invalid/kind-linux-amd64")
+            .await
+            .unwrap_err();
+        assert!(
+            err.starts_with("GET https://kind.releases.invalid/"),
+            "{err}"
+        );
+        // reqwest's own words, then the resolver's under them.
+        assert!(err.contains("error sending request"), "{err}");
+        assert!(
+            err.matches(": ").count() >= 3 && (err.contains("dns") || err.contains("lookup")),
+            "the cause under the error: {err}"
+        );
+    }
 
     #[test]
     fn checksum_files_of_both_projects_parse() {

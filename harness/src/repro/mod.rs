@@ -156,8 +156,14 @@ fn run_versions(
             let dir = reporter.dir().unwrap_or(Path::new(""));
             for run in runs {
                 let case = case::from_live(scenario, &run, dir);
+                // The reason with the verdict: a bare "error" sends the user to the report.
+                let why = case
+                    .message
+                    .as_deref()
+                    .map(|m| format!(": {}", crate::model::terminal_safe(m)))
+                    .unwrap_or_default();
                 eprintln!(
-                    "egress: {} on Istio {}: {}",
+                    "egress: {} on Istio {}: {}{why}",
                     scenario.name(),
                     run.istio,
                     case.status_text()
