@@ -526,3 +526,40 @@ fn nonsense_settings_are_refused_before_anything_runs() {
         assert!(text.contains(says), "{args:?}: {text}");
     }
 }
+
+#[test]
+fn doctor_for_an_existing_cluster_opens_the_current_context() {
+    let doctor = |kubeconfig: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_egress"))
+            .args(["doctor", "--cluster", "existing", "--offline"])
+            .env("EGRESS_ROOT", root())
+            .env("KUBECONFIG", kubeconfig)
+            .output()
+            .unwrap()
+    };
+    // No kubeconfig: not "ready".
+    let missing = doctor(Path::new("/nonexistent/egress-kubeconfig"));
+    assert_eq!(missing.status.code(), Some(1), "{}", text(&missing));
+    assert!(
+        text(&missing).contains("FAIL kube context"),
+        "{}",
+        text(&missing)
+    );
+    assert!(text(&missing).contains("/nonexistent/egress-kubeconfig"));
+    // A context whose server refuses: named, with the cause, as kubectl names it.
+    let refused = scratch(
+        "refused-kubeconfig",
+        b"apiVersion: v1\nkind: Config\ncurrent-context: lab\nclusters:\n- name: lab\n  cluster: {server: \"https://127.0.0.1:1\", insecure-skip-tls-verify: true}\ncontexts:\n- name: lab\n  context: {cluster: lab, user: lab}\nusers:\n- name: lab\n  user: {token: t}\n",
+    );
+    let out = doctor(&refused);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("ok   kube context           context lab, server https://127.0.0.1:1"),
+        "{said}"
+    );
+    assert!(
+        said.contains("FAIL cluster answers") && said.contains("Connection refused"),
+        "{said}"
+    );
+}

@@ -27,7 +27,10 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         args.clusters,
         !args.offline,
     );
-    let checks = doctor::checks_for(&doctor::RealHost, needs);
+    let mut checks = doctor::checks_for(&doctor::RealHost, needs);
+    if needs.clusters == 0 {
+        checks.extend(existing_cluster());
+    }
     for c in &checks {
         println!("{c}");
     }
@@ -38,4 +41,105 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
     }
     println!("\nready for a live run (warnings, if any, say what may hurt).");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--cluster existing`: the current kube context opened as a run opens it — its
+/// name and server, whether it answers, the Istio it runs, its egress gateway and
+/// mesh config — each a check naming the context and the server.
+fn existing_cluster() -> Vec<doctor::Check> {
+    let fail = |name: &'static str, detail: String, fix: &str| doctor::Check {
+        name,
+        verdict: Verdict::Fail,
+        detail,
+        fix: fix.into(),
+    };
+    let ok = |name: &'static str, detail: String| doctor::Check {
+        name,
+        verdict: Verdict::Ok,
+        detail,
+        fix: String::new(),
+    };
+    let kc = match kube::config::Kubeconfig::read() {
+        Ok(kc) => kc,
+        Err(e) => {
+            let path = std::env::var("KUBECONFIG").unwrap_or_else(|_| "~/.kube/config".into());
+            return vec![fail(
+                "kube context",
+                format!("no kubeconfig to read at {path}: {e}"),
+                "point KUBECONFIG at the cluster's kubeconfig (kubectl config current-context shows which), or run on the harness's own clusters (--cluster kind)",
+            )];
+        }
+    };
+    let context = kc.current_context.clone().unwrap_or_default();
+    let server = kc
+        .contexts
+        .iter()
+        .find(|c| c.name == context)
+        .and_then(|c| c.context.as_ref())
+        .and_then(|c| kc.clusters.iter().find(|cl| cl.name == c.cluster))
+        .and_then(|cl| cl.cluster.as_ref())
+        .and_then(|cl| cl.server.clone());
+    let Some(server) = server else {
+        return vec![fail(
+            "kube context",
+            format!("the current context `{context}` names no cluster with a server"),
+            "kubectl config use-context NAME, or set KUBECONFIG",
+        )];
+    };
+    let at = format!("context {context}, server {server}");
+    let mut out = vec![ok("kube context", at.clone())];
+    let timeouts = crate::model::Timeouts::default();
+    let found = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| {
+            rt.block_on(async {
+                let kube = crate::live::k8s::KubeConnect {
+                    call: timeouts.kube_call,
+                };
+                let found = crate::engine::existing::discover(&kube, timeouts.existing_istio_ready)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let api = crate::seams::KubeConnector::connect(&kube, None)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let gateway = api
+                    .deployment_images(crate::model::mesh::ISTIO_NAMESPACE, "istio-egressgateway")
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok::<_, String>((found, gateway.is_some()))
+            })
+        });
+    match found {
+        Ok((found, gateway)) => {
+            out.push(ok(
+                "Istio",
+                format!(
+                    "{} (istiod image {})",
+                    found
+                        .version
+                        .as_ref()
+                        .map_or_else(|| "a release the image does not name".into(), ToString::to_string),
+                    found.istiod_image
+                ),
+            ));
+            out.push(ok("mesh config", found.config.to_string()));
+            out.push(if gateway {
+                ok("egress gateway", "Deployment istio-system/istio-egressgateway".into())
+            } else {
+                fail(
+                    "egress gateway",
+                    format!("{at}: no Deployment istio-system/istio-egressgateway"),
+                    "install one (istioctl install with egressGateways enabled), or run on the harness's own clusters (--cluster kind)",
+                )
+            });
+        }
+        Err(e) => out.push(fail(
+            "cluster answers",
+            format!("{at}: {}", crate::model::terminal_safe(&e)),
+            "check that the server is up and reachable from here (kubectl --context CONTEXT get ns), or run on the harness's own clusters (--cluster kind)",
+        )),
+    }
+    out
 }

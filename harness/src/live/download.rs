@@ -90,28 +90,12 @@ fn client() -> Result<reqwest::Client, String> {
         .map_err(|e| format!("HTTP client: {e}"))
 }
 
-/// An error with the causes under it ("error sending request" says nothing; the DNS
-/// or connection error under it does), each said once.
-pub fn caused(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut said = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !said.contains(&text) {
-            said.push_str(": ");
-            said.push_str(&text);
-        }
-        source = cause.source();
-    }
-    said
-}
-
 async fn get(client: &reqwest::Client, url: &str) -> Result<Vec<u8>, String> {
     let response = client
         .get(url)
         .send()
         .await
-        .map_err(|e| format!("GET {url}: {}", caused(&e)))?;
+        .map_err(|e| format!("GET {url}: {}", super::caused(&e)))?;
     let status = response.status();
     if !status.is_success() {
         return Err(format!("GET {url}: HTTP {status}"));
@@ -120,7 +104,7 @@ async fn get(client: &reqwest::Client, url: &str) -> Result<Vec<u8>, String> {
         .bytes()
         .await
         .map(|b| b.to_vec())
-        .map_err(|e| format!("GET {url}: {}", caused(&e)))
+        .map_err(|e| format!("GET {url}: {}", super::caused(&e)))
 }
 
 /// The program at `dest`, downloading it first unless the cache has it.
@@ -233,14 +217,14 @@ pub async fn istio_releases(
         let response = request.send().await.map_err(|e| {
             format!(
                 "listing Istio releases: GET {url}: {}; name versions instead (--istio 1.30.3)",
-                caused(&e)
+                super::caused(&e)
             )
         })?;
         let status = response.status();
         let body = response
             .text()
             .await
-            .map_err(|e| format!("GET {url}: {}", caused(&e)))?;
+            .map_err(|e| format!("GET {url}: {}", super::caused(&e)))?;
         if !status.is_success() {
             return Err(format!(
                 "listing Istio releases: GET {url}: HTTP {status}; set GITHUB_TOKEN or name versions"

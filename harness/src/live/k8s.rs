@@ -189,7 +189,7 @@ pub async fn create_namespace(
     )
     .await
     .map(|_| ())
-    .map_err(|e| format!("creating Namespace {name}: {e}"))
+    .map_err(|e| format!("creating Namespace {name}: {}", super::caused(&e)))
 }
 
 /// Deletes a namespace and watches until it is gone.
@@ -206,7 +206,7 @@ pub async fn delete_namespace(
     };
     api.delete(name, &DeleteParams::foreground())
         .await
-        .map_err(|e| format!("deleting Namespace {name}: {e}"))?;
+        .map_err(|e| format!("deleting Namespace {name}: {}", super::caused(&e)))?;
     wait_for(
         api,
         name,
@@ -350,7 +350,7 @@ pub async fn exec(
         let mut process = api
             .exec(pod, argv.to_vec(), &params)
             .await
-            .map_err(|e| format!("exec in {namespace}/{pod}: {e}"))?;
+            .map_err(|e| format!("exec in {namespace}/{pod}: {}", super::caused(&e)))?;
         let status = process.take_status();
         let mut stdout = process.stdout();
         let mut stderr = process.stderr();
@@ -394,7 +394,12 @@ pub async fn pods(client: &Client, namespace: &str, selector: &str) -> Result<Ve
     let list = api
         .list(&ListParams::default().labels(selector))
         .await
-        .map_err(|e| format!("listing pods {selector} in {namespace}: {e}"))?;
+        .map_err(|e| {
+            format!(
+                "listing pods {selector} in {namespace}: {}",
+                super::caused(&e)
+            )
+        })?;
     // Logs and dumps are read from Running pods only: a pod still starting or
     // terminating has no proxy to answer.
     Ok(list
@@ -424,7 +429,12 @@ pub async fn logs(
     api.logs(pod, &params)
         .await
         .map(|text| text.lines().map(str::to_owned).collect())
-        .map_err(|e| format!("logs of {namespace}/{pod}/{container}: {e}"))
+        .map_err(|e| {
+            format!(
+                "logs of {namespace}/{pod}/{container}: {}",
+                super::caused(&e)
+            )
+        })
 }
 
 /// The Envoy config dump of a proxy, read as istioctl does: a port-forward to the
@@ -449,10 +459,12 @@ pub async fn admin_get(
 ) -> Result<String, String> {
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let fetch = async {
-        let mut forward = api
-            .portforward(pod, &[15000])
-            .await
-            .map_err(|e| format!("port-forward to {namespace}/{pod}:15000: {e}"))?;
+        let mut forward = api.portforward(pod, &[15000]).await.map_err(|e| {
+            format!(
+                "port-forward to {namespace}/{pod}:15000: {}",
+                super::caused(&e)
+            )
+        })?;
         let mut stream = forward
             .take_stream(15000)
             .ok_or_else(|| format!("port-forward to {namespace}/{pod}:15000 gave no stream"))?;
@@ -478,10 +490,12 @@ pub async fn deployment_images(
     name: &str,
 ) -> Result<Option<Vec<String>>, String> {
     let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
-    let found = api
-        .get_opt(name)
-        .await
-        .map_err(|e| format!("reading deployment {namespace}/{name}: {e}"))?;
+    let found = api.get_opt(name).await.map_err(|e| {
+        format!(
+            "reading deployment {namespace}/{name}: {}",
+            super::caused(&e)
+        )
+    })?;
     Ok(found.map(|d| {
         d.spec
             .and_then(|s| s.template.spec)
@@ -498,10 +512,12 @@ pub async fn config_map_value(
     key: &str,
 ) -> Result<Option<String>, String> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
-    let found = api
-        .get_opt(name)
-        .await
-        .map_err(|e| format!("reading configmap {namespace}/{name}: {e}"))?;
+    let found = api.get_opt(name).await.map_err(|e| {
+        format!(
+            "reading configmap {namespace}/{name}: {}",
+            super::caused(&e)
+        )
+    })?;
     Ok(found.and_then(|c| c.data).and_then(|mut d| d.remove(key)))
 }
 
@@ -533,7 +549,7 @@ pub async fn events(client: &Client, namespace: &str) -> Result<Vec<String>, Str
     let list = api
         .list(&ListParams::default())
         .await
-        .map_err(|e| format!("events in {namespace}: {e}"))?;
+        .map_err(|e| format!("events in {namespace}: {}", super::caused(&e)))?;
     let mut lines: Vec<(String, String)> = list
         .items
         .iter()

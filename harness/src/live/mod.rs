@@ -32,3 +32,19 @@ pub fn production_seams(timeouts: &crate::model::Timeouts) -> Seams {
         docker: Arc::new(docker::DockerEngine),
     }
 }
+
+/// An error with the causes under it ("error sending request" says nothing; the DNS
+/// or connection error under it does), each said once.
+pub fn caused(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut said = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !said.contains(&text) {
+            said.push_str(": ");
+            said.push_str(&text);
+        }
+        source = cause.source();
+    }
+    said
+}
