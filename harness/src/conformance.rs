@@ -149,6 +149,25 @@ fn safe_trial(
     })
 }
 
+/// As [`safe_trial`], for a trial that may end neither passed nor failed: a known
+/// failure or a skip is reported `ignored (known failure: URL)`, never `ok`
+/// (libtest has no outcome of its own for pytest's XFAIL).
+fn safe_ignorable_trial(
+    name: impl Into<String>,
+    runner: impl FnOnce() -> Result<Option<String>, Failed> + Send + 'static,
+) -> Trial {
+    Trial::ignorable_test(name, move || match runner() {
+        Ok(None) => Ok(libtest_mimic::Completion::Completed),
+        Ok(Some(why)) => Ok(libtest_mimic::Completion::ignored_with(
+            crate::model::terminal_safe(&why),
+        )),
+        Err(f) => Err(match f.message() {
+            Some(m) => Failed::from(crate::model::terminal_safe(m)),
+            None => f,
+        }),
+    })
+}
+
 /// The run's reporter. Listing trials writes nothing, nor does one test process of
 /// cargo-nextest (each test runs in its own; `cargo test` writes the run's report).
 fn reporter(args: &Args) -> Result<Reporter, String> {
@@ -717,7 +736,7 @@ fn live_trials(
             Arc::clone(reporter),
         );
         trials.push((
-            safe_trial(format!("{}::live{suffix}", s.name()), move || {
+            safe_ignorable_trial(format!("{}::live{suffix}", s.name()), move || {
                 live_trial(&seed, &reporter, &scenario, &trial_version)
             })
             .with_kind(kind)
@@ -824,7 +843,7 @@ fn replay_trials(
             .unwrap_or(&file)
             .to_string_lossy()
             .into_owned();
-        trials.push(safe_trial(format!("{name}::replay{suffix}"), move || {
+        trials.push(safe_ignorable_trial(format!("{name}::replay{suffix}"), move || {
             let mut case = case::from_replay(&scenario, &original, &shipped_name, sidecar);
             if let Ok(text) = serde_json::to_vec_pretty(&original) {
                 let kept = format!(
@@ -834,8 +853,9 @@ fn replay_trials(
                 reporter.keep(&mut case, &kept, &text);
             }
             let outcome = case::trial_outcome(&case);
+            let not_a_pass = case::not_a_pass(&case);
             reporter.record(case);
-            outcome.map(|_| ()).map_err(Failed::from)
+            outcome.map(|_| not_a_pass).map_err(Failed::from)
         }));
         for (mutation, changed) in crate::replay::mutations(&recording) {
             let scenario = s.clone();
@@ -890,7 +910,7 @@ fn live_trial(
     reporter: &Reporter,
     scenario: &Scenario,
     istio: &IstioRelease,
-) -> Result<(), Failed> {
+) -> Result<Option<String>, Failed> {
     let token = reporter.begin(case::live_error(
         scenario,
         istio,
@@ -906,10 +926,11 @@ fn live_trial(
         }
     };
     let outcome = case::trial_outcome(&case);
+    let not_a_pass = case::not_a_pass(&case);
     reporter.finish(token, case);
     let summary = outcome?;
     eprintln!("egress: {}: {summary}", scenario.name());
-    Ok(())
+    Ok(not_a_pass)
 }
 
 /// Whether a run of `plan` must fetch something: a kind or istioctl not in the

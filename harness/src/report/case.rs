@@ -410,6 +410,23 @@ pub fn trial_outcome(case: &Case) -> Result<String, String> {
     }
 }
 
+/// Why a trial that did not fail is no pass either: a known failure (it ran and
+/// failed as the issue says) or a skip. The terminal shows it as `ignored (…)`.
+pub fn not_a_pass(case: &Case) -> Option<String> {
+    let known = case
+        .known_issue
+        .as_ref()
+        .map_or_else(String::new, |k| k.url.clone());
+    match case.status {
+        Status::KnownFailure => Some(format!("known failure: {known}")),
+        Status::Skipped => Some(format!(
+            "skipped: {}",
+            case.message.as_deref().unwrap_or("not run on this version")
+        )),
+        _ => None,
+    }
+}
+
 fn consistency(case: &Case) -> String {
     let parts: Vec<String> = case
         .requests
