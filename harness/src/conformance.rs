@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
-use clap::Parser;
 use libtest_mimic::{Failed, Trial};
 
 use crate::engine::shutdown::Shutdown;
@@ -27,8 +26,13 @@ use crate::suite::{Suite, Workspace};
 use crate::validate;
 
 /// libtest's own arguments plus the harness's.
-#[derive(Parser, Debug)]
-#[command(name = "conformance", about = "Istio egress conformance trials")]
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "egress run",
+    about = "Run Istio egress conformance scenarios: live on kind clusters of the harness's own (the default), on the current kube context (--cluster existing), or from recordings; each scenario's offline checks run too",
+    override_usage = "egress run [--scenario NAMES|TAGS] [--istio VERSIONS] [--cluster kind|existing] [OPTIONS] [FILTER]\n       cargo test -- [the same]",
+    after_help = "Examples:\n  egress run --scenario mtls                  the scenarios named or tagged mtls, live\n  egress run --scenario gateway-http --istio 1.22,1.31 --keep-on-failure\n  egress run --scenario mtls --cluster existing --upstream internet\n\n`egress doctor` checks this host first; `egress plan` prints the steps a run would take."
+)]
 #[derive(Clone)]
 struct Args {
     /// Run the scenarios with these names or tags (repeatable, comma-separated).
@@ -36,7 +40,10 @@ struct Args {
     scenarios: Vec<String>,
     #[command(flatten)]
     run: RunArgs,
-    #[command(flatten)]
+    #[command(
+        flatten,
+        next_help_heading = "libtest's options (as `cargo test --` takes them)"
+    )]
     libtest: libtest_mimic::Arguments,
 }
 
@@ -61,7 +68,59 @@ pub fn main_with(simulation: Option<Arc<dyn Simulation>>) -> ExitCode {
     if let Some(code) = crate::live::credential::guard_if_asked() {
         return code;
     }
-    run(Args::parse(), simulation)
+    let full: Vec<String> = std::env::args().collect();
+    match parse_args(full) {
+        Ok(args) => run(args, simulation),
+        Err(code) => code,
+    }
+}
+
+/// The command line as the harness reads it: its own help (libtest-mimic's template
+/// would win through the flatten), and a bad value from an `EGRESS_*` variable named
+/// as such, since clap names only the flag.
+fn parse_args(full: Vec<String>) -> Result<Args, ExitCode> {
+    let command = <Args as clap::CommandFactory>::command()
+        .help_template("{about}\n\n{usage-heading} {usage}\n\n{all-args}\n\n{after-help}");
+    let given = full.clone();
+    let parsed = command
+        .clone()
+        .try_get_matches_from(full)
+        .and_then(|m| <Args as clap::FromArgMatches>::from_arg_matches(&m));
+    match parsed {
+        Ok(args) => Ok(args),
+        Err(e) => {
+            let from_env = e
+                .get(clap::error::ContextKind::InvalidArg)
+                .map(ToString::to_string)
+                .and_then(|flag| {
+                    let long = flag
+                        .split([' ', '='])
+                        .next()?
+                        .trim_start_matches('-')
+                        .to_owned();
+                    let arg = command
+                        .get_arguments()
+                        .find(|a| a.get_long() == Some(long.as_str()))?;
+                    let var = arg.get_env()?.to_string_lossy().into_owned();
+                    let on_command_line = given.iter().any(|g| g.starts_with(&format!("--{long}")));
+                    (!on_command_line && std::env::var_os(&var).is_some()).then_some(var)
+                });
+            match from_env {
+                Some(var) => {
+                    let said = e.render().to_string();
+                    eprintln!(
+                        "error: the environment variable {var} holds a value --{} does not take: {}",
+                        var.trim_start_matches("EGRESS_")
+                            .to_lowercase()
+                            .replace('_', "-"),
+                        said.trim_start_matches("error: ").trim_end()
+                    );
+                    Err(ExitCode::from(2))
+                }
+                None => e.exit(),
+            }
+        }
+    }
 }
 
 /// `egress run [--scenario …] [live flags] [libtest flags]`: the suite as `cargo test
@@ -69,9 +128,9 @@ pub fn main_with(simulation: Option<Arc<dyn Simulation>>) -> ExitCode {
 pub fn egress_run(argv: Vec<String>) -> ExitCode {
     let mut full = vec!["egress run".to_owned()];
     full.extend(argv);
-    let mut args = match Args::try_parse_from(full) {
+    let mut args = match parse_args(full) {
         Ok(a) => a,
-        Err(e) => e.exit(),
+        Err(code) => return code,
     };
     if args.scenarios.is_empty() {
         // Every scenario live; the report's browser check is the project's own test.
@@ -843,20 +902,23 @@ fn replay_trials(
             .unwrap_or(&file)
             .to_string_lossy()
             .into_owned();
-        trials.push(safe_ignorable_trial(format!("{name}::replay{suffix}"), move || {
-            let mut case = case::from_replay(&scenario, &original, &shipped_name, sidecar);
-            if let Ok(text) = serde_json::to_vec_pretty(&original) {
-                let kept = format!(
-                    "evidence/{}@{}/recording.json",
-                    original.scenario, original.istio
-                );
-                reporter.keep(&mut case, &kept, &text);
-            }
-            let outcome = case::trial_outcome(&case);
-            let not_a_pass = case::not_a_pass(&case);
-            reporter.record(case);
-            outcome.map(|_| not_a_pass).map_err(Failed::from)
-        }));
+        trials.push(safe_ignorable_trial(
+            format!("{name}::replay{suffix}"),
+            move || {
+                let mut case = case::from_replay(&scenario, &original, &shipped_name, sidecar);
+                if let Ok(text) = serde_json::to_vec_pretty(&original) {
+                    let kept = format!(
+                        "evidence/{}@{}/recording.json",
+                        original.scenario, original.istio
+                    );
+                    reporter.keep(&mut case, &kept, &text);
+                }
+                let outcome = case::trial_outcome(&case);
+                let not_a_pass = case::not_a_pass(&case);
+                reporter.record(case);
+                outcome.map(|_| not_a_pass).map_err(Failed::from)
+            },
+        ));
         for (mutation, changed) in crate::replay::mutations(&recording) {
             let scenario = s.clone();
             trials.push(safe_trial(format!("{name}::mutation-{mutation}{suffix}"), move || {

@@ -101,9 +101,31 @@ pub fn newest_supported() -> Version {
 }
 
 /// Parses an Istio release such as `1.22.1` or `1.31.0-rc.0`.
+/// `1.22` → the newest 1.22 patch in [`NEWEST_PATCHES`]; `None` for anything that is
+/// not a known `MAJOR.MINOR`.
+pub fn newest_patch_of(minor: &str) -> Option<Version> {
+    let (major, minor) = minor.split_once('.')?;
+    if minor.contains('.') {
+        return None;
+    }
+    let (major, minor): (u64, u64) = (major.parse().ok()?, minor.parse().ok()?);
+    NEWEST_PATCHES
+        .iter()
+        .filter_map(|p| Version::parse(p).ok())
+        .find(|v| v.major == major && v.minor == minor)
+}
+
 pub fn parse_version(text: &str) -> Result<Version, String> {
-    Version::parse(text.trim().trim_start_matches('v'))
-        .map_err(|e| format!("`{text}` is not an Istio version like 1.22.1: {e}"))
+    Version::parse(text.trim().trim_start_matches('v')).map_err(|e| {
+        let minors = NEWEST_PATCHES
+            .iter()
+            .filter_map(|p| p.rsplit_once('.').map(|(m, _)| m))
+            .collect::<Vec<_>>();
+        format!(
+            "`{text}` is not an Istio version like 1.22.1 ({e}); a minor alone names its newest patch for {}",
+            minors.join(", ")
+        )
+    })
 }
 
 /// Parses a range such as `>=1.22`, `>=1.22, <1.24` or `*`.
@@ -157,6 +179,15 @@ pub fn node_image(istio: &Version) -> Result<&'static str, String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_minor_alone_is_its_newest_known_patch() {
+        assert_eq!(newest_patch_of("1.22"), Some(Version::new(1, 22, 8)));
+        assert_eq!(newest_patch_of("1.31"), Some(Version::new(1, 31, 1)));
+        assert_eq!(newest_patch_of("1.21"), None, "unknown minors stay errors");
+        assert_eq!(newest_patch_of("1.22.1"), None);
+        assert_eq!(newest_patch_of("x.y"), None);
+    }
     use super::*;
 
     fn v(s: &str) -> Version {

@@ -318,7 +318,7 @@ fn listing_help_and_rejected_arguments_leave_no_report_folder() {
         vec!["run", "--list"],
         vec!["run", "--help"],
         vec!["run", "--bogus"],
-        vec!["run", "--istio", "1.22"],
+        vec!["run", "--istio", "1.19"],
         vec!["run", "--scenario", "no-such-scenario"],
         vec!["run", "--scenario", "gateway-http", "--istio", "1.21.0"],
     ] {
@@ -561,5 +561,70 @@ fn doctor_for_an_existing_cluster_opens_the_current_context() {
     assert!(
         said.contains("FAIL cluster answers") && said.contains("Connection refused"),
         "{said}"
+    );
+}
+
+#[test]
+fn small_things_a_newcomer_meets() {
+    // explain reads standard input when no file is named.
+    let line = "[2026-12-01T12:00:00.000Z] \"GET /headers HTTP/1.1\" 200 - via_upstream - \"-\" 0 612 3 2 \"10.244.0.7\" \"curl/8.11.1\" \"5e1f0c2a-0003-4b7e-9c3d-0123456789ab\" \"httpbin.org\" \"172.18.0.9:443\" outbound|443||httpbin.org 10.244.0.6:41144 10.244.0.6:8443 10.244.0.7:55490 httpbin.org -\n";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_egress"))
+        .arg("explain")
+        .env("EGRESS_ROOT", root())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), line.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("GET /headers HTTP/1.1 for httpbin.org -> 200"),
+        "{}",
+        text(&out)
+    );
+    // A minor alone is its newest known patch, and the run says so.
+    let out = egress(&["plan", "--istio", "1.22", "--scenario", "gateway-http"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("--istio 1.22 is Istio 1.22.8"),
+        "{}",
+        text(&out)
+    );
+    let out = egress(&["plan", "--istio", "1.21", "--scenario", "gateway-http"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("a minor alone names its newest patch for 1.22"),
+        "{}",
+        text(&out)
+    );
+    // `egress run --help` is the harness's help, not libtest-mimic's.
+    let out = egress(&["run", "--help"]);
+    assert!(out.status.success());
+    assert!(
+        text(&out).starts_with("Run Istio egress conformance scenarios"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("Usage: egress run [--scenario"),
+        "{}",
+        text(&out)
+    );
+    // A bad value from the environment names the variable.
+    let out = Command::new(env!("CARGO_BIN_EXE_egress"))
+        .args(["run", "--scenario", "gateway-http"])
+        .env("EGRESS_ROOT", root())
+        .env("EGRESS_DEADLINE", "abc")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains(
+            "the environment variable EGRESS_DEADLINE holds a value --deadline does not take"
+        ),
+        "{}",
+        text(&out)
     );
 }

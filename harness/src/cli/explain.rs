@@ -11,9 +11,9 @@ use crate::explain;
 use crate::judge;
 
 #[derive(clap::Args, Debug)]
-#[command(group(clap::ArgGroup::new("input").required(true).args(["access_log", "headers"])))]
+#[command(group(clap::ArgGroup::new("input").args(["access_log", "headers"])))]
 pub struct Args {
-    /// Access-log lines (`-` for standard input).
+    /// Access-log lines (`-` for standard input, which is read when neither flag is given).
     #[arg(long, value_name = "FILE")]
     access_log: Option<PathBuf>,
     /// An echoed-headers JSON body (`-` for standard input).
@@ -37,6 +37,19 @@ fn read(path: &PathBuf) -> Result<String, String> {
 }
 
 pub fn run(args: &Args) -> Result<ExitCode, String> {
+    // Nothing named: access-log lines on standard input, as a pipe or pasted.
+    let stdin = PathBuf::from("-");
+    let access_log = match (&args.access_log, &args.headers) {
+        (None, None) => {
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                eprintln!(
+                    "egress: paste access-log lines, then Ctrl-D (or pass --access-log FILE / --headers FILE)"
+                );
+            }
+            Some(&stdin)
+        }
+        (given, _) => given.as_ref(),
+    };
     let json = args.format == "json";
     let mut out = String::new();
     let mut println = |line: String| {
@@ -44,7 +57,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         out.push('\n');
     };
     let mut recognised = true;
-    if let Some(path) = &args.access_log {
+    if let Some(path) = access_log {
         // Streamed: a line in, its reading out, through buffers on both sides.
         let input: Box<dyn std::io::BufRead> = if path.as_os_str() == "-" {
             Box::new(std::io::BufReader::with_capacity(

@@ -96,7 +96,17 @@ impl IstioRelease {
         match text.trim() {
             "latest" => Ok(Self::Latest),
             "installed" => Ok(Self::Installed),
-            other => versions::parse_version(other).map(Self::Exact),
+            other => match versions::newest_patch_of(other) {
+                // A minor alone (`1.22`) is its newest patch the harness knows; said
+                // once on the terminal, so a report's version is never a surprise.
+                Some(newest) => {
+                    eprintln!(
+                        "egress: --istio {other} is Istio {newest}, the newest {other} patch this harness knows"
+                    );
+                    Ok(Self::Exact(newest))
+                }
+                None => versions::parse_version(other).map(Self::Exact),
+            },
         }
     }
 
