@@ -199,16 +199,7 @@ fn scenario_section(results: &Results, scenario: &str, versions: &[Option<String
 /// Failures, errors, flaky and unexpectedly passing cases, each with the command
 /// that reruns it and its evidence: what a nightly reader opens the page for.
 fn needs_a_look(results: &Results) -> Markup {
-    let order = [
-        Status::Error,
-        Status::Fail,
-        Status::UnexpectedPass,
-        Status::Flaky,
-    ];
-    let cases: Vec<&Case> = order
-        .iter()
-        .flat_map(|s| results.cases.iter().filter(move |c| c.status == *s))
-        .collect();
+    let cases = results.needing_a_look();
     html! {
         section.card #needs-a-look {
             h2 { "Needs a look" }

@@ -150,6 +150,22 @@ pub struct Case {
 }
 
 impl Results {
+    /// The cases a reader must look at ([`Case::needs_a_look`]), errors first, then
+    /// failures, unexpected passes and flaky verdicts: the one list summary.md and
+    /// index.html both show under "Needs a look".
+    pub fn needing_a_look(&self) -> Vec<&Case> {
+        [
+            Status::Error,
+            Status::Fail,
+            Status::UnexpectedPass,
+            Status::Flaky,
+        ]
+        .into_iter()
+        .flat_map(|s| self.cases.iter().filter(move |c| c.status == s))
+        .filter(|c| c.needs_a_look())
+        .collect()
+    }
+
     /// A line that says the results are not live, when some are not (a simulated or
     /// replayed pass is never a live one).
     pub fn mode_notice(&self) -> Option<String> {

@@ -162,6 +162,33 @@ fn markdown_and_html_show_every_status_apart() {
 }
 
 #[test]
+fn summary_and_page_agree_on_what_needs_a_look() {
+    let results = every_status();
+    let md = markdown::render(&results, None);
+    let page = html::render(&results, None);
+    let section = |text: &str, from: &str, to: &str| {
+        let start = text.find(from).expect(from);
+        let rest = &text[start..];
+        rest[..rest[from.len()..]
+            .find(to)
+            .map_or(rest.len(), |e| e + from.len())]
+            .to_owned()
+    };
+    let md_look = section(&md, "## Needs a look", "\n## ");
+    let page_look = section(&page, "id=\"needs-a-look\"", "</section>");
+    for case in &results.cases {
+        let in_md = md_look.contains(&format!(" {} on Istio", case.scenario));
+        let in_page = page_look.contains(&format!(">{} on ", case.scenario));
+        assert_eq!(
+            in_md, in_page,
+            "{} ({:?}): summary {in_md}, page {in_page}",
+            case.scenario, case.status
+        );
+        assert_eq!(in_md, case.needs_a_look(), "{}", case.scenario);
+    }
+}
+
+#[test]
 fn the_summary_lists_what_changed_since_the_baseline() {
     let before = every_status();
     let mut now = every_status();
