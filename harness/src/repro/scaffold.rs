@@ -100,12 +100,39 @@ pub fn scaffold(ws: &Workspace, name: &str, inputs: &[PathBuf]) -> Result<Scaffo
     // Read and check everything before writing anything.
     let mut objects = Vec::new();
     let mut names: Vec<String> = Vec::new();
+    let mut texts = Vec::new();
+    let mut moved: Vec<String> = Vec::new();
     for input in inputs {
-        let found = manifest::parse_file(input).map_err(|p| p.to_string())?;
+        let raw =
+            std::fs::read_to_string(input).map_err(|e| format!("{}: {e}", input.display()))?;
+        // As pasted from a report: `kubectl apply -f - <<EOF` … `EOF` around the YAML.
+        let text = without_shell(&raw);
+        let found = manifest::parse_str(&text, input).map_err(|p| p.to_string())?;
         if found.is_empty() {
             return Err(format!("{}: no Kubernetes objects in it", input.display()));
         }
-        objects.extend(found);
+        // The reporter's namespaces become the scenario's (istio-system, the
+        // gateway's, stays): the harness makes one namespace per scenario.
+        let namespaces: Vec<String> = found
+            .iter()
+            .filter_map(|o| o.namespace.clone())
+            .filter(|ns| ns != crate::model::mesh::ISTIO_NAMESPACE)
+            .collect();
+        for ns in &namespaces {
+            if !moved.contains(ns) {
+                moved.push(ns.clone());
+            }
+        }
+        texts.push(into_scenario_namespace(&text, &namespaces));
+        objects.extend(found.into_iter().map(|mut o| {
+            if o.namespace
+                .as_ref()
+                .is_some_and(|ns| namespaces.contains(ns))
+            {
+                o.namespace = None;
+            }
+            o
+        }));
         let base = input
             .file_name()
             .and_then(|n| n.to_str())
@@ -128,13 +155,13 @@ pub fn scaffold(ws: &Workspace, name: &str, inputs: &[PathBuf]) -> Result<Scaffo
     std::fs::create_dir_all(&manifest_dir)
         .map_err(|e| format!("{}: {e}", manifest_dir.display()))?;
     let mut manifest_files = Vec::new();
-    for (input, file) in inputs.iter().zip(&names) {
+    for (text, file) in texts.iter().zip(&names) {
         let dest = manifest_dir.join(file);
-        std::fs::copy(input, &dest).map_err(|e| format!("{}: {e}", input.display()))?;
+        std::fs::write(&dest, text).map_err(|e| format!("{}: {e}", dest.display()))?;
         manifest_files.push(dest);
     }
     let relative: Vec<String> = names.iter().map(|f| format!("repro/{name}/{f}")).collect();
-    let text = scenario_text(name, &relative, &facts(&objects), inputs);
+    let text = scenario_text(name, &relative, &facts(&objects), inputs, &moved);
     std::fs::write(&scenario_file, &text)
         .map_err(|e| format!("{}: {e}", scenario_file.display()))?;
 
@@ -163,7 +190,97 @@ fn check(ws: &Workspace, file: &Path) -> Vec<String> {
     }
 }
 
-fn scenario_text(name: &str, manifests: &[String], f: &Facts, inputs: &[PathBuf]) -> String {
+/// The report's text with shell around the YAML commented out, line for line (so a
+/// problem's line number is still the report's): a heredoc's opening command
+/// (`kubectl apply -f - <<EOF`, `cat <<'EOF' | kubectl apply -f -`) and its end.
+fn without_shell(text: &str) -> String {
+    let mut end: Option<String> = None;
+    let mut out = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim();
+        let opener = trimmed.split_once("<<").and_then(|(before, after)| {
+            let word = after
+                .trim_start_matches('-')
+                .split_whitespace()
+                .next()?
+                .trim_matches(['\'', '"']);
+            (before.contains("kubectl") || before.starts_with("cat") || after.contains("kubectl"))
+                .then(|| word.to_owned())
+        });
+        if let Some(word) = opener.filter(|w| !w.is_empty()) {
+            end = Some(word);
+            out.push_str("# ");
+        } else if end.as_deref() == Some(trimmed) {
+            end = None;
+            out.push_str("# ");
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// `text` with each of `namespaces` replaced by the scenario's (`${namespace}`,
+/// which manifests may use): as an object's namespace, a host's `NS/` prefix and a
+/// Service FQDN's `.NS.svc`. Host names that merely contain the word are untouched.
+fn into_scenario_namespace(text: &str, namespaces: &[String]) -> String {
+    let mut out = text.to_owned();
+    for ns in namespaces {
+        for (from, to) in [
+            (
+                format!("namespace: {ns}\n"),
+                "namespace: ${namespace}\n".to_owned(),
+            ),
+            (
+                format!("namespace: {ns},"),
+                "namespace: ${namespace},".to_owned(),
+            ),
+            (
+                format!("namespace: {ns}}}"),
+                "namespace: ${namespace}}".to_owned(),
+            ),
+            (
+                format!("namespace: \"{ns}\""),
+                "namespace: \"${namespace}\"".to_owned(),
+            ),
+            (format!(" {ns}/"), " ${namespace}/".to_owned()),
+            (format!("\"{ns}/"), "\"${namespace}/".to_owned()),
+            (format!("[{ns}/"), "[${namespace}/".to_owned()),
+            (format!(".{ns}.svc"), ".${namespace}.svc".to_owned()),
+        ] {
+            out = out.replace(&from, &to);
+        }
+    }
+    out
+}
+
+/// A request named after its host: `api.example.com` → `api-example-com`.
+fn request_name(host: &str) -> String {
+    let name: String = host
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let name = name.trim_matches('-').to_owned();
+    if name.is_empty() {
+        "request".into()
+    } else {
+        name
+    }
+}
+
+fn scenario_text(
+    name: &str,
+    manifests: &[String],
+    f: &Facts,
+    inputs: &[PathBuf],
+    moved: &[String],
+) -> String {
     let host = f.host.clone().unwrap_or_else(|| "httpbin.org".into());
     let url = if f.tls_port && !f.http_port {
         format!("https://{host}/headers")
@@ -195,6 +312,11 @@ fn scenario_text(name: &str, manifests: &[String], f: &Facts, inputs: &[PathBuf]
         && host
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+    for ns in moved {
+        out.push_str(&format!(
+            "# The report's namespace {ns} became the scenario's (${{namespace}} in the manifests above).\n"
+        ));
+    }
     for object in &f.namespaced_elsewhere {
         out.push_str(&format!(
             "# {object} keeps its own namespace; everything else goes into the scenario's.\n"
@@ -226,8 +348,9 @@ fn scenario_text(name: &str, manifests: &[String], f: &Facts, inputs: &[PathBuf]
     }
     out.push_str(&format!(
         "requests:\n\
-         \x20 - name: request\n\
-         \x20   url: {url}   # PLACEHOLDER: the request from the report\n"
+         \x20 - name: {request}\n\
+         \x20   url: {url}   # PLACEHOLDER: the request from the report\n",
+        request = request_name(&host)
     ));
     out.push_str(
         "    expect:\n\
@@ -327,6 +450,47 @@ spec:
     }
 
     #[test]
+    fn a_pasted_heredoc_in_the_reporter_s_namespace_becomes_the_scenario_s() {
+        let ws = workspace("heredoc");
+        let input = ws.root.join("pasted.txt");
+        std::fs::write(
+            &input,
+            "kubectl apply -f - <<'EOF'\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata:\n  name: api\n  namespace: payments\nspec:\n  hosts: [api.example.com]\n  location: MESH_EXTERNAL\n  resolution: DNS\n  ports:\n  - {number: 443, name: https, protocol: HTTPS}\n---\napiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: default, namespace: payments}\nspec:\n  egress:\n  - hosts: [\"payments/*\", \"istio-system/*\", \"./payments.example.com\"]\nEOF\n",
+        )
+        .expect("write");
+        let s = scaffold(&ws, "pasted", std::slice::from_ref(&input)).expect("scaffold");
+        assert!(s.problems.is_empty(), "{:?}", s.problems);
+        let manifest = std::fs::read_to_string(&s.manifest_files[0]).expect("written");
+        assert!(
+            manifest.starts_with("# kubectl apply -f - <<'EOF'\n"),
+            "{manifest}"
+        );
+        assert!(manifest.ends_with("# EOF\n"), "{manifest}");
+        let pasted = std::fs::read_to_string(&input).expect("read");
+        assert_eq!(
+            manifest.lines().count(),
+            pasted.lines().count(),
+            "line for line with the report:\n{manifest}"
+        );
+        assert!(!manifest.contains("namespace: payments"), "{manifest}");
+        assert!(
+            manifest.contains("\"${namespace}/*\", \"istio-system/*\""),
+            "{manifest}"
+        );
+        assert!(
+            manifest.contains("./payments.example.com"),
+            "a host that merely contains it"
+        );
+        let text = std::fs::read_to_string(&s.scenario_file).expect("scenario");
+        assert!(
+            text.contains("namespace payments became the scenario's"),
+            "{text}"
+        );
+        assert!(text.contains("  - name: api-example-com\n"), "{text}");
+        assert!(!text.contains("keeps its own namespace"), "{text}");
+    }
+
+    #[test]
     fn nothing_is_written_over_or_from_bad_input() {
         let ws = workspace("bad");
         let input = ws.root.join("issue.yaml");
@@ -354,7 +518,7 @@ spec:
             tls_port: true,
             ..Facts::default()
         };
-        let text = scenario_text("x", &["repro/x/a.yaml".into()], &f, &[]);
+        let text = scenario_text("x", &["repro/x/a.yaml".into()], &f, &[], &[]);
         assert!(text.contains("url: https://api.example.com/headers"));
         assert!(text.contains("  hosts: [api.example.com]\n"), "{text}");
         assert!(text.contains("  local:\n    curl_args: [--insecure]"));
@@ -367,7 +531,7 @@ spec:
             host: Some("203.0.113.7".into()),
             ..Facts::default()
         };
-        let text = scenario_text("x", &["repro/x/a.yaml".into()], &f, &[]);
+        let text = scenario_text("x", &["repro/x/a.yaml".into()], &f, &[], &[]);
         let parsed = crate::scenario::load_str(&text, Path::new("x.yaml")).expect("parses");
         assert!(parsed.upstream.internet_only.is_some(), "{text}");
         assert!(text.contains("sidecar_log: present"));
