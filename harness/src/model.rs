@@ -310,6 +310,10 @@ pub struct RunTiming {
     pub scenario_seconds: f64,
     /// Of those, the time the requests took to become consistent.
     pub consistency_seconds: f64,
+    /// Of those, the time requests that never became consistent spent waiting out
+    /// their deadline (a failure or a known failure costs its whole `--deadline`).
+    #[serde(default)]
+    pub deadline_wait_seconds: f64,
     /// Clusters deleted, the upstream stopped.
     pub teardown_seconds: f64,
     /// CPU time of the harness's own process over the run (user and system), which
@@ -321,7 +325,7 @@ pub struct RunTiming {
 impl RunTiming {
     /// The harness's own share of the wall time.
     pub fn overhead_share(&self) -> f64 {
-        if self.wall_seconds > 0.0 {
+        if self.wall_seconds > 0.0 && self.harness_cpu_seconds > 0.0 {
             self.harness_cpu_seconds / self.wall_seconds
         } else {
             0.0

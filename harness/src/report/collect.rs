@@ -173,6 +173,12 @@ impl Reporter {
                     .flat_map(|c| &c.requests)
                     .filter_map(|r| r.consistent_after_seconds)
                     .sum();
+                t.deadline_wait_seconds = cases
+                    .iter()
+                    .flat_map(|c| &c.requests)
+                    .filter(|r| r.consistent_after_seconds.is_none())
+                    .map(|r| r.elapsed_seconds)
+                    .sum();
                 t
             }),
             cases,

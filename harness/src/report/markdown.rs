@@ -77,22 +77,38 @@ pub fn render(results: &Results, changes: Option<&[Change]>) -> String {
 
 /// Where the run's time went, in one line.
 pub fn time_split(t: &crate::model::RunTiming) -> String {
+    // A share of the wall time is at most 100 %: CPU time beyond the wall time was
+    // spent on several cores at once, and is said so.
+    let share = t.overhead_share();
+    let cpu = if share > 1.0 {
+        format!(
+            "{} s, more than the wall time (several cores at once)",
+            format_args!("{:.1}", t.harness_cpu_seconds)
+        )
+    } else {
+        format!(
+            "{:.1} s, {:.1} % of the wall time",
+            t.harness_cpu_seconds.max(0.0),
+            share * 100.0
+        )
+    };
     format!(
-        "**Time** {} wall · cluster setup {} · Istio install {} · scenarios {} (of which requests becoming consistent {}) · downloads and pulls {} · teardown {} · the harness's own CPU {:.1} s, {:.1} % of the wall time (phases of clusters set up at once overlap)",
+        "**Time** {} wall · cluster setup {} · Istio install {} · scenarios {} (of which requests becoming consistent {}, waiting out deadlines {}) · downloads and pulls {} · teardown {} · the harness's own CPU {cpu} (phases of clusters set up at once overlap)",
         duration(t.wall_seconds),
         duration(t.cluster_setup_seconds),
         duration(t.istio_install_seconds),
         duration(t.scenario_seconds),
         duration(t.consistency_seconds),
+        duration(t.deadline_wait_seconds),
         duration(t.host_seconds),
         duration(t.teardown_seconds),
-        t.harness_cpu_seconds,
-        t.overhead_share() * 100.0
     )
 }
 
 /// `1h 2m`, `3m 4s`, `5.6 s`.
 pub fn duration(secs: f64) -> String {
+    // A negative or non-finite span (a merged report's clocks) is no span at all.
+    let secs = if secs.is_finite() { secs.max(0.0) } else { 0.0 };
     let whole = secs.round() as u64;
     match whole {
         0..60 => format!("{secs:.1} s"),

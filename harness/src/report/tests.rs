@@ -310,18 +310,30 @@ fn the_summary_splits_the_time_and_names_the_harness_share() {
         istio_install_seconds: 100.0,
         scenario_seconds: 425.0,
         consistency_seconds: 41.2,
+        deadline_wait_seconds: 120.0,
         teardown_seconds: 18.0,
         harness_cpu_seconds: 3.77,
     });
     let md = markdown::render(&results, None);
     assert!(
-        md.contains("**Time** 12m 34s wall · cluster setup 3m 1s · Istio install 1m 40s · scenarios 7m 5s (of which requests becoming consistent 41.2 s)"),
+        md.contains("**Time** 12m 34s wall · cluster setup 3m 1s · Istio install 1m 40s · scenarios 7m 5s (of which requests becoming consistent 41.2 s, waiting out deadlines 2m 0s)"),
         "{md}"
     );
     assert!(
         md.contains("the harness's own CPU 3.8 s, 0.5 % of the wall time"),
         "{md}"
     );
+    // Never negative, never above 100 %: a merged report's odd clocks, several cores.
+    let odd = crate::model::RunTiming {
+        wall_seconds: 2.0,
+        teardown_seconds: -5.0,
+        harness_cpu_seconds: 7.5,
+        ..Default::default()
+    };
+    let line = markdown::time_split(&odd);
+    assert!(!line.contains('-'), "{line}");
+    assert!(line.contains("7.5 s, more than the wall time (several cores at once)"), "{line}");
+    assert!(!line.contains(" %"), "{line}");
     let page = super::html::render(&results, None);
     assert!(page.contains("id=\"timing\""));
 }
