@@ -152,29 +152,24 @@ fn describe_headers(x: &Value) -> String {
             e["hash_matches"]
         ));
     }
+    // Only XFCC shows a hop's type; the rest is read from a port or an absence, and
+    // says so (the report draws such hops dashed).
     let originated = decorator.is_some_and(|d| d.contains(":443/"));
+    let onward = if originated {
+        "[TLS origination, inferred from the route's port 443] ->"
+    } else {
+        "[plain, inferred: the route's port is not 443] ->"
+    };
     let path = match proxy {
         Some("router") => format!(
-            "client -> sidecar -> {} egress gateway -> {} upstream",
+            "client -> sidecar -> {} egress gateway -> {onward} upstream",
             if mtls.is_some() {
-                "[mTLS] ->"
+                "[mTLS, seen: the gateway forwarded the client certificate] ->"
             } else {
-                "[plain] ->"
+                "[no XFCC: plain, or TLS whose client certificate was not forwarded] ->"
             },
-            if originated {
-                "[TLS origination] ->"
-            } else {
-                "[plain] ->"
-            }
         ),
-        Some(_) => format!(
-            "client -> sidecar -> {} upstream",
-            if originated {
-                "[TLS origination] ->"
-            } else {
-                "[plain] ->"
-            }
-        ),
+        Some(_) => format!("client -> sidecar -> {onward} upstream"),
         None => "client -> ? -> upstream (no proxy left its headers)".into(),
     };
     out.push(format!("hops: {path}"));

@@ -147,15 +147,23 @@ fn to_gateway(line: Option<&Entry<'_>>, xfcc: Option<&str>, inferred: bool) -> H
         .and_then(|a| a.rsplit_once(':'))
         .map_or("-", |(_, p)| p);
     if line.is_tcp() {
-        let protocol = if sni.starts_with("outbound_") {
-            Protocol::MtlsAroundTls
-        } else {
-            Protocol::Passthrough
-        };
+        if sni.starts_with("outbound_") {
+            // Istio's own SNI: the sidecar's mTLS around the app's TLS.
+            return hop(
+                Protocol::MtlsAroundTls,
+                format!("gateway TCP line, Istio SNI {sni}, port {port}"),
+                false,
+            );
+        }
+        // The app's SNI on a TCP line is passthrough, or Istio mTLS the gateway ended
+        // before proxying the app's TLS (an ISTIO_MUTUAL server with a tcp route): the
+        // line cannot tell them apart, so the hop is drawn as inferred.
         return hop(
-            protocol,
-            format!("gateway TCP line, SNI {sni}, port {port}"),
-            false,
+            Protocol::Passthrough,
+            format!(
+                "gateway TCP line, SNI {sni}, port {port}: passthrough, or Istio mTLS ended at the gateway (the line cannot tell)"
+            ),
+            true,
         );
     }
     if sni != "-" || port == GATEWAY_TLS_PORT {
@@ -337,7 +345,7 @@ mod tests {
             path_of("gateway-tls-passthrough@1.22.1.json"),
             vec![
                 (Client, Sidecar, Tls, false),
-                (Sidecar, EgressGateway, Passthrough, false),
+                (Sidecar, EgressGateway, Passthrough, true),
                 (EgressGateway, Upstream, Passthrough, false),
             ]
         );
