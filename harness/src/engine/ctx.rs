@@ -32,6 +32,55 @@ pub(crate) struct Mesh {
     pub export_logs: Option<Vec<String>>,
 }
 
+/// How often a step that is still running says so (kind create, istioctl install
+/// and image pulls take minutes).
+const HEARTBEAT: Duration = Duration::from_secs(20);
+
+/// `work`, calling `beat` with the time waited so far every `every` until it ends.
+async fn with_heartbeat<T>(
+    work: impl std::future::Future<Output = T>,
+    every: Duration,
+    beat: impl Fn(Duration),
+) -> T {
+    let clock = tokio::time::Instant::now();
+    let mut ticker = tokio::time::interval_at(clock + every, every);
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            done = &mut work => return done,
+            _ = ticker.tick() => beat(clock.elapsed()),
+        }
+    }
+}
+
+/// The heartbeat of a step still running.
+fn still_running(step: &PlannedStep, waited: Duration) -> String {
+    format!(
+        "… still on step {} ({}{}): {}s so far",
+        step.index,
+        step.step.kind(),
+        step.cluster
+            .as_deref()
+            .map_or_else(String::new, |c| format!(" on {c}")),
+        waited.as_secs()
+    )
+}
+
+/// The line a finished step ends with: a failure always, a success when it took a
+/// second or more (the many quick steps are the log's, not the terminal's).
+fn finished(step: &PlannedStep, elapsed: Duration, ok: bool) -> Option<String> {
+    if ok && elapsed < Duration::from_secs(1) {
+        return None;
+    }
+    Some(format!(
+        "{} step {} ({}) after {:.1}s",
+        if ok { "done:" } else { "FAILED:" },
+        step.index,
+        step.step.kind(),
+        elapsed.as_secs_f64()
+    ))
+}
+
 /// The run's shared state.
 pub(crate) struct RunCtx {
     pub seams: Seams,
@@ -85,13 +134,20 @@ impl RunCtx {
     ) -> (Result<T, InfraError>, Duration) {
         let started = Timestamp::now();
         let clock = tokio::time::Instant::now();
-        eprintln!("{}: {step}", self.voice());
-        let result = work.await;
+        let voice = self.voice();
+        eprintln!("{voice}: {step}");
+        let result = with_heartbeat(work, HEARTBEAT, |waited| {
+            eprintln!("{voice}: {}", still_running(step, waited));
+        })
+        .await;
         let outcome = match &result {
             Ok(_) => StepOutcome::Ok,
             Err(e) => StepOutcome::Error(e.message.clone()),
         };
         let elapsed = clock.elapsed();
+        if let Some(line) = finished(step, elapsed, result.is_ok()) {
+            eprintln!("{voice}: {line}");
+        }
         self.log.record(step, started, elapsed, &outcome);
         (result, elapsed)
     }
@@ -152,5 +208,58 @@ impl RunCtx {
             took.as_secs_f64()
         );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Step;
+
+    fn step() -> PlannedStep {
+        PlannedStep {
+            index: 7,
+            cluster: Some("egc-1-30-3-registry-only".into()),
+            scenario: None,
+            condition: None,
+            step: Step::CheckDocker,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_long_step_beats_while_it_runs_and_a_short_one_stays_quiet() {
+        let beats = std::sync::Mutex::new(Vec::new());
+        let out = with_heartbeat(
+            async {
+                tokio::time::sleep(Duration::from_secs(65)).await;
+                "done"
+            },
+            HEARTBEAT,
+            |waited| beats.lock().unwrap().push(waited.as_secs()),
+        )
+        .await;
+        assert_eq!(out, "done");
+        assert_eq!(*beats.lock().unwrap(), vec![20, 40, 60]);
+        let quiet = std::sync::Mutex::new(0);
+        with_heartbeat(
+            tokio::time::sleep(Duration::from_secs(3)),
+            HEARTBEAT,
+            |_| *quiet.lock().unwrap() += 1,
+        )
+        .await;
+        assert_eq!(*quiet.lock().unwrap(), 0);
+        assert_eq!(
+            still_running(&step(), Duration::from_secs(40)),
+            "… still on step 7 (check_docker on egc-1-30-3-registry-only): 40s so far"
+        );
+        assert_eq!(finished(&step(), Duration::from_millis(200), true), None);
+        assert_eq!(
+            finished(&step(), Duration::from_millis(200), false).as_deref(),
+            Some("FAILED: step 7 (check_docker) after 0.2s")
+        );
+        assert_eq!(
+            finished(&step(), Duration::from_secs(95), true).as_deref(),
+            Some("done: step 7 (check_docker) after 95.0s")
+        );
     }
 }
