@@ -349,21 +349,10 @@ pub fn process_cpu_seconds() -> f64 {
 /// characters (C0 but newline and tab, DEL, C1 — ESC among them, which starts terminal
 /// escape sequences) become visible `\u{..}` escapes.
 pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
-    let unsafe_char =
-        |c: char| (c.is_control() && c != '\n' && c != '\t') || ('\u{80}'..='\u{9f}').contains(&c);
-    if !text.chars().any(unsafe_char) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    std::borrow::Cow::Owned(
-        text.chars()
-            .map(|c| {
-                if unsafe_char(c) {
-                    c.escape_unicode().to_string()
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect(),
+    escape_where(
+        text,
+        |c| (c.is_control() && c != '\n' && c != '\t') || ('\u{80}'..='\u{9f}').contains(&c),
+        |c| c.escape_unicode().to_string(),
     )
 }
 
@@ -371,15 +360,28 @@ pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
 /// controls (U+0080..U+009F, CSI among them) as they are; those, which can only sit
 /// inside strings, become `\u00XX` escapes, so the JSON means the same.
 pub fn json_terminal_safe(json: &str) -> std::borrow::Cow<'_, str> {
-    let unsafe_char = |c: char| ('\u{7f}'..='\u{9f}').contains(&c);
-    if !json.chars().any(unsafe_char) {
-        return std::borrow::Cow::Borrowed(json);
+    escape_where(
+        json,
+        |c| ('\u{7f}'..='\u{9f}').contains(&c),
+        |c| format!("\\u{:04x}", u32::from(c)),
+    )
+}
+
+/// `text` with each character `unsafe_char` picks written by `escape`; borrowed when
+/// there is none.
+fn escape_where(
+    text: &str,
+    unsafe_char: impl Fn(char) -> bool,
+    escape: impl Fn(char) -> String,
+) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(&unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
     }
     std::borrow::Cow::Owned(
-        json.chars()
+        text.chars()
             .map(|c| {
                 if unsafe_char(c) {
-                    format!("\\u{:04x}", u32::from(c))
+                    escape(c)
                 } else {
                     c.to_string()
                 }

@@ -3,20 +3,9 @@
 
 use egress_harness::evidence::{access_log, headers::EchoedHeaders, peer_metadata, xfcc};
 
-/// xorshift64: reproducible without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
 
 fn seeds() -> Vec<String> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/recordings");

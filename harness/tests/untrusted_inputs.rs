@@ -10,20 +10,9 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-/// xorshift64: reproducible without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
 
 /// What an attacker or a broken tool would put in a field.
 fn hostile(rng: &mut Rng, base: &Path) -> Value {

@@ -332,7 +332,10 @@ fn the_summary_splits_the_time_and_names_the_harness_share() {
     };
     let line = markdown::time_split(&odd);
     assert!(!line.contains('-'), "{line}");
-    assert!(line.contains("7.5 s, more than the wall time (several cores at once)"), "{line}");
+    assert!(
+        line.contains("7.5 s, more than the wall time (several cores at once)"),
+        "{line}"
+    );
     assert!(!line.contains(" %"), "{line}");
     let page = super::html::render(&results, None);
     assert!(page.contains("id=\"timing\""));

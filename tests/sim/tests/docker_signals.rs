@@ -125,32 +125,63 @@ fn run_and_signal(signal: libc::c_int, run_id: &str, image: &str) {
 }
 
 fn sigint_and_sigterm_remove_the_upstream_container() {
-    if !docker(&["version"]).0 {
-        assert!(
-            std::env::var("EGRESS_REQUIRE_DOCKER").as_deref() != Ok("1"),
-            "no Docker daemon"
-        );
-        eprintln!("skipped: no Docker daemon");
+    let Some(host) = DockerHost::take() else {
         return;
-    }
-    // kind's own network is shared with every Docker test and checkout on this host.
-    let _turn = docker_lock::docker_lock();
-    let image = egress_harness::upstream::image::project_echo(
-        &egress_harness::upstream::image::source_root(),
-    )
-    .and_then(|echo| echo.build_blocking())
-    .expect("the project's echo image");
-    let made = !docker(&["network", "inspect", "kind"]).0 && {
-        let (made, _, err) = docker(&["network", "create", "kind"]);
-        assert!(made, "docker network create kind: {err}");
-        made
     };
+    let image = host.image.clone();
     let pid = std::process::id();
     run_and_signal(libc::SIGINT, &format!("sigint-{pid}"), &image);
     run_and_signal(libc::SIGTERM, &format!("sigterm-{pid}"), &image);
-    if made {
-        let (removed, _, err) = docker(&["network", "rm", "kind"]);
-        assert!(removed, "docker network rm kind (made by this test): {err}");
+}
+
+/// The Docker engine, held for one test: the lock every Docker test takes, the
+/// project's echo image, and kind's network, made for the test when missing and then
+/// removed when the test ends.
+struct DockerHost {
+    _turn: docker_lock::DockerLock,
+    image: String,
+    made_network: bool,
+}
+
+impl DockerHost {
+    /// `None` (said, or a failure under EGRESS_REQUIRE_DOCKER=1) without a daemon.
+    fn take() -> Option<Self> {
+        if !docker(&["version"]).0 {
+            assert!(
+                std::env::var("EGRESS_REQUIRE_DOCKER").as_deref() != Ok("1"),
+                "no Docker daemon"
+            );
+            eprintln!("skipped: no Docker daemon");
+            return None;
+        }
+        // kind's own network is shared with every Docker test and checkout on this host.
+        let turn = docker_lock::docker_lock();
+        let image = egress_harness::upstream::image::project_echo(
+            &egress_harness::upstream::image::source_root(),
+        )
+        .and_then(|echo| echo.build_blocking())
+        .expect("the project's echo image");
+        let made_network = !docker(&["network", "inspect", "kind"]).0 && {
+            let (made, _, err) = docker(&["network", "create", "kind"]);
+            assert!(made, "docker network create kind: {err}");
+            made
+        };
+        Some(Self {
+            _turn: turn,
+            image,
+            made_network,
+        })
+    }
+}
+
+impl Drop for DockerHost {
+    fn drop(&mut self) {
+        if self.made_network {
+            let (removed, _, err) = docker(&["network", "rm", "kind"]);
+            if !removed {
+                eprintln!("docker network rm kind (made by this test): {err}");
+            }
+        }
     }
 }
 
@@ -159,25 +190,10 @@ fn sigint_and_sigterm_remove_the_upstream_container() {
 const CHILD: &str = "EGRESS_SIGNAL_CHILD";
 
 fn a_second_sigint_leaves_at_once_naming_what_is_left() {
-    if !docker(&["version"]).0 {
-        assert!(
-            std::env::var("EGRESS_REQUIRE_DOCKER").as_deref() != Ok("1"),
-            "no Docker daemon"
-        );
-        eprintln!("skipped: no Docker daemon");
+    let Some(host) = DockerHost::take() else {
         return;
-    }
-    let _turn = docker_lock::docker_lock();
-    let image = egress_harness::upstream::image::project_echo(
-        &egress_harness::upstream::image::source_root(),
-    )
-    .and_then(|echo| echo.build_blocking())
-    .expect("the project's echo image");
-    let made = !docker(&["network", "inspect", "kind"]).0 && {
-        let (made, _, err) = docker(&["network", "create", "kind"]);
-        assert!(made, "docker network create kind: {err}");
-        made
     };
+    let image = host.image.clone();
     let run_id = format!("twice-{}", std::process::id());
     let container = format!("egc-upstream-{run_id}");
     // A process of its own: the second signal ends it.
@@ -228,10 +244,6 @@ fn a_second_sigint_leaves_at_once_naming_what_is_left() {
         assert!(removed, "docker rm -f {container}: {err}");
     } else {
         assert!(!said.contains(&format!("container {container}")), "{said}");
-    }
-    if made {
-        let (removed, _, err) = docker(&["network", "rm", "kind"]);
-        assert!(removed, "docker network rm kind (made by this test): {err}");
     }
 }
 
