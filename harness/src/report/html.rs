@@ -199,20 +199,25 @@ fn scenario_section(results: &Results, scenario: &str, versions: &[Option<String
 /// Failures, errors, flaky and unexpectedly passing cases, each with the command
 /// that reruns it and its evidence: what a nightly reader opens the page for.
 fn needs_a_look(results: &Results) -> Markup {
-    let cases = results.needing_a_look();
+    let groups = results.needing_a_look_grouped();
     html! {
         section.card #needs-a-look {
             h2 { "Needs a look" }
-            @if cases.is_empty() {
+            @if groups.is_empty() {
                 p.muted { "Nothing: every case passed, was skipped, or failed as a known issue expects." }
             } @else {
                 table.attention {
                     thead { tr { th { "Case" } th { "Status" } th { "Why, and how to rerun it" } th { "Evidence" } } }
-                    tbody { @for case in &cases { tr {
-                        td { a href=(format!("#{}", anchor(&case.scenario, case.istio.as_deref()))) {
-                            (case.scenario) @if let Some(v) = &case.istio { " on " (v) } } }
-                        td { span.badge.(class(case.status)) { (case.status_text()) } }
-                        td { (first_line(case)) div.rerun-line { code.rerun { (case.rerun()) } } }
+                    // Errors of one cause share a row: one problem, several cases.
+                    tbody { @for group in &groups { @let case = group[0]; tr {
+                        td { @for (i, c) in group.iter().enumerate() {
+                            @if i > 0 { br; }
+                            a href=(format!("#{}", anchor(&c.scenario, c.istio.as_deref()))) {
+                                (c.scenario) @if let Some(v) = &c.istio { " on " (v) } }
+                        } }
+                        td { span.badge.(class(case.status)) { (case.status_text()) }
+                            @if group.len() > 1 { " " span.muted { (group.len()) " cases, one cause" } } }
+                        td { (first_line(case)) @for c in group { div.rerun-line { code.rerun { (c.rerun()) } } } }
                         td { @match case.evidence.first() {
                             Some(e) => a href=(safe_link(e)) { code { (e) } },
                             None => span.muted { "none kept" },

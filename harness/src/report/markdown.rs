@@ -54,12 +54,15 @@ pub fn render(results: &Results, changes: Option<&[Change]>) -> String {
     }
     // The page's rule too (Results::needing_a_look); known failures are listed after
     // it, as expected, so they are not read as needing a look.
-    let attention = results.needing_a_look();
+    let attention = results.needing_a_look_grouped();
     if !attention.is_empty() {
         let _ = writeln!(out, "\n## Needs a look\n");
     }
-    for case in attention {
-        detail(&mut out, case);
+    for group in attention {
+        match group.as_slice() {
+            [case] => detail(&mut out, case),
+            cases => same_cause(&mut out, cases),
+        }
     }
     let known: Vec<&Case> = results
         .cases
@@ -154,6 +157,33 @@ fn matrix(out: &mut String, results: &Results) {
             })
             .collect();
         let _ = writeln!(out, "| {} | {} |", cell(scenario), cells.join(" | "));
+    }
+}
+
+/// Errors of one cause, once: the cases, the message, how to rerun each.
+fn same_cause(out: &mut String, cases: &[&Case]) {
+    let names: Vec<String> = cases
+        .iter()
+        .map(|c| {
+            let on = c
+                .istio
+                .as_deref()
+                .map_or_else(String::new, |v| format!(" on Istio {}", cell(v)));
+            format!("{}{on}", cell(&c.scenario))
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "### {} {} cases, one cause: {}\n\nCases: {}\n",
+        Status::Error.mark(),
+        cases.len(),
+        Status::Error.label(),
+        names.join(", ")
+    );
+    let message = cases[0].message.as_deref().unwrap_or("no message");
+    let _ = writeln!(out, "```text\n{}\n```\n", message.replace("```", "\'\'\'"));
+    for c in cases {
+        let _ = writeln!(out, "Rerun: {}\n", code(&c.rerun()));
     }
 }
 

@@ -150,6 +150,25 @@ pub struct Case {
 }
 
 impl Results {
+    /// [`Results::needing_a_look`] with errors of one cause together: a host that
+    /// cannot reach GitHub fails every case with one message, which is one problem.
+    pub fn needing_a_look_grouped(&self) -> Vec<Vec<&Case>> {
+        let mut groups: Vec<Vec<&Case>> = Vec::new();
+        for case in self.needing_a_look() {
+            let same = groups.iter_mut().find(|g| {
+                case.status == Status::Error
+                    && g[0].status == Status::Error
+                    && g[0].message.is_some()
+                    && g[0].message == case.message
+            });
+            match same {
+                Some(group) => group.push(case),
+                None => groups.push(vec![case]),
+            }
+        }
+        groups
+    }
+
     /// The cases a reader must look at ([`Case::needs_a_look`]), errors first, then
     /// failures, unexpected passes and flaky verdicts: the one list summary.md and
     /// index.html both show under "Needs a look".

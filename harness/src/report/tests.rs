@@ -189,6 +189,42 @@ fn summary_and_page_agree_on_what_needs_a_look() {
 }
 
 #[test]
+fn errors_of_one_cause_are_one_row() {
+    let mut results = every_status();
+    let error = results
+        .cases
+        .iter()
+        .find(|c| c.status == Status::Error)
+        .cloned()
+        .expect("an error case");
+    for (scenario, version) in [("s-other", "1.22.1"), ("s-third", "1.30.3")] {
+        let mut same = error.clone();
+        same.scenario = scenario.into();
+        same.istio = Some(version.into());
+        results.cases.push(same);
+    }
+    let groups = results.needing_a_look_grouped();
+    let errors: Vec<&Vec<&Case>> = groups
+        .iter()
+        .filter(|g| g[0].status == Status::Error)
+        .collect();
+    assert_eq!(errors.len(), 1, "one cause, one group");
+    assert_eq!(errors[0].len(), 3);
+    let md = markdown::render(&results, None);
+    assert!(md.contains("3 cases, one cause: error"), "{md}");
+    assert_eq!(
+        md.matches(error.message.as_deref().unwrap()).count(),
+        1,
+        "{md}"
+    );
+    let page = html::render(&results, None);
+    assert!(
+        page.contains("3 cases, one cause"),
+        "the page groups them too"
+    );
+}
+
+#[test]
 fn the_summary_lists_what_changed_since_the_baseline() {
     let before = every_status();
     let mut now = every_status();
