@@ -89,8 +89,13 @@ fn parse_args(full: Vec<String>) -> Result<Args, ExitCode> {
     match parsed {
         Ok(args) => Ok(args),
         Err(e) => {
-            let from_env = e
-                .get(clap::error::ContextKind::InvalidArg)
+            let bad_value = matches!(
+                e.kind(),
+                clap::error::ErrorKind::InvalidValue | clap::error::ErrorKind::ValueValidation
+            );
+            let from_env = bad_value
+                .then(|| e.get(clap::error::ContextKind::InvalidArg))
+                .flatten()
                 .map(ToString::to_string)
                 .and_then(|flag| {
                     let long = flag
@@ -102,7 +107,9 @@ fn parse_args(full: Vec<String>) -> Result<Args, ExitCode> {
                         .get_arguments()
                         .find(|a| a.get_long() == Some(long.as_str()))?;
                     let var = arg.get_env()?.to_string_lossy().into_owned();
-                    let on_command_line = given.iter().any(|g| g.starts_with(&format!("--{long}")));
+                    let on_command_line = given
+                        .iter()
+                        .any(|g| *g == format!("--{long}") || g.starts_with(&format!("--{long}=")));
                     (!on_command_line && std::env::var_os(&var).is_some()).then_some(var)
                 });
             match from_env {
@@ -1002,7 +1009,12 @@ fn needs_internet(plan: &crate::plan::Plan, has_image: impl Fn(&str) -> bool) ->
         plan::Step::DownloadKind { dest, .. } | plan::Step::DownloadIstioctl { dest, .. } => {
             !dest.is_file()
         }
-        plan::Step::PullImage { image, .. } => !has_image(image),
+        // cargo may fetch crates for the project's echo program.
+        plan::Step::PullImage { image, .. } | plan::Step::BuildImage { image, .. } => {
+            !has_image(image)
+        }
+        // The pinned Gateway API CRDs, unless the cache has them.
+        plan::Step::InstallGatewayApiCrds { .. } => true,
         _ => false,
     })
 }

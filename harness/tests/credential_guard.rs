@@ -72,6 +72,28 @@ fn the_plugin_s_answer_passes_through() {
 }
 
 #[test]
+fn what_a_plugin_leaves_running_does_not_hold_the_guard() {
+    // It answers and exits, but a child it started keeps its stdout open.
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_egress"))
+        .args([GUARD, "30", "--", "sh", "-c", "echo answer; sleep 300 &"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "answer\n");
+}
+
+#[test]
 fn a_plugin_past_its_deadline_is_killed_with_its_process_group() {
     let pidfile =
         std::env::temp_dir().join(format!("egress-guard-deadline-{}", std::process::id()));
@@ -109,6 +131,7 @@ fn an_interrupted_guard_kills_the_plugin_s_process_group() {
     let mut guard = Command::new(env!("CARGO_BIN_EXE_egress"))
         .args([GUARD, "300", "--"])
         .args(hanging_plugin(&pidfile))
+        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -44,6 +44,9 @@ async fn with_heartbeat<T>(
 ) -> T {
     let clock = tokio::time::Instant::now();
     let mut ticker = tokio::time::interval_at(clock + every, every);
+    // A runtime blocked for a while (kube running a credential plugin) beats once
+    // when it wakes, not once per missed tick.
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     tokio::pin!(work);
     loop {
         tokio::select! {

@@ -756,6 +756,7 @@ impl Engine {
                         .contains("already exist for a cluster with the name") =>
                 {
                     state.created = false;
+                    shutdown::release(&shutdown::Held::Cluster(name.to_owned()));
                     crate::plan::unmark_cluster_if_ours(&self.ctx.options.plan.cache_dir, name);
                     return Err(InfraError::permanent(format!(
                         "a kind cluster named {name} was created by someone else while this run was about to: it is left alone; run again, or pass --reuse to run on it ({})",

@@ -32,8 +32,9 @@ impl Shutdown {
         self.engine_running.store(true, Ordering::SeqCst);
     }
 
-    /// The engine has returned; the listener stops waiting for a second signal.
+    /// The engine has returned; its listener stops (a later signal is not for it).
     pub fn engine_finished(&self) {
+        self.engine_running.store(false, Ordering::SeqCst);
         self.finished.cancel();
     }
 
@@ -53,7 +54,19 @@ impl Shutdown {
                 else {
                     return;
                 };
-                let signalled = runtime.block_on(wait_for_signal());
+                // One pair of streams for the listener's life: a stream made after a
+                // signal would miss one that came before it.
+                let Some(mut signals) = runtime.block_on(async { Signals::new() }) else {
+                    return;
+                };
+                // An engine that has finished is not interrupted by a later signal:
+                // that one is for whatever runs next (a repro's next version).
+                let signalled = runtime.block_on(async {
+                    tokio::select! {
+                        signalled = signals.next() => signalled,
+                        () = finished.cancelled() => false,
+                    }
+                });
                 if !signalled {
                     return;
                 }
@@ -67,7 +80,7 @@ impl Shutdown {
                 }
                 let again = runtime.block_on(async {
                     tokio::select! {
-                        signalled = wait_for_signal() => signalled,
+                        signalled = signals.next() => signalled,
                         () = finished.cancelled() => false,
                     }
                 });
@@ -130,24 +143,29 @@ pub fn leaving_now(held: &[Held]) -> String {
     )
 }
 
-#[cfg(unix)]
-async fn wait_for_signal() -> bool {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return false;
-    };
-    tokio::select! {
-        _ = int.recv() => true,
-        _ = term.recv() => true,
-    }
+/// SIGINT and SIGTERM, as one stream.
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
 }
 
-#[cfg(not(unix))]
-async fn wait_for_signal() -> bool {
-    tokio::signal::ctrl_c().await.is_ok()
+impl Signals {
+    /// Inside a runtime; `None` when the handlers cannot be installed.
+    fn new() -> Option<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Some(Self {
+            int: signal(SignalKind::interrupt()).ok()?,
+            term: signal(SignalKind::terminate()).ok()?,
+        })
+    }
+
+    /// The next SIGINT or SIGTERM; `false` if the streams ended.
+    async fn next(&mut self) -> bool {
+        tokio::select! {
+            got = self.int.recv() => got.is_some(),
+            got = self.term.recv() => got.is_some(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -7,9 +7,6 @@ use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// How often a long run reports that it is still going.
-const PROGRESS_EVERY: Duration = Duration::from_secs(15);
-
 pub use crate::seams::{Command, Ran};
 
 /// Process groups of runs in flight, so that Ctrl-C can end them all.
@@ -64,31 +61,19 @@ pub fn run(command: &Command) -> Result<Ran, String> {
     // With process_group(0) the child's pid is its group's id.
     let groups = handle.pids();
     running().extend(groups.iter().copied());
+    // Progress while it runs is the step's heartbeat (engine/ctx.rs), once.
     let deadline = started + command.timeout;
-    let mut next_report = started + PROGRESS_EVERY;
     let mut timed_out = false;
-    let output = loop {
-        let wake = next_report.min(deadline);
-        match handle.wait_deadline(wake) {
-            Ok(Some(output)) => break Ok(output.clone()),
-            Ok(None) if Instant::now() >= deadline => {
-                timed_out = true;
-                for pgid in &groups {
-                    kill_group(*pgid);
-                }
-                break handle.wait().cloned();
+    let output = match handle.wait_deadline(deadline) {
+        Ok(Some(output)) => Ok(output.clone()),
+        Ok(None) => {
+            timed_out = true;
+            for pgid in &groups {
+                kill_group(*pgid);
             }
-            Ok(None) => {
-                eprintln!(
-                    "egress: {} ... {}s so far (timeout {}s)",
-                    command.what,
-                    started.elapsed().as_secs(),
-                    command.timeout.as_secs()
-                );
-                next_report += PROGRESS_EVERY;
-            }
-            Err(e) => break Err(e),
+            handle.wait().cloned()
         }
+        Err(e) => Err(e),
     };
     {
         let mut set = running();

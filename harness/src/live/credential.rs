@@ -80,23 +80,40 @@ fn guard(args: &[String]) -> Result<ExitCode, String> {
         libc::signal(libc::SIGINT, handler as libc::sighandler_t);
         libc::signal(libc::SIGTERM, handler as libc::sighandler_t);
     }
-    let mut child = Command::new(command)
+    // A plugin that may prompt (MFA, a login) needs the terminal: a process group of
+    // its own would be a background job, stopped by SIGTTIN on its first read. Then
+    // only the plugin itself is killed; otherwise its whole group is.
+    let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
+    let mut plugin = Command::new(command);
+    plugin
         .args(&args[3..])
-        .process_group(0)
         .stdin(Stdio::inherit())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("{command}: {e}"))?;
-    let group = child.id() as libc::pid_t;
+        .stderr(Stdio::inherit());
+    if !interactive {
+        plugin.process_group(0);
+    }
+    let mut child = plugin.spawn().map_err(|e| format!("{command}: {e}"))?;
+    let target = if interactive {
+        child.id() as libc::pid_t
+    } else {
+        -(child.id() as libc::pid_t)
+    };
+    let kill = || {
+        // SAFETY: signals the plugin (or the group it leads), which this guard started.
+        unsafe {
+            libc::kill(target, libc::SIGKILL);
+        }
+    };
     // The plugin's answer is small; read it on a thread so a full pipe cannot stall it.
     let mut stdout = child.stdout.take();
-    let reader = std::thread::spawn(move || {
+    let (sender, answer) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
         let mut out = Vec::new();
         if let Some(s) = stdout.as_mut() {
             let _ = s.read_to_end(&mut out);
         }
-        out
+        let _ = sender.send(out);
     });
     let deadline = Instant::now() + Duration::from_secs(secs);
     let status = loop {
@@ -111,10 +128,7 @@ fn guard(args: &[String]) -> Result<ExitCode, String> {
             None
         };
         if let Some(why) = why {
-            // SAFETY: signals the plugin's own process group, which it leads.
-            unsafe {
-                libc::kill(-group, libc::SIGKILL);
-            }
+            kill();
             let _ = child.wait();
             return Err(format!(
                 "{}: {why}; its process group was killed (a plugin waiting for a browser login or an unreachable identity provider?)",
@@ -123,7 +137,14 @@ fn guard(args: &[String]) -> Result<ExitCode, String> {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let out = reader.join().unwrap_or_default();
+    // Whatever the plugin left running (holding its stdout open) goes with it.
+    if !interactive {
+        kill();
+    }
+    let left = deadline.saturating_duration_since(Instant::now());
+    let out = answer
+        .recv_timeout(left.max(Duration::from_millis(100)))
+        .map_err(|_| format!("{command}: exited, but something it started kept its output open"))?;
     std::io::Write::write_all(&mut std::io::stdout(), &out).map_err(|e| e.to_string())?;
     Ok(match status.code() {
         Some(0) => ExitCode::SUCCESS,

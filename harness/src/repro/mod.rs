@@ -148,7 +148,10 @@ fn run_versions(
     shutdown.engine_started();
     shutdown.listen(|| {});
     let slots: Vec<Slot> = engine.plan().slot_list().into_iter().cloned().collect();
-    match crate::engine::run_blocking(&engine) {
+    let ran = crate::engine::run_blocking(&engine);
+    // This run's listener stops; the next version's run listens for itself.
+    shutdown.engine_finished();
+    match ran {
         Ok((runs, end)) => {
             for p in end.problems {
                 reporter.problem(p);

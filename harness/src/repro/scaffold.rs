@@ -100,35 +100,40 @@ pub fn scaffold(ws: &Workspace, name: &str, inputs: &[PathBuf]) -> Result<Scaffo
     // Read and check everything before writing anything.
     let mut objects = Vec::new();
     let mut names: Vec<String> = Vec::new();
+    // The reporter's namespaces, from every file, become the scenario's (istio-system,
+    // the gateway's, stays): the harness makes one namespace per scenario.
     let mut texts = Vec::new();
-    let mut moved: Vec<String> = Vec::new();
     for input in inputs {
         let raw =
             std::fs::read_to_string(input).map_err(|e| format!("{}: {e}", input.display()))?;
         // As pasted from a report: `kubectl apply -f - <<EOF` … `EOF` around the YAML.
-        let text = without_shell(&raw);
-        let found = manifest::parse_str(&text, input).map_err(|p| p.to_string())?;
+        texts.push(without_shell(&raw));
+    }
+    let mut moved: Vec<String> = Vec::new();
+    for (input, text) in inputs.iter().zip(&texts) {
+        for o in manifest::parse_str(text, input).map_err(|p| p.to_string())? {
+            if let Some(ns) = o.namespace
+                && ns != crate::model::mesh::ISTIO_NAMESPACE
+                && !moved.contains(&ns)
+            {
+                moved.push(ns);
+            }
+        }
+    }
+    for (input, text) in inputs.iter().zip(texts.iter_mut()) {
+        *text = into_scenario_namespace(text, &moved);
+        // Read again after the rewrite: an object whose namespace is still a moved
+        // one (a spelling the rewrite missed) keeps it, and the scenario says so.
+        // `${namespace}` is filled in when the scenario runs (in a flow mapping it is
+        // no YAML scalar until then): read with a stand-in name.
+        const SCENARIO: &str = "egress-new-scenario-namespace";
+        let found = manifest::parse_str(&text.replace("${namespace}", SCENARIO), input)
+            .map_err(|p| p.to_string())?;
         if found.is_empty() {
             return Err(format!("{}: no Kubernetes objects in it", input.display()));
         }
-        // The reporter's namespaces become the scenario's (istio-system, the
-        // gateway's, stays): the harness makes one namespace per scenario.
-        let namespaces: Vec<String> = found
-            .iter()
-            .filter_map(|o| o.namespace.clone())
-            .filter(|ns| ns != crate::model::mesh::ISTIO_NAMESPACE)
-            .collect();
-        for ns in &namespaces {
-            if !moved.contains(ns) {
-                moved.push(ns.clone());
-            }
-        }
-        texts.push(into_scenario_namespace(&text, &namespaces));
         objects.extend(found.into_iter().map(|mut o| {
-            if o.namespace
-                .as_ref()
-                .is_some_and(|ns| namespaces.contains(ns))
-            {
+            if o.namespace.as_deref() == Some(SCENARIO) {
                 o.namespace = None;
             }
             o
@@ -198,19 +203,27 @@ fn without_shell(text: &str) -> String {
     let mut out = String::new();
     for line in text.lines() {
         let trimmed = line.trim();
-        let opener = trimmed.split_once("<<").and_then(|(before, after)| {
-            let word = after
-                .trim_start_matches('-')
-                .split_whitespace()
-                .next()?
-                .trim_matches(['\'', '"']);
-            (before.contains("kubectl") || before.starts_with("cat") || after.contains("kubectl"))
+        // Shell sits at the start of a line; an indented `cat <<EOF` is YAML's (a
+        // script in a block scalar) and stays as it is.
+        let unindented = !line.starts_with([' ', '\t']);
+        let opener = unindented
+            .then_some(trimmed)
+            .and_then(|t| t.split_once("<<"))
+            .and_then(|(before, after)| {
+                let word = after
+                    .trim_start_matches('-')
+                    .split_whitespace()
+                    .next()?
+                    .trim_matches(['\'', '"']);
+                (before.contains("kubectl")
+                    || before.starts_with("cat")
+                    || after.contains("kubectl"))
                 .then(|| word.to_owned())
-        });
+            });
         if let Some(word) = opener.filter(|w| !w.is_empty()) {
             end = Some(word);
             out.push_str("# ");
-        } else if end.as_deref() == Some(trimmed) {
+        } else if unindented && end.as_deref() == Some(trimmed) {
             end = None;
             out.push_str("# ");
         }
@@ -488,6 +501,39 @@ spec:
         );
         assert!(text.contains("  - name: api-example-com\n"), "{text}");
         assert!(!text.contains("keeps its own namespace"), "{text}");
+        // A script's heredoc inside the YAML is the YAML's.
+        let script = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: s}\ndata:\n  run.sh: |\n    cat <<EOF > /tmp/x\n    hi\n    EOF\n";
+        assert_eq!(without_shell(script), script);
+    }
+
+    #[test]
+    fn a_namespace_named_in_one_file_moves_in_all_of_them() {
+        let ws = workspace("across");
+        let se = ws.root.join("se.yaml");
+        std::fs::write(
+            &se,
+            "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: api, namespace: demo}\nspec: {hosts: [api.example.com], location: MESH_EXTERNAL, resolution: DNS, ports: [{number: 80, name: http, protocol: HTTP}]}\n",
+        )
+        .expect("write");
+        let sidecar = ws.root.join("sidecar.yaml");
+        std::fs::write(
+            &sidecar,
+            "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: default}\nspec:\n  egress:\n  - hosts: [\"demo/*\", \"istio-system/*\"]\n",
+        )
+        .expect("write");
+        let s = scaffold(&ws, "across", &[se, sidecar]).expect("scaffold");
+        let second = std::fs::read_to_string(&s.manifest_files[1]).expect("written");
+        assert!(second.contains("\"${namespace}/*\""), "{second}");
+        // A spelling the rewrite does not know keeps its namespace, and says so.
+        let quoted = ws.root.join("quoted.yaml");
+        std::fs::write(
+            &quoted,
+            "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata:\n  name: api\n  namespace: 'demo'   # the reporter's\nspec: {hosts: [api.example.com], location: MESH_EXTERNAL, resolution: DNS, ports: [{number: 80, name: http, protocol: HTTP}]}\n",
+        )
+        .expect("write");
+        let s = scaffold(&ws, "quoted", &[quoted]).expect("scaffold");
+        let text = std::fs::read_to_string(&s.scenario_file).expect("scenario");
+        assert!(text.contains("keeps its own namespace"), "{text}");
     }
 
     #[test]
