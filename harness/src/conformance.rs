@@ -1014,7 +1014,7 @@ fn needs_internet(plan: &crate::plan::Plan, has_image: impl Fn(&str) -> bool) ->
             !has_image(image)
         }
         // The pinned Gateway API CRDs, unless the cache has them.
-        plan::Step::InstallGatewayApiCrds { .. } => true,
+        plan::Step::InstallGatewayApiCrds { files, .. } => files.iter().any(|f| !f.dest.is_file()),
         _ => false,
     })
 }
