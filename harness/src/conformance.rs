@@ -360,8 +360,9 @@ impl LiveSeed {
                 // reruns with everything cached need no internet.
                 let scenarios: Vec<&Scenario> = work.scenarios.iter().collect();
                 let online = options.plan.istio.contains(&IstioRelease::Latest)
-                    || plan::build(&scenarios, &work.ws, &options.plan)
-                        .is_ok_and(|p| needs_internet(&p, docker_has_image));
+                    || plan::build(&scenarios, &work.ws, &options.plan).is_ok_and(|p| {
+                        needs_internet(&p, crate::upstream::image::docker_has_image)
+                    });
                 let needs = crate::doctor::Needs::of(
                     options.plan.cluster,
                     options.plan.upstream,
@@ -1017,15 +1018,6 @@ fn needs_internet(plan: &crate::plan::Plan, has_image: impl Fn(&str) -> bool) ->
         plan::Step::InstallGatewayApiCrds { files, .. } => files.iter().any(|f| !f.dest.is_file()),
         _ => false,
     })
-}
-
-fn docker_has_image(image: &str) -> bool {
-    std::process::Command::new("docker")
-        .args(["image", "inspect", image])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 #[cfg(test)]

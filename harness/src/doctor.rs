@@ -282,7 +282,8 @@ pub fn checks(host: &dyn Host, clusters: usize, network: bool) -> Vec<Check> {
     out
 }
 
-fn ok(name: &'static str, detail: String) -> Check {
+/// A check that passed.
+pub fn ok(name: &'static str, detail: String) -> Check {
     Check {
         name,
         verdict: Verdict::Ok,
@@ -291,7 +292,8 @@ fn ok(name: &'static str, detail: String) -> Check {
     }
 }
 
-fn fail(name: &'static str, detail: String, fix: &str) -> Check {
+/// A check that failed, with its fix.
+pub fn fail(name: &'static str, detail: String, fix: &str) -> Check {
     Check {
         name,
         verdict: Verdict::Fail,

@@ -9,6 +9,16 @@ use std::time::{Duration, Instant};
 
 const GUARD: &str = "__egress-credential-guard";
 
+/// The egress binary as the guard, `secs` long, over `plugin`; no terminal on stdin.
+fn guard(secs: &str, plugin: &[impl AsRef<std::ffi::OsStr>]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_egress"));
+    command
+        .args([GUARD, secs, "--"])
+        .args(plugin)
+        .stdin(Stdio::null());
+    command
+}
+
 fn alive(pid: &str) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
         && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -44,15 +54,7 @@ fn pid_from(pidfile: &Path) -> String {
 
 #[test]
 fn the_plugin_s_answer_passes_through() {
-    let out = Command::new(env!("CARGO_BIN_EXE_egress"))
-        .args([
-            GUARD,
-            "5",
-            "--",
-            "sh",
-            "-c",
-            "echo '{\"kind\":\"ExecCredential\"}'",
-        ])
+    let out = guard("5", &["sh", "-c", "echo '{\"kind\":\"ExecCredential\"}'"])
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -60,10 +62,7 @@ fn the_plugin_s_answer_passes_through() {
         String::from_utf8_lossy(&out.stdout),
         "{\"kind\":\"ExecCredential\"}\n"
     );
-    let failed = Command::new(env!("CARGO_BIN_EXE_egress"))
-        .args([GUARD, "5", "--", "sh", "-c", "exit 3"])
-        .output()
-        .unwrap();
+    let failed = guard("5", &["sh", "-c", "exit 3"]).output().unwrap();
     assert_eq!(
         failed.status.code(),
         Some(3),
@@ -75,9 +74,7 @@ fn the_plugin_s_answer_passes_through() {
 fn what_a_plugin_leaves_running_does_not_hold_the_guard() {
     // It answers and exits, but a child it started keeps its stdout open.
     let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_egress"))
-        .args([GUARD, "30", "--", "sh", "-c", "echo answer; sleep 300 &"])
-        .stdin(Stdio::null())
+    let out = guard("30", &["sh", "-c", "echo answer; sleep 300 &"])
         .output()
         .unwrap();
     assert!(
@@ -99,11 +96,7 @@ fn a_plugin_past_its_deadline_is_killed_with_its_process_group() {
         std::env::temp_dir().join(format!("egress-guard-deadline-{}", std::process::id()));
     let _ = std::fs::remove_file(&pidfile);
     let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_egress"))
-        .args([GUARD, "1", "--"])
-        .args(hanging_plugin(&pidfile))
-        .output()
-        .unwrap();
+    let out = guard("1", &hanging_plugin(&pidfile)).output().unwrap();
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "{:?}",
@@ -128,10 +121,7 @@ fn a_plugin_past_its_deadline_is_killed_with_its_process_group() {
 fn an_interrupted_guard_kills_the_plugin_s_process_group() {
     let pidfile = std::env::temp_dir().join(format!("egress-guard-sigint-{}", std::process::id()));
     let _ = std::fs::remove_file(&pidfile);
-    let mut guard = Command::new(env!("CARGO_BIN_EXE_egress"))
-        .args([GUARD, "300", "--"])
-        .args(hanging_plugin(&pidfile))
-        .stdin(Stdio::null())
+    let mut guard = guard("300", &hanging_plugin(&pidfile))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

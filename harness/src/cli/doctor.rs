@@ -47,18 +47,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
 /// name and server, whether it answers, the Istio it runs, its egress gateway and
 /// mesh config — each a check naming the context and the server.
 fn existing_cluster() -> Vec<doctor::Check> {
-    let fail = |name: &'static str, detail: String, fix: &str| doctor::Check {
-        name,
-        verdict: Verdict::Fail,
-        detail,
-        fix: fix.into(),
-    };
-    let ok = |name: &'static str, detail: String| doctor::Check {
-        name,
-        verdict: Verdict::Ok,
-        detail,
-        fix: String::new(),
-    };
+    use doctor::{fail, ok};
     let kc = match kube::config::Kubeconfig::read() {
         Ok(kc) => kc,
         Err(e) => {

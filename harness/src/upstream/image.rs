@@ -111,14 +111,23 @@ impl ProjectEcho {
                     }
                 })
         };
-        let inspect = ["docker", "image", "inspect", &self.image].map(str::to_owned);
-        if run(&inspect).is_ok() {
+        if docker_has_image(&self.image) {
             return Ok(self.image.clone());
         }
         run(&self.build)?;
         run(&self.import)?;
         Ok(self.image.clone())
     }
+}
+
+/// Whether this host's Docker has `image` (`docker image inspect`), outside a run.
+pub fn docker_has_image(image: &str) -> bool {
+    std::process::Command::new("docker")
+        .args(["image", "inspect", image])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// FNV-1a: enough to tell two sources apart.

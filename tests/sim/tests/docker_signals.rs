@@ -4,6 +4,8 @@
 
 #[path = "../../../harness/tests/support/docker_lock.rs"]
 mod docker_lock;
+#[path = "../../../harness/tests/support/runner.rs"]
+mod runner;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -261,20 +263,14 @@ fn main() -> std::process::ExitCode {
     if let Ok(spec) = std::env::var(CHILD) {
         return child_run(&spec);
     }
-    let args = libtest_mimic::Arguments::from_args();
-    let missing = {
-        let up = Command::new("docker")
+    let missing = runner::missing(
+        !Command::new("docker")
             .args(["version", "--format", "{{.Server.APIVersion}}"])
             .output()
-            .is_ok_and(|o| o.status.success());
-        (!up).then(|| {
-            if std::env::var("EGRESS_REQUIRE_DOCKER").as_deref() == Ok("1") {
-                Err("no Docker daemon, and EGRESS_REQUIRE_DOCKER=1".to_owned())
-            } else {
-                Ok("no Docker daemon answers `docker version` here".to_owned())
-            }
-        })
-    };
+            .is_ok_and(|o| o.status.success()),
+        "EGRESS_REQUIRE_DOCKER",
+        "no Docker daemon answers `docker version` here".into(),
+    );
     let tests: Vec<(&'static str, fn())> = vec![
         (
             "sigint_and_sigterm_remove_the_upstream_container",
@@ -285,19 +281,5 @@ fn main() -> std::process::ExitCode {
             a_second_sigint_leaves_at_once_naming_what_is_left as fn(),
         ),
     ];
-    let trials = tests
-        .into_iter()
-        .map(|(name, test)| {
-            let missing = missing.clone();
-            libtest_mimic::Trial::ignorable_test(name, move || match missing {
-                Some(Err(required)) => Err(required.into()),
-                Some(Ok(why)) => Ok(libtest_mimic::Completion::ignored_with(why)),
-                None => {
-                    test();
-                    Ok(libtest_mimic::Completion::Completed)
-                }
-            })
-        })
-        .collect();
-    libtest_mimic::run(&args, trials).exit_code()
+    runner::run(missing, tests)
 }
