@@ -7,7 +7,8 @@
 //! with `TLS_SERVER_CERT`/`TLS_SERVER_PRIVKEY`, client certificates verified against
 //! `TLS_CLIENT_CACERTS` when presented; every answer is the request as JSON
 //! (`path`, `host`, `method`, `proto`, `headers` as lists, `tls`), and it prints
-//! `(https)` once it listens, as echo-basic does.
+//! `(https)` once it listens, as echo-basic does. Each listener prints
+//! `listening on port N (kind)` with the port it bound, so port 0 takes any free one.
 //!
 //! Beyond echo-basic, the upstream kinds a scenario may declare (`upstream.ports`):
 //! `TCP_ECHO_PORTS` and `TLS_ECHO_PORTS` (comma-separated lists) answer each connection with
@@ -66,8 +67,7 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 fn serve() -> Result<()> {
     let http_port = env("HTTP_PORT").unwrap_or_else(|| "80".into());
     let https_port = env("HTTPS_PORT").unwrap_or_else(|| "443".into());
-    let http = TcpListener::bind(format!("0.0.0.0:{http_port}")).map_err(|e| e.to_string())?;
-    println!("listening on port {http_port} (http)");
+    let http = bind(http_port.parse().map_err(|_| "HTTP_PORT")?, "http")?;
     std::thread::spawn(move || {
         for stream in http.incoming().flatten() {
             std::thread::spawn(move || {
@@ -80,7 +80,9 @@ fn serve() -> Result<()> {
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 std::thread::spawn(move || {
-                    let _ = echo_once(stream);
+                    let mut stream = stream;
+                    let _ = echo_once(&mut stream);
+                    close_gracefully(&stream);
                 });
             }
         });
@@ -101,6 +103,7 @@ fn serve() -> Result<()> {
                 // curl reads an end without close_notify as an error.
                 tls.conn.send_close_notify();
                 let _ = tls.conn.complete_io(&mut tls.sock);
+                close_gracefully(&tls.sock);
             })
         });
     }
@@ -139,7 +142,9 @@ fn ports(name: &str) -> Result<Vec<u16>> {
 fn bind(port: u16, what: &str) -> Result<TcpListener> {
     let listener =
         TcpListener::bind(("0.0.0.0", port)).map_err(|e| format!("{what} port {port}: {e}"))?;
-    println!("listening on port {port} ({what})");
+    // The port bound, so that port 0 (any free one) tells its caller which.
+    let bound = listener.local_addr().map_or(port, |a| a.port());
+    println!("listening on port {bound} ({what})");
     Ok(listener)
 }
 
@@ -240,6 +245,18 @@ fn echo_once<S: Read + Write>(mut stream: S) -> Result<()> {
     }
     stream.write_all(&received).map_err(|e| e.to_string())?;
     stream.flush().map_err(|e| e.to_string())
+}
+
+/// Ends a connection with a FIN, not a reset: closing a socket that still holds unread
+/// bytes (curl's gopher sends "\r\n" after the selector, often in a second segment) makes
+/// the kernel send RST, and the client may lose the answer to "Connection reset by peer".
+/// So half-close, then read what the client still sends until it closes (or 2 s pass).
+fn close_gracefully(stream: &TcpStream) {
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+    let mut sink = [0u8; 4096];
+    let mut reader = stream;
+    while matches!(reader.read(&mut sink), Ok(n) if n > 0) {}
 }
 
 fn pem(der: &CertificateDer<'_>) -> String {

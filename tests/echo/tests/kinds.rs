@@ -30,14 +30,6 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn named(common_name: &str) -> DistinguishedName {
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, common_name);
@@ -81,34 +73,39 @@ fn start() -> Server {
     let dir = std::env::temp_dir().join(format!("egress-echo-kinds-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     certificates(&dir);
-    let (http, https, tcp, tls, client_cert) = (
-        free_port(),
-        free_port(),
-        free_port(),
-        free_port(),
-        free_port(),
-    );
+    // Port 0 everywhere: the server binds free ports and names them. Ports picked here and
+    // released before it binds could be taken meanwhile by a test running beside this one.
     let mut child = Command::new(env!("CARGO_BIN_EXE_egress-echo"))
-        .env("HTTP_PORT", http.to_string())
-        .env("HTTPS_PORT", https.to_string())
-        .env("TCP_ECHO_PORTS", tcp.to_string())
-        .env("TLS_ECHO_PORTS", tls.to_string())
-        .env("CLIENT_CERT_PORTS", client_cert.to_string())
+        .env("HTTP_PORT", "0")
+        .env("HTTPS_PORT", "0")
+        .env("TCP_ECHO_PORTS", "0")
+        .env("TLS_ECHO_PORTS", "0")
+        .env("CLIENT_CERT_PORTS", "0")
         .env("TLS_SERVER_CERT", dir.join("server.crt"))
         .env("TLS_SERVER_PRIVKEY", dir.join("server.key"))
         .env("TLS_CLIENT_CACERTS", dir.join("ca.crt"))
         .stdout(Stdio::piped())
         .spawn()
         .expect("the echo binary");
-    // It prints a line per listener, the plain HTTPS one last.
+    // It prints `listening on port N (kind)` per listener, the plain HTTPS one last.
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut seen = Vec::new();
     while !seen.iter().any(|l: &String| l.ends_with("(https)")) {
         seen.push(lines.next().expect("the echo server exited").unwrap());
     }
-    for what in ["(tcp-echo)", "(tls-echo)", "(https-client-cert)"] {
-        assert!(seen.iter().any(|l| l.ends_with(what)), "{what} in {seen:?}");
-    }
+    let port = |kind: &str| -> u16 {
+        let line = seen
+            .iter()
+            .find(|l| l.ends_with(&format!("({kind})")))
+            .unwrap_or_else(|| panic!("({kind}) in {seen:?}"));
+        line.split(' ').nth(3).and_then(|p| p.parse().ok()).unwrap()
+    };
+    let (http, tcp, tls, client_cert) = (
+        port("http"),
+        port("tcp-echo"),
+        port("tls-echo"),
+        port("https-client-cert"),
+    );
     Server {
         child,
         http,
