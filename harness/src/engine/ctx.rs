@@ -135,6 +135,17 @@ impl RunCtx {
         step: &PlannedStep,
         work: impl std::future::Future<Output = Result<T, InfraError>>,
     ) -> (Result<T, InfraError>, Duration) {
+        self.run_step_as(step, work, |_| None).await
+    }
+
+    /// [`RunCtx::run_step`] for a step whose work may end in a fallback instead of
+    /// its purpose: `skipped_because` names it, and the step is logged skipped.
+    pub(super) async fn run_step_as<T>(
+        &self,
+        step: &PlannedStep,
+        work: impl std::future::Future<Output = Result<T, InfraError>>,
+        skipped_because: impl FnOnce(&T) -> Option<String>,
+    ) -> (Result<T, InfraError>, Duration) {
         let started = Timestamp::now();
         let clock = tokio::time::Instant::now();
         let voice = self.voice();
@@ -144,7 +155,13 @@ impl RunCtx {
         })
         .await;
         let outcome = match &result {
-            Ok(_) => StepOutcome::Ok,
+            Ok(done) => match skipped_because(done) {
+                Some(why) => {
+                    eprintln!("{voice}: {why}");
+                    StepOutcome::Skipped(why)
+                }
+                None => StepOutcome::Ok,
+            },
             Err(e) => StepOutcome::Error(e.message.clone()),
         };
         let elapsed = clock.elapsed();

@@ -229,7 +229,36 @@ impl Engine {
                         ));
                     }
                 }
-                _ => self.ctx.skip(step, "the upstream was not started"),
+                Step::StopUpstream { .. } => self.ctx.skip(step, "the upstream was not started"),
+                // Named, not `_`: a new kind of step must be placed by every interpreter.
+                Step::CheckDocker
+                | Step::UseKind { .. }
+                | Step::DownloadKind { .. }
+                | Step::ResolveLatestIstio
+                | Step::ReadInstalledMesh
+                | Step::UseIstioctl { .. }
+                | Step::DownloadIstioctl { .. }
+                | Step::PullImage { .. }
+                | Step::BuildImage { .. }
+                | Step::CreateCluster { .. }
+                | Step::LoadImages { .. }
+                | Step::InstallIstio { .. }
+                | Step::InstallGatewayApiCrds { .. }
+                | Step::CheckExistingIstio { .. }
+                | Step::WaitReady { .. }
+                | Step::StartUpstream { .. }
+                | Step::ApplySecrets { .. }
+                | Step::DeleteSecrets { .. }
+                | Step::CreateNamespace { .. }
+                | Step::ApplyManifest { .. }
+                | Step::PatchObject { .. }
+                | Step::AwaitCleanConfig { .. }
+                | Step::AwaitStatus { .. }
+                | Step::SendRequest { .. }
+                | Step::CollectEvidence { .. }
+                | Step::DeleteObjects { .. }
+                | Step::DeleteNamespace { .. }
+                | Step::DeleteCluster { .. } => self.ctx.skip(step, "not an end step"),
             }
         }
         if let Some(p) = self.ctx.log.problem() {
@@ -332,7 +361,27 @@ impl Engine {
             Step::ReadInstalledMesh => Err(InfraError::new(
                 "`installed` must be read from the cluster before the run is planned",
             )),
-            other => Err(InfraError::new(format!(
+            // Named, not `_`: a new kind of step must be placed by every interpreter.
+            other @ (Step::CreateCluster { .. }
+            | Step::LoadImages { .. }
+            | Step::InstallIstio { .. }
+            | Step::InstallGatewayApiCrds { .. }
+            | Step::CheckExistingIstio { .. }
+            | Step::WaitReady { .. }
+            | Step::StartUpstream { .. }
+            | Step::ApplySecrets { .. }
+            | Step::DeleteSecrets { .. }
+            | Step::CreateNamespace { .. }
+            | Step::ApplyManifest { .. }
+            | Step::PatchObject { .. }
+            | Step::AwaitCleanConfig { .. }
+            | Step::AwaitStatus { .. }
+            | Step::SendRequest { .. }
+            | Step::CollectEvidence { .. }
+            | Step::DeleteObjects { .. }
+            | Step::DeleteNamespace { .. }
+            | Step::DeleteCluster { .. }
+            | Step::StopUpstream { .. }) => Err(InfraError::new(format!(
                 "not a host step: {}",
                 other.kind()
             ))),
@@ -507,42 +556,25 @@ impl Engine {
                 Step::LoadImages {
                     argv, timeout_secs, ..
                 } => {
-                    let started = Timestamp::now();
-                    let clock = tokio::time::Instant::now();
-                    eprintln!("{}: {step}", self.ctx.voice());
-                    match self.command(argv, *timeout_secs, "loading images").await {
-                        Ok(_) => {
-                            self.ctx
-                                .log
-                                .record(step, started, clock.elapsed(), &StepOutcome::Ok);
-                            Ok(())
-                        }
-                        // kind load breaks on Docker's containerd image store
-                        // (kubernetes-sigs/kind#3795, #4224): the nodes pull instead.
-                        Err(e)
-                            if e.message.contains("content digest")
-                                && e.message.contains("not found") =>
-                        {
-                            let why = "kind load failed on Docker's containerd image store (kubernetes-sigs/kind#3795); the nodes pull the images themselves";
-                            eprintln!("{}: {why}", self.ctx.voice());
-                            self.ctx.log.record(
-                                step,
-                                started,
-                                clock.elapsed(),
-                                &StepOutcome::Skipped(why.into()),
-                            );
-                            Ok(())
-                        }
-                        Err(e) => {
-                            self.ctx.log.record(
-                                step,
-                                started,
-                                clock.elapsed(),
-                                &StepOutcome::Error(e.message.clone()),
-                            );
+                    let work = async {
+                        match self.command(argv, *timeout_secs, "loading images").await {
+                            Ok(_) => Ok(None),
+                            // kind load breaks on Docker's containerd image store
+                            // (kubernetes-sigs/kind#3795, #4224): the nodes pull instead.
                             Err(e)
+                                if e.message.contains("content digest")
+                                    && e.message.contains("not found") =>
+                            {
+                                Ok(Some("kind load failed on Docker's containerd image store (kubernetes-sigs/kind#3795); the nodes pull the images themselves".to_owned()))
+                            }
+                            Err(e) => Err(e),
                         }
-                    }
+                    };
+                    let (loaded, _) = self
+                        .ctx
+                        .run_step_as(step, work, |fallback: &Option<String>| fallback.clone())
+                        .await;
+                    loaded.map(|_| ())
                 }
                 Step::InstallIstio {
                     argv, timeout_secs, ..
@@ -630,7 +662,28 @@ impl Engine {
                         },
                     }
                 }
-                other => Err(InfraError::new(format!(
+                other @ (Step::CheckDocker
+                | Step::UseKind { .. }
+                | Step::DownloadKind { .. }
+                | Step::ResolveLatestIstio
+                | Step::ReadInstalledMesh
+                | Step::UseIstioctl { .. }
+                | Step::DownloadIstioctl { .. }
+                | Step::PullImage { .. }
+                | Step::BuildImage { .. }
+                | Step::StartUpstream { .. }
+                | Step::DeleteSecrets { .. }
+                | Step::CreateNamespace { .. }
+                | Step::ApplyManifest { .. }
+                | Step::PatchObject { .. }
+                | Step::AwaitCleanConfig { .. }
+                | Step::AwaitStatus { .. }
+                | Step::SendRequest { .. }
+                | Step::CollectEvidence { .. }
+                | Step::DeleteObjects { .. }
+                | Step::DeleteNamespace { .. }
+                | Step::DeleteCluster { .. }
+                | Step::StopUpstream { .. }) => Err(InfraError::new(format!(
                     "not a cluster setup step: {}",
                     other.kind()
                 ))),
@@ -917,44 +970,73 @@ impl Engine {
     async fn tear_down(&self, slot: &SlotPlan, state: &SlotState, failed: bool) -> SlotEnd {
         let mut end = SlotEnd::Done;
         for step in &slot.teardown {
-            if let Step::DeleteSecrets { namespace, names } = &step.step {
-                // Also after an interrupt: the user's cluster keeps nothing of the run.
-                let secrets: Vec<crate::seams::Applied> = names
-                    .iter()
-                    .map(|name| crate::seams::Applied {
-                        api_version: "v1".into(),
-                        kind: "Secret".into(),
-                        name: name.clone(),
-                        namespace: Some(namespace.clone()),
-                    })
-                    .collect();
-                let work = async {
-                    let api = self.connect(slot).await?;
-                    retry(
-                        &self.ctx.backoff(),
-                        self.ctx.options.plan.timeouts.kube_call,
-                        &CancellationToken::new(),
-                        || api.delete(&secrets),
-                    )
-                    .await
-                };
-                if let Err(e) = self.ctx.timed(step, work).await {
-                    end = SlotEnd::Problem(format!(
-                        "could not delete the run's Secrets in {namespace}: {e}; remove them with `kubectl delete secret -n {namespace} {}`",
-                        names.join(" ")
-                    ));
+            let (name, kubeconfig, argv, timeout_secs) = match &step.step {
+                Step::DeleteSecrets { namespace, names } => {
+                    // Also after an interrupt: the user's cluster keeps nothing of the run.
+                    let secrets: Vec<crate::seams::Applied> = names
+                        .iter()
+                        .map(|name| crate::seams::Applied {
+                            api_version: "v1".into(),
+                            kind: "Secret".into(),
+                            name: name.clone(),
+                            namespace: Some(namespace.clone()),
+                        })
+                        .collect();
+                    let work = async {
+                        let api = self.connect(slot).await?;
+                        retry(
+                            &self.ctx.backoff(),
+                            self.ctx.options.plan.timeouts.kube_call,
+                            &CancellationToken::new(),
+                            || api.delete(&secrets),
+                        )
+                        .await
+                    };
+                    if let Err(e) = self.ctx.timed(step, work).await {
+                        end = SlotEnd::Problem(format!(
+                            "could not delete the run's Secrets in {namespace}: {e}; remove them with `kubectl delete secret -n {namespace} {}`",
+                            names.join(" ")
+                        ));
+                    }
+                    continue;
                 }
-                continue;
-            }
-            let Step::DeleteCluster {
-                name,
-                kubeconfig,
-                argv,
-                timeout_secs,
-            } = &step.step
-            else {
-                self.ctx.skip(step, "not a teardown step");
-                continue;
+                Step::DeleteCluster {
+                    name,
+                    kubeconfig,
+                    argv,
+                    timeout_secs,
+                } => (name, kubeconfig, argv, timeout_secs),
+                // Named, not `_`: a new kind of step must be placed by every interpreter.
+                Step::CheckDocker
+                | Step::UseKind { .. }
+                | Step::DownloadKind { .. }
+                | Step::ResolveLatestIstio
+                | Step::ReadInstalledMesh
+                | Step::UseIstioctl { .. }
+                | Step::DownloadIstioctl { .. }
+                | Step::PullImage { .. }
+                | Step::BuildImage { .. }
+                | Step::CreateCluster { .. }
+                | Step::LoadImages { .. }
+                | Step::InstallIstio { .. }
+                | Step::InstallGatewayApiCrds { .. }
+                | Step::CheckExistingIstio { .. }
+                | Step::WaitReady { .. }
+                | Step::StartUpstream { .. }
+                | Step::ApplySecrets { .. }
+                | Step::CreateNamespace { .. }
+                | Step::ApplyManifest { .. }
+                | Step::PatchObject { .. }
+                | Step::AwaitCleanConfig { .. }
+                | Step::AwaitStatus { .. }
+                | Step::SendRequest { .. }
+                | Step::CollectEvidence { .. }
+                | Step::DeleteObjects { .. }
+                | Step::DeleteNamespace { .. }
+                | Step::StopUpstream { .. } => {
+                    self.ctx.skip(step, "not a teardown step");
+                    continue;
+                }
             };
             if !state.created {
                 self.ctx.skip(step, "this run did not create the cluster");

@@ -310,7 +310,25 @@ impl<'a> ScenarioExec<'a> {
                 })
                 .await
             }
-            other => Err(InfraError::new(format!(
+            // Named, not `_`: a new kind of step must be placed by every interpreter.
+            other @ (Step::CheckDocker
+            | Step::UseKind { .. }
+            | Step::DownloadKind { .. }
+            | Step::ResolveLatestIstio
+            | Step::ReadInstalledMesh
+            | Step::UseIstioctl { .. }
+            | Step::DownloadIstioctl { .. }
+            | Step::PullImage { .. }
+            | Step::BuildImage { .. }
+            | Step::CreateCluster { .. }
+            | Step::LoadImages { .. }
+            | Step::InstallIstio { .. }
+            | Step::InstallGatewayApiCrds { .. }
+            | Step::CheckExistingIstio { .. }
+            | Step::StartUpstream { .. }
+            | Step::DeleteSecrets { .. }
+            | Step::DeleteCluster { .. }
+            | Step::StopUpstream { .. }) => Err(InfraError::new(format!(
                 "not a scenario step: {}",
                 other.kind()
             ))),

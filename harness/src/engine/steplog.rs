@@ -65,13 +65,32 @@ fn add_to(timing: &mut crate::model::RunTiming, planned: &PlannedStep, secs: f64
         }
         Step::CreateCluster { .. }
         | Step::LoadImages { .. }
+        | Step::InstallGatewayApiCrds { .. }
         | Step::WaitReady { .. }
         | Step::StartUpstream { .. }
         | Step::ApplySecrets { .. } => &mut timing.cluster_setup_seconds,
         Step::DeleteCluster { .. } | Step::DeleteSecrets { .. } | Step::StopUpstream { .. } => {
             &mut timing.teardown_seconds
         }
-        _ => &mut timing.host_seconds,
+        Step::CreateNamespace { .. }
+        | Step::ApplyManifest { .. }
+        | Step::PatchObject { .. }
+        | Step::AwaitCleanConfig { .. }
+        | Step::AwaitStatus { .. }
+        | Step::SendRequest { .. }
+        | Step::CollectEvidence { .. }
+        | Step::DeleteObjects { .. }
+        | Step::DeleteNamespace { .. } => &mut timing.scenario_seconds,
+        // Named, not `_`: a new kind of step must say which part of the time it is.
+        Step::CheckDocker
+        | Step::UseKind { .. }
+        | Step::DownloadKind { .. }
+        | Step::ResolveLatestIstio
+        | Step::ReadInstalledMesh
+        | Step::UseIstioctl { .. }
+        | Step::DownloadIstioctl { .. }
+        | Step::PullImage { .. }
+        | Step::BuildImage { .. } => &mut timing.host_seconds,
     };
     *slot += secs;
 }
