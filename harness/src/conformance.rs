@@ -234,6 +234,80 @@ fn safe_ignorable_trial(
     })
 }
 
+/// An offline check of a scenario (validate, manifests, consistency, plan, replay,
+/// mutations): a trial of its own, or one of the fold when live trials run.
+struct Check {
+    name: String,
+    run: Box<dyn FnOnce() -> Result<Option<String>, Failed> + Send>,
+}
+
+impl Check {
+    fn new(
+        name: impl Into<String>,
+        run: impl FnOnce() -> Result<(), Failed> + Send + 'static,
+    ) -> Self {
+        Self::ignorable(name, move || run().map(|()| None))
+    }
+
+    /// A check that may end a known failure or a skip: `Ok(Some(why))`.
+    fn ignorable(
+        name: impl Into<String>,
+        run: impl FnOnce() -> Result<Option<String>, Failed> + Send + 'static,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            run: Box::new(run),
+        }
+    }
+
+    fn into_trial(self) -> Trial {
+        safe_ignorable_trial(self.name, self.run)
+    }
+}
+
+/// The offline checks as one trial, for a run whose live trials are what the user came
+/// for: one line instead of a dozen per scenario. It fails naming every check that
+/// failed; with none failed but some a known failure or skip, it is `ignored` saying
+/// which, never `ok`.
+fn folded(checks: Vec<Check>) -> Trial {
+    let name = format!(
+        "offline-checks ({}: validate, plan, replay, mutations)",
+        checks.len()
+    );
+    safe_ignorable_trial(name, move || run_folded(checks))
+}
+
+fn run_folded(checks: Vec<Check>) -> Result<Option<String>, Failed> {
+    let total = checks.len();
+    let (mut failed, mut not_a_pass) = (Vec::new(), Vec::new());
+    for check in checks {
+        match (check.run)() {
+            Ok(None) => {}
+            Ok(Some(why)) => not_a_pass.push(format!("{}: {why}", check.name)),
+            Err(f) => failed.push(format!(
+                "{}: {}",
+                check.name,
+                f.message().unwrap_or("failed")
+            )),
+        }
+    }
+    if !failed.is_empty() {
+        return Err(format!(
+            "{} of {total} offline checks failed (`--skip ::live` runs each as a trial of its own):\n{}",
+            failed.len(),
+            failed.join("\n")
+        )
+        .into());
+    }
+    Ok((!not_a_pass.is_empty()).then(|| {
+        format!(
+            "{} passed; not a pass: {}",
+            total - not_a_pass.len(),
+            not_a_pass.join("; ")
+        )
+    }))
+}
+
 /// The run's reporter. Listing trials writes nothing, nor does one test process of
 /// cargo-nextest (each test runs in its own; `cargo test` writes the run's report).
 fn reporter(args: &Args) -> Result<Reporter, String> {
@@ -600,10 +674,11 @@ fn trials(
     let unfiltered = args.libtest.filter.is_none() && args.libtest.skip.is_empty();
 
     let istio = args.run.plan_options()?.istio;
+    let mut checks = Vec::new();
     let mut live = Vec::new();
     let mut refused_live = false;
     for s in &selected {
-        trials.extend(scenario_trials(s, &ws, &istio, reporter, unfiltered));
+        checks.extend(scenario_checks(s, &ws, &istio, reporter, unfiltered));
         // Manifests Istio would refuse or misroute are not worth a cluster.
         let refused: Vec<String> = validate::check_manifests(s, &ws)
             .into_iter()
@@ -680,26 +755,31 @@ fn trials(
         // Started now, so setup overlaps the offline trials; errors reach each live trial.
         let _ = seed.start();
     }
+    if !live.is_empty() && unfiltered && !args.libtest.list && !checks.is_empty() {
+        trials.push(folded(checks));
+    } else {
+        trials.extend(checks.into_iter().map(Check::into_trial));
+    }
     if !selecting {
         trials.push(browser_trial(&ws, &suite, reporter));
     }
     Ok(trials)
 }
 
-fn scenario_trials(
+fn scenario_checks(
     s: &Scenario,
     ws: &Workspace,
     istio: &[IstioRelease],
     reporter: &Arc<Reporter>,
     unfiltered: bool,
-) -> Vec<Trial> {
+) -> Vec<Check> {
     let name = s.name().to_owned();
     // The file is read again: a trial that could not fail would prove nothing. Its
     // source is shown relative to the root, which need not be the working folder.
     let (file, manifests) = (ws.root.join(&s.source), ws.manifests_dir());
     let expected = name.clone();
-    let mut trials =
-        vec![safe_trial(
+    let mut checks =
+        vec![Check::new(
             format!("{name}::validate"),
             move || match crate::scenario::load_file(&file, &manifests) {
                 Ok(s) if s.name() == expected => Ok(()),
@@ -714,18 +794,18 @@ fn scenario_trials(
         )];
 
     let (scenario, workspace) = (s.clone(), ws.clone());
-    trials.push(safe_trial(format!("{name}::manifests"), move || {
+    checks.push(Check::new(format!("{name}::manifests"), move || {
         problems(validate::check_manifests(&scenario, &workspace))
     }));
 
     let (scenario, workspace) = (s.clone(), ws.clone());
-    trials.push(safe_trial(format!("{name}::consistency"), move || {
+    checks.push(Check::new(format!("{name}::consistency"), move || {
         problems(validate::check_consistency(&scenario, &workspace))
     }));
 
     let (scenario, workspace) = (s.clone(), ws.clone());
     let versions = istio.to_vec();
-    trials.push(safe_trial(format!("{name}::plan"), move || {
+    checks.push(Check::new(format!("{name}::plan"), move || {
         let options = PlanOptions {
             istio: versions,
             kind: Some("kind".into()),
@@ -747,8 +827,8 @@ fn scenario_trials(
         Ok(())
     }));
 
-    trials.extend(replay_trials(s, ws, reporter, unfiltered));
-    trials
+    checks.extend(replay_checks(s, ws, reporter, unfiltered));
+    checks
 }
 
 /// `<scenario>::live` (or `::live@<version>` with several versions): the scenario on
@@ -854,12 +934,12 @@ fn not_run_live(
 
 /// `<scenario>::replay` per shipped recording, and `<scenario>::mutation-<what>` for
 /// every mutation that changes it: each must turn the replay red.
-fn replay_trials(
+fn replay_checks(
     s: &Scenario,
     ws: &Workspace,
     reporter: &Arc<Reporter>,
     unfiltered: bool,
-) -> Vec<Trial> {
+) -> Vec<Check> {
     let name = s.name().to_owned();
     let files = crate::recording::shipped(&ws.scenarios_dir().join("recordings"), &name);
     if files.is_empty() && unfiltered {
@@ -876,7 +956,7 @@ fn replay_trials(
     }
     let sidecar = case::client_has_sidecar(s, ws);
     let several = files.len() > 1;
-    let mut trials = Vec::new();
+    let mut checks = Vec::new();
     for file in files {
         let suffix = if several {
             file.file_stem()
@@ -898,7 +978,7 @@ fn replay_trials(
                     Status::Error,
                     Some(e.clone()),
                 ));
-                trials.push(safe_trial(format!("{name}::replay{suffix}"), move || {
+                checks.push(Check::new(format!("{name}::replay{suffix}"), move || {
                     Err(e.into())
                 }));
                 continue;
@@ -910,7 +990,7 @@ fn replay_trials(
             .unwrap_or(&file)
             .to_string_lossy()
             .into_owned();
-        trials.push(safe_ignorable_trial(
+        checks.push(Check::ignorable(
             format!("{name}::replay{suffix}"),
             move || {
                 let mut case = case::from_replay(&scenario, &original, &shipped_name, sidecar);
@@ -929,7 +1009,7 @@ fn replay_trials(
         ));
         for (mutation, changed) in crate::replay::mutations(&recording) {
             let scenario = s.clone();
-            trials.push(safe_trial(format!("{name}::mutation-{mutation}{suffix}"), move || {
+            checks.push(Check::new(format!("{name}::mutation-{mutation}{suffix}"), move || {
                 let result = crate::replay::replay(&scenario, &changed)?;
                 if result.passed() {
                     return Err(format!("the mutation {mutation} left the verdict green: no expectation looks at what it changed").into());
@@ -938,7 +1018,7 @@ fn replay_trials(
             }));
         }
     }
-    trials
+    checks
 }
 
 /// `report::html-in-chromium`: a nightly-sized merged report (16 scenarios × 4 versions), rendered by
@@ -1023,6 +1103,46 @@ fn needs_internet(plan: &crate::plan::Plan, has_image: impl Fn(&str) -> bool) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fold_of_offline_checks_names_what_failed_and_is_never_ok_for_a_known_failure() {
+        let checks = || {
+            vec![
+                Check::new("a::validate", || Ok(())),
+                Check::ignorable("a::replay", || {
+                    Ok(Some(
+                        "known failure: https://github.com/istio/istio/issues/1".into(),
+                    ))
+                }),
+                Check::new("b::plan", || Err("the plan sends 0 request(s)".into())),
+            ]
+        };
+        let failed = run_folded(checks()).unwrap_err();
+        let message = failed.message().unwrap_or_default();
+        assert!(
+            message.starts_with("1 of 3 offline checks failed"),
+            "{message}"
+        );
+        assert!(
+            message.contains("b::plan: the plan sends 0 request(s)"),
+            "{message}"
+        );
+        assert!(!message.contains("a::validate"), "{message}");
+
+        let mut passing = checks();
+        passing.pop();
+        let said = run_folded(passing).unwrap();
+        assert_eq!(
+            said.as_deref(),
+            Some(
+                "1 passed; not a pass: a::replay: known failure: https://github.com/istio/istio/issues/1"
+            )
+        );
+        assert_eq!(
+            run_folded(vec![Check::new("a::validate", || Ok(()))]).unwrap(),
+            None
+        );
+    }
 
     #[test]
     fn a_run_needs_the_internet_only_for_what_this_host_lacks() {

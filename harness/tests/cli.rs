@@ -305,6 +305,9 @@ fn egress_run_is_the_suite_and_refuses_a_simulation_it_does_not_have() {
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
     assert!(text.contains("gateway-http::live"), "{text}");
+    // With a live trial selected, the offline checks are one line, not a dozen.
+    assert!(text.contains("offline-checks ("), "{text}");
+    assert!(!text.contains("gateway-http::validate"), "{text}");
     assert!(
         text.contains("--cluster simulated runs only in the project's own test binary"),
         "{text}"
