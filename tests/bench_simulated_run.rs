@@ -36,6 +36,7 @@ fn main() -> Result<(), String> {
         reuse: false,
         evidence: EvidenceMode::OnFailure,
         mode: RunMode::Simulated,
+        verbose: false,
     };
     let dir = options.run_dir();
     let engine = Engine::new(

@@ -60,6 +60,11 @@ pub struct RunArgs {
     /// Run only shard K of N (`2/4`): scenarios sorted by name, every Nth from the Kth.
     #[arg(long, env = "EGRESS_SHARD", value_parser = Shard::parse)]
     pub shard: Option<Shard>,
+    /// Print every command the run starts, in full, as it starts it (also those no
+    /// plan step shows: kind's cluster list and kubeconfig export, image checks, each
+    /// attempt's curl in the client pod)
+    #[arg(short = 'v', long, env = "EGRESS_VERBOSE", value_parser = BoolishValueParser::new(), default_value_t = false, num_args = 0, default_missing_value = "true")]
+    pub verbose: bool,
     /// An earlier run's results.json: the summary lists the verdicts that changed.
     #[arg(long, env = "EGRESS_BASELINE")]
     pub baseline: Option<PathBuf>,
@@ -173,6 +178,7 @@ impl RunArgs {
             plan,
             reuse: self.reuse,
             evidence: EvidenceMode::parse(&self.evidence)?,
+            verbose: self.verbose,
         })
     }
 }

@@ -69,6 +69,7 @@ pub fn run(args: &Args) -> Result<ExitCode, String> {
         versions,
         plan,
         reuse: args.run.reuse,
+        verbose: args.run.verbose,
         releases: None,
     })?;
     println!("{}", archive.display());

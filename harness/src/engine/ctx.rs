@@ -84,6 +84,13 @@ fn finished(step: &PlannedStep, elapsed: Duration, ok: bool) -> Option<String> {
     ))
 }
 
+/// What `-v` prints for a command: its argv as a shell would take it, and why it runs.
+/// Arguments are the plan's and the scenario's, so they are made terminal-safe.
+pub(super) fn command_line(argv: &[String], what: &str) -> String {
+    crate::model::terminal_safe(&format!("$ {}  # {what}", crate::plan::shell_words(argv)))
+        .into_owned()
+}
+
 /// The run's shared state.
 pub(crate) struct RunCtx {
     pub seams: Seams,
@@ -103,6 +110,21 @@ impl RunCtx {
             RunMode::Simulated => "egress [simulated]",
             _ => "egress",
         }
+    }
+
+    /// Starts an external command, printed in full first with `-v`.
+    pub(super) fn run_command(
+        &self,
+        command: crate::seams::Command,
+    ) -> impl std::future::Future<Output = Result<crate::seams::Ran, InfraError>> + '_ {
+        if self.options.verbose {
+            eprintln!(
+                "{}: {}",
+                self.voice(),
+                command_line(&command.argv, &command.what)
+            );
+        }
+        self.seams.host.run(command)
     }
 
     pub(super) fn error_of(&self, step: &PlannedStep, message: String) -> StepError {
@@ -235,6 +257,15 @@ impl RunCtx {
 mod tests {
     use super::*;
     use crate::plan::Step;
+
+    #[test]
+    fn a_verbose_command_line_is_a_shell_line_and_safe_on_a_terminal() {
+        let argv = ["curl", "-H", "x-a: b c", "http://h/\u{1b}[2J"].map(str::to_owned);
+        let line = command_line(&argv, "request r");
+        assert!(line.starts_with("$ curl -H 'x-a: b c' "), "{line}");
+        assert!(line.ends_with("  # request r"), "{line}");
+        assert!(!line.contains('\u{1b}'), "{line}");
+    }
 
     fn step() -> PlannedStep {
         PlannedStep {

@@ -47,6 +47,8 @@ pub struct EngineOptions {
     pub reuse: bool,
     pub evidence: EvidenceMode,
     pub mode: RunMode,
+    /// `-v`: every command printed in full as it starts.
+    pub verbose: bool,
 }
 
 impl EngineOptions {
@@ -391,9 +393,7 @@ impl Engine {
     /// Whether the host's Docker has `image`.
     async fn image_present(&self, image: &str) -> bool {
         self.ctx
-            .seams
-            .host
-            .run(Command {
+            .run_command(Command {
                 argv: ["docker", "image", "inspect", image]
                     .map(str::to_owned)
                     .to_vec(),
@@ -411,7 +411,7 @@ impl Engine {
         timeout_secs: u64,
         what: &str,
     ) -> Result<crate::seams::Ran, InfraError> {
-        let run = self.ctx.seams.host.run(Command {
+        let run = self.ctx.run_command(Command {
             argv: argv.to_vec(),
             timeout: secs(timeout_secs),
             what: what.to_owned(),
@@ -1060,7 +1060,7 @@ impl Engine {
                 continue;
             }
             // Deleting is the one thing an interrupt must not skip: a fresh runner call.
-            let delete = self.ctx.seams.host.run(Command {
+            let delete = self.ctx.run_command(Command {
                 argv: argv.clone(),
                 timeout: secs(*timeout_secs),
                 what: format!("deleting cluster {name}"),

@@ -10,7 +10,7 @@ use futures::StreamExt;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 use super::converge::{self, Attempt, Converged};
-use super::ctx::{Mesh, RunCtx};
+use super::ctx::{Mesh, RunCtx, command_line};
 use super::evidence::{self, Bundle, EvidenceMode};
 use super::outcome::{RequestRun, ScenarioRun, StatusRun, StepError, Timing};
 use super::wait::{poll, retry, secs};
@@ -407,6 +407,28 @@ impl<'a> ScenarioExec<'a> {
         let context = judge::context_for(self.scenario, request, &self.context);
         let send = |argv: Vec<String>| {
             let context = &context;
+            if self.ctx.options.verbose {
+                // What the Kubernetes API exec runs, as the kubectl line that runs it too.
+                let kubectl = [
+                    "kubectl",
+                    "exec",
+                    "-n",
+                    &context.namespace,
+                    &context.client_pod,
+                    "-c",
+                    mesh::CLIENT_CONTAINER,
+                    "--",
+                ]
+                .into_iter()
+                .map(str::to_owned)
+                .chain(argv.iter().cloned())
+                .collect::<Vec<_>>();
+                eprintln!(
+                    "{}: {}",
+                    self.ctx.voice(),
+                    command_line(&kubectl, &format!("request {}", request.name.value))
+                );
+            }
             async move {
                 self.kube()
                     .exec(

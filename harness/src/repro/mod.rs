@@ -189,6 +189,7 @@ pub struct ReproRun<'a> {
     pub versions: Versions,
     pub plan: PlanOptions,
     pub reuse: bool,
+    pub verbose: bool,
     /// The releases of Istio, newest first (for a range); fetched when `None`.
     pub releases: Option<Vec<Version>>,
 }
@@ -213,6 +214,7 @@ pub fn run(r: ReproRun<'_>) -> Result<(PathBuf, crate::report::results::Results)
         EngineOptions {
             plan,
             reuse: r.reuse,
+            verbose: r.verbose,
             evidence: EvidenceMode::Always,
             mode: RunMode::Live,
         }

@@ -79,6 +79,7 @@ fn start_run(
             reuse: false,
             evidence: EvidenceMode::OnFailure,
             mode: RunMode::Simulated,
+            verbose: false,
         },
         seams,
         shutdown.token(),

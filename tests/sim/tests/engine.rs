@@ -87,6 +87,7 @@ fn options(istio: &str, run_id: &str) -> EngineOptions {
         reuse: false,
         evidence: EvidenceMode::OnFailure,
         mode: RunMode::Simulated,
+        verbose: false,
     }
 }
 
@@ -1291,4 +1292,59 @@ fn no_private_key_is_left_in_the_report_folder() {
         "the CA is kept for the user"
     );
     assert!(found.is_empty(), "private keys in the report: {found:?}");
+}
+
+/// `-v` prints each command in full as it starts, those outside the plan's steps too
+/// (image checks, kind's own listing) and each attempt's curl as the kubectl line that
+/// runs it. Stderr is the test's: the run happens in a child of this test binary.
+#[test]
+fn verbose_prints_every_command_the_run_starts() {
+    const CHILD: &str = "EGRESS_TEST_VERBOSE_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        let mut options = options("1.22.1", "verbose");
+        options.verbose = true;
+        let r = run_with(
+            &["gateway-http"],
+            &[],
+            options,
+            |_| {},
+            CancellationToken::new(),
+        );
+        assert_eq!(only_case(&r, "gateway-http").status, Status::Pass);
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().expect("this test binary"))
+        .args([
+            "--exact",
+            "verbose_prints_every_command_the_run_starts",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env(CHILD, "1")
+        .output()
+        .expect("the child run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let commands: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("egress [simulated]: $ "))
+        .collect();
+    for wanted in [
+        "/kind create cluster --name egc-1-22-1-registry-only ",
+        // Not steps of the plan: kind's listing before create, Docker's image check.
+        "/kind get clusters  # listing kind clusters",
+        "docker image inspect docker.io/istio/proxyv2:1.22.1  # looking for",
+    ] {
+        assert!(
+            commands.iter().any(|c| c.contains(wanted)),
+            "{wanted} in {err}"
+        );
+    }
+    let curl = commands
+        .iter()
+        .find(|c| c.starts_with("kubectl exec -n "))
+        .unwrap_or_else(|| panic!("no request's kubectl line in {err}"));
+    assert!(curl.contains(" -c curl -- curl "), "{curl}");
+    assert!(curl.ends_with("  # request http-headers"), "{curl}");
 }
