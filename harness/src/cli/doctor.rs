@@ -60,15 +60,7 @@ fn existing_cluster() -> Vec<doctor::Check> {
         }
     };
     let context = kc.current_context.clone().unwrap_or_default();
-    let server = kc
-        .contexts
-        .iter()
-        .find(|c| c.name == context)
-        .and_then(|c| c.context.as_ref())
-        .and_then(|c| kc.clusters.iter().find(|cl| cl.name == c.cluster))
-        .and_then(|cl| cl.cluster.as_ref())
-        .and_then(|cl| cl.server.clone());
-    let Some(server) = server else {
+    let Some((context, server)) = crate::live::k8s::current_context_at(&kc) else {
         return vec![fail(
             "kube context",
             format!("the current context `{context}` names no cluster with a server"),

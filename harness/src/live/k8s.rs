@@ -54,18 +54,40 @@ pub async fn client(
         // The user's kubeconfig (KUBECONFIG or ~/.kube/config), its plugins guarded;
         // without one, what kube infers (in-cluster).
         None => match Kubeconfig::read() {
-            Ok(mut kc) => {
-                super::credential::guard_plugins(&mut kc, plugin_deadline)?;
-                Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-                    .await
-                    .map_err(|e| format!("current kube context: {e}"))?
-            }
+            Ok(kc) => return current_context_client(kc, plugin_deadline).await,
             Err(_) => Config::infer()
                 .await
                 .map_err(|e| format!("current kube context: {e}"))?,
         },
     };
     Client::try_from(config).map_err(|e| format!("kube client: {e}"))
+}
+
+/// A client for `kc`'s current context, its plugins guarded.
+async fn current_context_client(
+    mut kc: Kubeconfig,
+    plugin_deadline: Duration,
+) -> Result<Client, String> {
+    super::credential::guard_plugins(&mut kc, plugin_deadline)?;
+    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .map_err(|e| format!("current kube context: {e}"))?;
+    Client::try_from(config).map_err(|e| format!("kube client: {e}"))
+}
+
+/// The current context of a kubeconfig and its cluster's server, as errors name them
+/// (kubectl: "the connection to the server … was refused").
+pub fn current_context_at(kc: &Kubeconfig) -> Option<(String, String)> {
+    let context = kc.current_context.clone()?;
+    let server = kc
+        .contexts
+        .iter()
+        .find(|c| c.name == context)
+        .and_then(|c| c.context.as_ref())
+        .and_then(|c| kc.clusters.iter().find(|cl| cl.name == c.cluster))
+        .and_then(|cl| cl.cluster.as_ref())
+        .and_then(|cl| cl.server.clone())?;
+    Some((context, server))
 }
 
 /// The API server's version (`v1.33.1`), for reports; `None` if it does not answer in time.
@@ -582,6 +604,34 @@ pub struct KubeCluster {
     client: Client,
     /// The deadline of one API call (waits, execs and dumps carry their own).
     call: Duration,
+    /// The user's context and server (`--cluster existing`), named in every error:
+    /// the user must know which cluster did not answer. The harness's own clusters
+    /// are named by the steps.
+    at: Option<String>,
+}
+
+impl KubeCluster {
+    /// A client for `kc`'s current context, whose errors name it and its server.
+    pub async fn of_current_context(kc: Kubeconfig, call: Duration) -> Result<Self, String> {
+        let at = current_context_at(&kc)
+            .map(|(context, server)| format!("on context {context} (server {server})"));
+        Ok(Self {
+            client: current_context_client(kc, call).await?,
+            call,
+            at,
+        })
+    }
+
+    fn failed(&self, message: String) -> InfraError {
+        self.named(InfraError::from_api(message))
+    }
+
+    fn named(&self, e: InfraError) -> InfraError {
+        match &self.at {
+            Some(at) => e.context(at),
+            None => e,
+        }
+    }
 }
 
 /// Opens [`KubeCluster`]s whose single API calls end after `call`.
@@ -609,12 +659,21 @@ impl crate::seams::KubeConnector for KubeConnect {
         &self,
         kubeconfig: Option<&Path>,
     ) -> Result<std::sync::Arc<dyn crate::seams::KubeApi>, InfraError> {
+        if kubeconfig.is_none()
+            && let Ok(kc) = Kubeconfig::read()
+        {
+            let cluster = KubeCluster::of_current_context(kc, self.call)
+                .await
+                .map_err(InfraError::new)?;
+            return Ok(std::sync::Arc::new(cluster));
+        }
         let client = client(kubeconfig, self.call)
             .await
             .map_err(InfraError::new)?;
         Ok(std::sync::Arc::new(KubeCluster {
             client,
             call: self.call,
+            at: None,
         }))
     }
 }
@@ -637,13 +696,13 @@ impl crate::seams::KubeApi for KubeCluster {
             create_namespace(&self.client, name, labels),
         )
         .await
-        .map_err(InfraError::from_api)
+        .map_err(|e| self.failed(e))
     }
     async fn delete_namespace(&self, name: &str, timeout: Duration) -> Result<(), InfraError> {
         delete_namespace(&self.client, name, timeout)
             .await
             .map(|_| ())
-            .map_err(InfraError::from_api)
+            .map_err(|e| self.failed(e))
     }
     async fn apply(&self, objects: &[Object], namespace: &str) -> Result<Vec<Applied>, InfraError> {
         within(
@@ -652,12 +711,12 @@ impl crate::seams::KubeApi for KubeCluster {
             apply(&self.client, objects, namespace),
         )
         .await
-        .map_err(InfraError::from_api)
+        .map_err(|e| self.failed(e))
     }
     async fn delete(&self, applied: &[Applied]) -> Result<(), InfraError> {
         within(self.call, "deleting objects", delete(&self.client, applied))
             .await
-            .map_err(InfraError::from_api)
+            .map_err(|e| self.failed(e))
     }
     async fn wait_deployment(
         &self,
@@ -667,7 +726,7 @@ impl crate::seams::KubeApi for KubeCluster {
     ) -> Result<Duration, InfraError> {
         wait_deployment(&self.client, namespace, name, timeout)
             .await
-            .map_err(InfraError::from_api)
+            .map_err(|e| self.failed(e))
     }
     async fn wait_pod(
         &self,
@@ -678,7 +737,7 @@ impl crate::seams::KubeApi for KubeCluster {
     ) -> Result<Duration, InfraError> {
         wait_pod(&self.client, namespace, name, sidecar, timeout)
             .await
-            .map_err(InfraError::from_api)
+            .map_err(|e| self.failed(e))
     }
     async fn pods(&self, namespace: &str, selector: &str) -> Result<Vec<String>, InfraError> {
         within(
@@ -687,7 +746,7 @@ impl crate::seams::KubeApi for KubeCluster {
             pods(&self.client, namespace, selector),
         )
         .await
-        .map_err(InfraError::from_api)
+        .map_err(|e| self.failed(e))
     }
     async fn exec(
         &self,
@@ -700,7 +759,7 @@ impl crate::seams::KubeApi for KubeCluster {
         // Not retried by the engine: a second curl is a second attempt.
         exec(&self.client, namespace, pod, container, argv, timeout)
             .await
-            .map_err(InfraError::new)
+            .map_err(|e| self.named(InfraError::new(e)))
     }
     async fn logs(
         &self,
@@ -716,7 +775,7 @@ impl crate::seams::KubeApi for KubeCluster {
             logs(&self.client, namespace, pod, container, since, limit_bytes),
         )
         .await
-        .map_err(InfraError::from_api)
+        .map_err(|e| self.failed(e))
     }
     async fn config_dump(
         &self,
@@ -726,7 +785,7 @@ impl crate::seams::KubeApi for KubeCluster {
     ) -> Result<String, InfraError> {
         config_dump(&self.client, namespace, pod, timeout)
             .await
-            .map_err(InfraError::from_api)
+            .map_err(|e| self.failed(e))
     }
 
     async fn envoy_stats(
@@ -737,7 +796,7 @@ impl crate::seams::KubeApi for KubeCluster {
     ) -> Result<String, InfraError> {
         admin_get(&self.client, namespace, pod, "/stats", timeout)
             .await
-            .map_err(InfraError::from_api)
+            .map_err(|e| self.failed(e))
     }
     async fn deployment_images(
         &self,
@@ -750,7 +809,7 @@ impl crate::seams::KubeApi for KubeCluster {
             deployment_images(&self.client, namespace, name),
         )
         .await
-        .map_err(InfraError::from_api)
+        .map_err(|e| self.failed(e))
     }
     async fn config_map_value(
         &self,
@@ -764,7 +823,7 @@ impl crate::seams::KubeApi for KubeCluster {
             config_map_value(&self.client, namespace, name, key),
         )
         .await
-        .map_err(InfraError::from_api)
+        .map_err(|e| self.failed(e))
     }
     async fn get(
         &self,
@@ -779,18 +838,47 @@ impl crate::seams::KubeApi for KubeCluster {
             get(&self.client, api_version, kind, namespace, name),
         )
         .await
-        .map_err(InfraError::from_api)
+        .map_err(|e| self.failed(e))
     }
     async fn events(&self, namespace: &str) -> Result<Vec<String>, InfraError> {
         within(self.call, "listing events", events(&self.client, namespace))
             .await
-            .map_err(InfraError::from_api)
+            .map_err(|e| self.failed(e))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_error_of_the_user_s_cluster_names_its_context_and_server() {
+        // A port nothing listens on: the connection is refused at once.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let text = format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: team-prod\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:{port}\n    insecure-skip-tls-verify: true\ncontexts:\n- name: team-prod\n  context: {{cluster: c, user: u}}\nusers:\n- name: u\n  user: {{token: t}}\n"
+        );
+        let kc = Kubeconfig::from_yaml(&text).unwrap();
+        assert_eq!(
+            current_context_at(&kc),
+            Some(("team-prod".into(), format!("https://127.0.0.1:{port}")))
+        );
+        let cluster = KubeCluster::of_current_context(kc, Duration::from_secs(5))
+            .await
+            .unwrap();
+        let api: &dyn crate::seams::KubeApi = &cluster;
+        let e = api.pods("istio-system", "app=x").await.unwrap_err();
+        assert!(
+            e.message.starts_with(&format!(
+                "on context team-prod (server https://127.0.0.1:{port}): "
+            )),
+            "{}",
+            e.message
+        );
+    }
 
     #[tokio::test]
     async fn kc2_https_proxy_in_the_environment_does_not_break_the_harness_kubeconfig() {
