@@ -55,6 +55,9 @@ pub trait Simulation: Send + Sync {
     /// What the simulation still holds (clusters, namespaces, objects, containers),
     /// written to `reports/<run-id>/simulated-cluster.json` at the end.
     fn snapshot(&self) -> serde_json::Value;
+    /// The runtime the engine runs on against this simulation: the test support's
+    /// virtual clock, so simulated waits cost no wall time.
+    fn runtime(&self) -> std::io::Result<tokio::runtime::Runtime>;
 }
 
 /// Entry point of `tests/conformance.rs` without a simulation.
@@ -521,10 +524,18 @@ impl LiveSeed {
         )?;
         self.shutdown.engine_started();
         let board = Arc::clone(&self.board);
+        let simulation = self.simulation.clone().filter(|_| simulated);
         let handle = std::thread::Builder::new()
             .name("egress-engine".into())
             .spawn(move || {
-                match crate::engine::run_on_own_runtime(&engine, &|run| board.post(run)) {
+                let runtime = match &simulation {
+                    Some(sim) => sim.runtime(),
+                    None => crate::engine::own_runtime(),
+                };
+                let ran = runtime
+                    .map_err(|e| format!("tokio runtime: {e}"))
+                    .map(|rt| rt.block_on(engine.run(&|run| board.post(run))));
+                match ran {
                     Ok(end) => {
                         board.end(Ok(()));
                         end

@@ -320,6 +320,10 @@ pub struct RunTiming {
     /// is what it spends when not waiting on kind, istioctl, Kubernetes or Envoy. In a
     /// simulated run the simulation shares the process and is counted too.
     pub harness_cpu_seconds: f64,
+    /// The durations are on the simulated cluster's virtual clock (tokio's paused
+    /// time): what the waits would take, not time anyone waited.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub virtual_clock: bool,
 }
 
 impl RunTiming {
@@ -403,6 +407,23 @@ pub fn valid_run_id(id: &str) -> bool {
 
 /// Longest run id: a folder name with room for a suffix on every file system.
 pub const RUN_ID_MAX: usize = 100;
+
+/// Now, as a run on tokio's paused time sees the wall clock (the simulated cluster's
+/// virtual clock, tests/sim): the wall clock when first asked, plus the tokio time
+/// since. Under real time it follows the wall clock, short of clock adjustments.
+pub fn virtual_now() -> k8s_openapi::jiff::Timestamp {
+    use k8s_openapi::jiff::{SignedDuration, Timestamp};
+    static ANCHOR: std::sync::OnceLock<(Timestamp, std::time::Instant)> =
+        std::sync::OnceLock::new();
+    let (wall, instant) = *ANCHOR.get_or_init(|| (Timestamp::now(), std::time::Instant::now()));
+    // A paused runtime's clock starts at its creation, possibly before the anchor.
+    let tokio_now = tokio::time::Instant::now().into_std();
+    let since = match tokio_now.checked_duration_since(instant) {
+        Some(ahead) => SignedDuration::try_from(ahead).unwrap_or(SignedDuration::MAX),
+        None => -SignedDuration::try_from(instant - tokio_now).unwrap_or(SignedDuration::MAX),
+    };
+    wall.checked_add(since).unwrap_or(wall)
+}
 
 pub fn run_id() -> String {
     k8s_openapi::jiff::Timestamp::now()

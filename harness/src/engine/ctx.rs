@@ -127,6 +127,15 @@ impl RunCtx {
         self.seams.host.run(command)
     }
 
+    /// Now, on the clock the run is on: the simulated cluster's virtual clock, or the
+    /// wall clock (log lines and their `since` are compared in it).
+    pub(crate) fn now(&self) -> Timestamp {
+        match self.options.mode {
+            RunMode::Simulated => crate::model::virtual_now(),
+            _ => Timestamp::now(),
+        }
+    }
+
     pub(super) fn error_of(&self, step: &PlannedStep, message: String) -> StepError {
         StepError {
             index: step.index,
@@ -144,7 +153,7 @@ impl RunCtx {
     pub(super) fn skip(&self, step: &PlannedStep, why: &str) {
         self.log.record(
             step,
-            Timestamp::now(),
+            self.now(),
             Duration::ZERO,
             &StepOutcome::Skipped(why.to_owned()),
         );
@@ -168,14 +177,20 @@ impl RunCtx {
         work: impl std::future::Future<Output = Result<T, InfraError>>,
         skipped_because: impl FnOnce(&T) -> Option<String>,
     ) -> (Result<T, InfraError>, Duration) {
-        let started = Timestamp::now();
+        let started = self.now();
         let clock = tokio::time::Instant::now();
         let voice = self.voice();
         eprintln!("{voice}: {step}");
-        let result = with_heartbeat(work, HEARTBEAT, |waited| {
-            eprintln!("{voice}: {}", still_running(step, waited));
-        })
-        .await;
+        let simulated = self.options.mode == RunMode::Simulated;
+        // On the virtual clock nobody waits: no heartbeat, and durations say whose.
+        let result = if simulated {
+            work.await
+        } else {
+            with_heartbeat(work, HEARTBEAT, |waited| {
+                eprintln!("{voice}: {}", still_running(step, waited));
+            })
+            .await
+        };
         let outcome = match &result {
             Ok(done) => match skipped_because(done) {
                 Some(why) => {
@@ -188,7 +203,8 @@ impl RunCtx {
         };
         let elapsed = clock.elapsed();
         if let Some(line) = finished(step, elapsed, result.is_ok()) {
-            eprintln!("{voice}: {line}");
+            let clock = if simulated { " (virtual clock)" } else { "" };
+            eprintln!("{voice}: {line}{clock}");
         }
         self.log.record(step, started, elapsed, &outcome);
         (result, elapsed)

@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use k8s_openapi::jiff::Timestamp;
 use tokio_util::sync::CancellationToken;
 
 use ctx::{Mesh, RunCtx};
@@ -160,13 +159,15 @@ impl Engine {
     /// Runs the whole plan; `done` receives each scenario run as it ends.
     pub async fn run(&self, done: &(dyn Fn(ScenarioRun) + Sync)) -> RunEnd {
         let (wall, cpu) = (
-            std::time::Instant::now(),
+            // The run's own clock: a simulated run's is virtual, as are its steps'.
+            tokio::time::Instant::now(),
             crate::model::process_cpu_seconds(),
         );
         let mut end = self.run_plan(done).await;
         end.timing = crate::model::RunTiming {
             wall_seconds: wall.elapsed().as_secs_f64(),
             harness_cpu_seconds: crate::model::process_cpu_seconds() - cpu,
+            virtual_clock: self.ctx.options.mode == RunMode::Simulated,
             ..self.ctx.log.timing()
         };
         end
@@ -862,7 +863,7 @@ impl Engine {
     fn unreachable(&self, step: &PlannedStep, e: InfraError) -> InfraError {
         self.ctx.log.record(
             step,
-            Timestamp::now(),
+            self.ctx.now(),
             Duration::ZERO,
             &StepOutcome::Error(e.message.clone()),
         );
@@ -1096,15 +1097,19 @@ pub fn run_blocking(engine: &Engine) -> Result<(Vec<ScenarioRun>, RunEnd), Strin
     Ok((runs.into_inner().unwrap_or_else(|e| e.into_inner()), end))
 }
 
+/// The runtime a live run's engine runs on.
+pub fn own_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
 /// Runs the engine to its end on a runtime of its own, handing each run to `done`.
 pub fn run_on_own_runtime(
     engine: &Engine,
     done: &(dyn Fn(ScenarioRun) + Sync),
 ) -> Result<RunEnd, String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("tokio runtime: {e}"))?;
+    let runtime = own_runtime().map_err(|e| format!("tokio runtime: {e}"))?;
     Ok(runtime.block_on(engine.run(done)))
 }
 

@@ -58,7 +58,7 @@ impl<'a> ScenarioExec<'a> {
             cleanup_error: None,
             evidence: None,
             sidecar: None,
-            started: Timestamp::now(),
+            started: ctx.now(),
         }
     }
 
@@ -401,7 +401,7 @@ impl<'a> ScenarioExec<'a> {
             .map(|a| a.replace(ATTEMPT_ID, &attempt_id))
             .collect();
         // The log API counts in whole seconds: start a second early; the probe picks the line.
-        let sent_at = Timestamp::now();
+        let sent_at = self.ctx.now();
         let since = sent_at - SignedDuration::from_secs(1);
         let timeout = secs(u64::from(request.max_time_seconds)) + t.exec_slack;
         let context = judge::context_for(self.scenario, request, &self.context);

@@ -349,6 +349,7 @@ fn the_summary_splits_the_time_and_names_the_harness_share() {
         deadline_wait_seconds: 120.0,
         teardown_seconds: 18.0,
         harness_cpu_seconds: 3.77,
+        virtual_clock: false,
     });
     let md = markdown::render(&results, None);
     assert!(
@@ -375,6 +376,19 @@ fn the_summary_splits_the_time_and_names_the_harness_share() {
     assert!(!line.contains(" %"), "{line}");
     let page = super::html::render(&results, None);
     assert!(page.contains("id=\"timing\""));
+    // A simulated run's durations are virtual, and say so; no share of a virtual wall.
+    let simulated = crate::model::RunTiming {
+        wall_seconds: 426.0,
+        harness_cpu_seconds: 0.6,
+        virtual_clock: true,
+        ..Default::default()
+    };
+    let line = markdown::time_split(&simulated);
+    assert!(
+        line.starts_with("**Time** on the simulated cluster's virtual clock (its waits cost no real time): 7m 6s · "),
+        "{line}"
+    );
+    assert!(!line.contains(" wall") && !line.contains(" %"), "{line}");
 }
 
 #[test]

@@ -534,7 +534,7 @@ fn rename_namespace(text: &str, from: &str, to: &str) -> String {
 fn adapt_line(line: &str, obs: &Observation, id: &str, user_agent: &str) -> String {
     let mut out = line.to_owned();
     if let (Some(rest), Some(end)) = (line.strip_prefix('['), line.find(']')) {
-        let now = k8s_openapi::jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.3fZ");
+        let now = egress_harness::model::virtual_now().strftime("%Y-%m-%dT%H:%M:%S%.3fZ");
         out = format!("[{now}]{}", &rest[end..]);
     }
     if let Some(recorded) = obs.request_id.as_deref() {

@@ -3,7 +3,8 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 use async_trait::async_trait;
 use egress_harness::manifest::Object;
@@ -420,6 +421,15 @@ impl KubeApi for Api {
                 "pods \"{pod}\" not found (simulated)"
             )));
         }
+        let hook = self
+            .sim
+            .on_first_request
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(hook) = hook {
+            hook();
+        }
         let faults = &self.sim.faults;
         if faults.has(Fault::Interrupt) {
             let first = {
@@ -432,7 +442,9 @@ impl KubeApi for Api {
                 unsafe {
                     libc::kill(libc::getpid(), libc::SIGINT);
                 }
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                // Real time, blocking: the handler runs on a thread of its own, and a
+                // virtual clock would jump past any wait for it.
+                std::thread::sleep(Duration::from_millis(200));
             }
         }
         if faults.has(Fault::ExecTimeout) {
@@ -547,7 +559,7 @@ impl KubeApi for Api {
                 }
                 let line = |text: String| LogLine {
                     visible,
-                    written: Timestamp::now(),
+                    written: egress_harness::model::virtual_now(),
                     text,
                 };
                 for text in answer.gateway_lines {

@@ -58,7 +58,7 @@ pub struct Cluster {
 /// One access-log line of a simulated proxy.
 #[derive(Debug, Clone)]
 pub struct LogLine {
-    pub visible: std::time::Instant,
+    pub visible: tokio::time::Instant,
     pub written: k8s_openapi::jiff::Timestamp,
     pub text: String,
 }
@@ -96,6 +96,9 @@ pub struct Sim {
     world: Arc<Mutex<World>>,
     faults: Faults,
     data: Arc<data::Answers>,
+    /// Called at the first request a client sends (a test's interrupt in mid-scenario:
+    /// on a virtual clock, no wall-clock moment falls inside a run).
+    on_first_request: Arc<Mutex<Option<Box<dyn FnOnce() + Send>>>>,
 }
 
 impl Sim {
@@ -104,7 +107,16 @@ impl Sim {
             world: Arc::new(Mutex::new(World::default())),
             faults,
             data: Arc::new(data::Answers::load(ws, scenarios)?),
+            on_first_request: Arc::default(),
         })
+    }
+
+    /// Runs `hook` when the first request is sent.
+    pub fn on_first_request(&self, hook: impl FnOnce() + Send + 'static) {
+        *self
+            .on_first_request
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(Box::new(hook));
     }
 
     pub fn world(&self) -> MutexGuard<'_, World> {
@@ -178,6 +190,18 @@ impl Sim {
     }
 }
 
+/// A runtime on a virtual clock: tokio's paused time, which jumps to the next timer
+/// whenever every task waits. Every seam of the simulation answers from memory, so a
+/// run's deadlines, backoffs and propagation waits cost no wall time; the step log's
+/// durations are in this clock. Not for runs with a real seam (Docker, a process): a
+/// wait on one would let the clock jump past its deadline.
+pub fn virtual_clock_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+}
+
 /// The simulated current kube context of `--cluster existing`.
 pub const EXISTING_CLUSTER: &str = "existing (current context)";
 /// A Secret the user owns in the existing cluster; the run must not touch it.
@@ -203,5 +227,9 @@ impl Simulation for FromEnv {
             Some(sim) => sim.snapshot(),
             None => serde_json::json!({"clusters": {}, "containers": []}),
         }
+    }
+
+    fn runtime(&self) -> std::io::Result<tokio::runtime::Runtime> {
+        virtual_clock_runtime()
     }
 }

@@ -109,10 +109,7 @@ fn run_with(
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
+    egress_sim::virtual_clock_runtime().expect("runtime")
 }
 
 /// Runs a planned engine to its end and keeps what it gave.
@@ -623,10 +620,6 @@ fn config_that_lingers_after_cleanup_is_an_error_of_the_cleanup() {
 fn a_cancelled_run_cleans_up_and_marks_its_cases_interrupted() {
     let cancel = CancellationToken::new();
     let trigger = cancel.clone();
-    std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(400));
-        trigger.cancel();
-    });
     let r = run_with(
         &[
             "gateway-http",
@@ -635,7 +628,7 @@ fn a_cancelled_run_cleans_up_and_marks_its_cases_interrupted() {
         ],
         &[Fault::LogLineLate],
         options("1.22.1", "cancelled"),
-        |_| {},
+        |sim| sim.on_first_request(move || trigger.cancel()),
         cancel,
     );
     assert!(r.end.interrupted);
