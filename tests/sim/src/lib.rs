@@ -90,6 +90,9 @@ pub struct World {
     pub interrupted: bool,
 }
 
+/// Something a test runs when the simulation reaches a moment of the run.
+type Hook = Box<dyn FnOnce() + Send>;
+
 /// The simulation: a world, its faults, the recordings its data plane answers from.
 #[derive(Clone)]
 pub struct Sim {
@@ -98,7 +101,7 @@ pub struct Sim {
     data: Arc<data::Answers>,
     /// Called at the first request a client sends (a test's interrupt in mid-scenario:
     /// on a virtual clock, no wall-clock moment falls inside a run).
-    on_first_request: Arc<Mutex<Option<Box<dyn FnOnce() + Send>>>>,
+    on_first_request: Arc<Mutex<Option<Hook>>>,
 }
 
 impl Sim {
