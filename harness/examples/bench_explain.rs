@@ -2,7 +2,9 @@
 //! `cargo run --release -p egress-harness --example bench_explain [LINES]`.
 //! The input is a file of Istio's default TEXT format, HTTP and TCP lines mixed; it is
 //! read through the same buffered stream the command uses and written to /dev/null;
-//! each side's best of three runs.
+//! each side's best of three runs. It fails when explain takes more than 5x grep's time
+//! (a ratio measured in one run: absolute rates do not carry between machines) or more
+//! than 64 MiB.
 
 use std::io::{BufReader, BufWriter, Write};
 use std::time::Instant;
@@ -53,6 +55,27 @@ fn main() -> Result<(), String> {
         explain = explain.min(start.elapsed().as_secs_f64());
     }
 
+    // The share of reading and parsing, to say where explain's time goes.
+    let mut parse_secs = f64::MAX;
+    for _ in 0..3 {
+        let start = Instant::now();
+        let mut input = BufReader::with_capacity(
+            1 << 16,
+            std::fs::File::open(&path).map_err(|e| e.to_string())?,
+        );
+        let mut line = String::new();
+        let mut parsed = 0usize;
+        loop {
+            line.clear();
+            if std::io::BufRead::read_line(&mut input, &mut line).map_err(|e| e.to_string())? == 0 {
+                break;
+            }
+            parsed += usize::from(egress_harness::evidence::access_log::parse_line(&line).is_ok());
+        }
+        std::hint::black_box(parsed);
+        parse_secs = parse_secs.min(start.elapsed().as_secs_f64());
+    }
+
     let mut grep_secs = f64::MAX;
     let mut grep = None;
     for _ in 0..3 {
@@ -73,10 +96,14 @@ fn main() -> Result<(), String> {
     println!(
         "egress explain --format json: {count} lines in {explain:.3}s, {rate:.2} million lines/s"
     );
+    let ratio = explain / grep_secs;
     println!(
-        "grep -c on the same file: {grep_secs:.3}s ({} matched); explain takes {:.1}x grep's time",
+        "grep -c on the same file: {grep_secs:.3}s ({} matched); explain takes {ratio:.1}x grep's time",
         String::from_utf8_lossy(&grep.stdout).trim(),
-        explain / grep_secs
+    );
+    println!(
+        "of explain's time, reading and parsing the lines: {parse_secs:.3}s ({:.0} %); the rest is the reading's JSON",
+        100.0 * parse_secs / explain
     );
     // Streaming: the peak memory is that of a few lines, not of the input.
     let peak_kib: u64 = std::fs::read_to_string("/proc/self/status")
@@ -99,9 +126,10 @@ fn main() -> Result<(), String> {
         ));
     }
     let _ = std::fs::remove_file(&path);
-    if rate < 1.0 {
+    // A ratio, not a rate: absolute rates do not carry between machines (issue 25).
+    if ratio > 5.0 {
         return Err(format!(
-            "{rate:.2} million lines/s is below the 1 million the README states"
+            "explain takes {ratio:.1}x grep -c's time on the same file; the bound is 5x"
         ));
     }
     Ok(())

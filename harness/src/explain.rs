@@ -350,10 +350,26 @@ fn emit_json(
     out: &mut impl std::io::Write,
     write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
-    let mut buf = Vec::new();
-    write(&mut buf)?;
-    let text = String::from_utf8_lossy(&buf);
-    out.write_all(crate::model::json_terminal_safe(&text).as_bytes())
+    // One buffer for the whole stream: explain writes millions of these.
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUF.with_borrow_mut(|buf| {
+        buf.clear();
+        write(buf)?;
+        if !may_drive_a_terminal(buf) {
+            return out.write_all(buf);
+        }
+        let text = String::from_utf8_lossy(buf);
+        out.write_all(crate::model::json_terminal_safe(&text).as_bytes())
+    })
+}
+
+/// Whether JSON text may hold DEL or a C1 control (U+0080..U+009F, which UTF-8 writes
+/// as 0xC2 0x80..0x9F) — what serde_json leaves unescaped and a terminal obeys. memchr's
+/// vectorised search, since every record is scanned; a hit is checked closely.
+fn may_drive_a_terminal(json: &[u8]) -> bool {
+    memchr::memchr2(0x7f, 0xc2, json).is_some()
 }
 
 /// One ztunnel connection line (joined when it was wrapped), read and written.
@@ -426,7 +442,11 @@ fn write_text(r: &Reading, out: &mut impl std::io::Write) -> std::io::Result<()>
 /// A JSON string: as it is when nothing in it needs escaping (nearly every log value),
 /// else through serde_json.
 fn json_str(v: &str, out: &mut impl std::io::Write) -> std::io::Result<()> {
-    if v.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    // Without early exit, so the compiler vectorises it: most values need no escape.
+    let plain = v.bytes().fold(true, |plain, b| {
+        plain & (b >= 0x20) & (b != b'"') & (b != b'\\')
+    });
+    if plain {
         out.write_all(b"\"")?;
         out.write_all(v.as_bytes())?;
         out.write_all(b"\"")
@@ -479,6 +499,21 @@ mod tests {
 
     fn read(line: &str) -> Reading {
         read_line(&parse_line(line).expect("a line"))
+    }
+
+    #[test]
+    fn json_with_del_or_a_c1_control_is_escaped_and_other_text_passes_as_is() {
+        let emitted = |text: &str| {
+            let mut out = Vec::new();
+            emit_json(&mut out, |buf| json_str(text, buf)).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(emitted("a\u{7f}b"), "\"a\\u007fb\"");
+        assert_eq!(emitted("a\u{9b}2Jb"), "\"a\\u009b2Jb\"");
+        // Latin-1 letters share the lead byte 0xC2 with C1 controls, and stay.
+        assert_eq!(emitted("\u{a9} caf\u{e9}"), "\"\u{a9} caf\u{e9}\"");
+        assert!(!may_drive_a_terminal(b"{\"plain\":\"ascii\"}"));
+        assert!(may_drive_a_terminal("\u{85}".as_bytes()));
     }
 
     #[test]
