@@ -1454,6 +1454,31 @@ impl Plan {
         out
     }
 
+    /// Why a cluster is not shared with the others of its Istio version, if it is not.
+    pub fn why_a_cluster_of_its_own(&self, slot: &Slot) -> Option<String> {
+        if let Some(crds) = &slot.gateway_api_crds {
+            // kubernetes-sigs/gateway-api site-src/guides/crd-management.md: "Avoid
+            // moving backwards ... could result in a loss of that configuration", and
+            // experimental CRDs may need an uninstall and reinstall between releases.
+            return Some(format!(
+                "Gateway API CRDs {crds} are not swapped in over the release's own and back: Gateway API's CRD guide warns against moving CRDs backwards (configuration may be lost) and experimental-channel CRDs may need a reinstall"
+            ));
+        }
+        // The version's main cluster: the one most of its scenarios run on.
+        let main = self
+            .slots
+            .iter()
+            .map(|s| &s.slot)
+            .filter(|s| s.istio == slot.istio && s.gateway_api_crds.is_none())
+            .max_by_key(|s| s.scenarios.len())?;
+        (main.install != slot.install).then(|| {
+            format!(
+                "install profile {} is another istioctl install than {} (manifests/install/); one Istio install per cluster",
+                slot.install, main.install
+            )
+        })
+    }
+
     /// One line per step, as `egress plan` prints it.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -1466,6 +1491,9 @@ impl Plan {
                 slot.node_image.as_deref().unwrap_or("-"),
                 slot.scenarios.len()
             ));
+            if let Some(why) = self.why_a_cluster_of_its_own(slot) {
+                out.push_str(&format!("#   a cluster of its own: {why}\n"));
+            }
         }
         for skip in &self.skipped {
             out.push_str(&format!(
@@ -1567,6 +1595,42 @@ mod tests {
                     && !c.starts_with("docker pull")
             })
             .collect()
+    }
+
+    #[test]
+    fn egress_plan_says_why_a_cluster_is_not_shared_with_its_version_s_main_one() {
+        let ws = ws();
+        let suite = Suite::load(&ws).unwrap();
+        let all = suite.select(&[]).unwrap();
+        let plan = build(&all, &ws, &options("1.30.3")).unwrap();
+        let why: Vec<(String, Option<String>)> = plan
+            .slots
+            .iter()
+            .map(|s| {
+                (
+                    s.slot.install.clone(),
+                    plan.why_a_cluster_of_its_own(&s.slot),
+                )
+            })
+            .collect();
+        let main = why
+            .iter()
+            .filter(|(install, reason)| install == "registry-only" && reason.is_none())
+            .count();
+        assert_eq!(main, 1, "{why:?}");
+        assert!(
+            why.iter().any(|(i, r)| i == "ambient"
+                && r.as_deref()
+                    .is_some_and(|r| r.contains("another istioctl install than registry-only"))),
+            "{why:?}"
+        );
+        assert!(
+            why.iter().any(|(_, r)| r
+                .as_deref()
+                .is_some_and(|r| r.starts_with("Gateway API CRDs v1.4.1 are not swapped in"))),
+            "{why:?}"
+        );
+        assert!(plan.render().contains("#   a cluster of its own: "));
     }
 
     #[test]
