@@ -36,6 +36,10 @@ pub struct RunArgs {
     /// Clusters set up or alive at once (each is deleted after its last scenario).
     #[arg(long, env = "EGRESS_PARALLEL_CLUSTERS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
     pub parallel_clusters: u16,
+    /// Scenarios run at once on one cluster, where they share no host, gateway port or
+    /// mesh-wide object (`egress plan` shows the groups)
+    #[arg(long, env = "EGRESS_PARALLEL_SCENARIOS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallel_scenarios: u16,
     /// One cluster per install profile, each installed mesh-wide as the article does
     /// (default: one cluster per Istio version, profiles set up per namespace).
     #[arg(long, env = "EGRESS_MESH_WIDE_PROFILES", value_parser = BoolishValueParser::new(), default_value_t = false, num_args = 0, default_missing_value = "true")]
@@ -160,6 +164,7 @@ impl RunArgs {
         options.upstream = UpstreamMode::parse(&self.upstream)?;
         options.upstream_image.clone_from(&self.upstream_image);
         options.parallel_clusters = usize::from(self.parallel_clusters);
+        options.parallel_scenarios = usize::from(self.parallel_scenarios);
         options.run_id = explicit_run_id()?;
         Ok(options)
     }

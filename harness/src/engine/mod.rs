@@ -477,18 +477,24 @@ impl Engine {
                 fail_all(&error);
             }
             Ok(mesh) => {
-                for s in &slot.scenarios {
-                    let Some(scenario) = self.scenarios.iter().find(|x| x.name() == s.scenario)
-                    else {
-                        continue;
-                    };
-                    let run = scenario::ScenarioExec::new(&self.ctx, &mesh, scenario)
-                        .run(&s.steps)
-                        .await;
-                    if !run.passed() || run.cleanup_error.is_some() {
-                        failed = true;
+                // The plan's groups in order; a group's scenarios at once (their claims
+                // do not meet: plan::conflicts).
+                for group in slot.scenarios.chunk_by(|a, b| a.group == b.group) {
+                    let runs = group.iter().filter_map(|s| {
+                        let scenario = self.scenarios.iter().find(|x| x.name() == s.scenario)?;
+                        let mesh = &mesh;
+                        Some(async move {
+                            scenario::ScenarioExec::new(&self.ctx, mesh, scenario)
+                                .run(&s.steps)
+                                .await
+                        })
+                    });
+                    for run in futures::future::join_all(runs).await {
+                        if !run.passed() || run.cleanup_error.is_some() {
+                            failed = true;
+                        }
+                        done(run);
                     }
-                    done(run);
                 }
             }
         }

@@ -2,6 +2,7 @@
 //! the scenarios that need them, and the typed steps that set them up, run every
 //! scenario and clean up. The engine executes these step values and nothing else.
 
+pub mod conflicts;
 pub mod gateway_api;
 mod step;
 
@@ -184,6 +185,9 @@ pub struct PlanOptions {
     pub timeouts: Timeouts,
     /// Clusters set up or alive at once.
     pub parallel_clusters: usize,
+    /// Scenarios run at once on one cluster, where their claims do not meet
+    /// (`conflicts`).
+    pub parallel_scenarios: usize,
     /// The run's id, where known: it names the report folder and the upstream container.
     pub run_id: Option<String>,
     /// `reports/` of the workspace.
@@ -216,6 +220,7 @@ impl PlanOptions {
             keep_objects: false,
             timeouts: Timeouts::default(),
             parallel_clusters: 2,
+            parallel_scenarios: 1,
             run_id: None,
             reports_dir: PathBuf::from("reports"),
             upstream_image: None,
@@ -277,7 +282,19 @@ pub struct Skip {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ScenarioPlan {
     pub scenario: String,
+    /// Scenarios of one group run at once (`--parallel-scenarios`); groups run in order.
+    pub group: usize,
     pub steps: Vec<PlannedStep>,
+}
+
+impl SlotPlan {
+    /// The scenarios' names in their groups, in the order the groups run.
+    pub fn scenario_groups(&self) -> Vec<Vec<&str>> {
+        self.scenarios
+            .chunk_by(|a, b| a.group == b.group)
+            .map(|g| g.iter().map(|s| s.scenario.as_str()).collect())
+            .collect()
+    }
 }
 
 /// One cluster's steps: set up, its scenarios one after another, torn down.
@@ -300,6 +317,7 @@ pub struct Plan {
     pub end: Vec<PlannedStep>,
     pub timeouts: Timeouts,
     pub parallel_clusters: usize,
+    pub parallel_scenarios: usize,
 }
 
 /// The kind cluster name for a version and install profile.
@@ -833,18 +851,31 @@ pub fn build(
             }
         }
         let mut scenario_plans = Vec::new();
-        for name in &slot.scenarios {
-            let Some(s) = scenarios.iter().find(|s| s.name() == name) else {
-                continue;
-            };
-            let steps = scenario_steps(s, &slot.istio, &slot.install, ws, options)?
-                .into_iter()
-                .map(|(condition, step)| n.at(cluster, Some(name), condition, step))
-                .collect();
-            scenario_plans.push(ScenarioPlan {
-                scenario: name.clone(),
-                steps,
-            });
+        let in_slot: Vec<&Scenario> = slot
+            .scenarios
+            .iter()
+            .filter_map(|name| scenarios.iter().find(|s| s.name() == name).copied())
+            .collect();
+        let claimed = in_slot
+            .iter()
+            .map(|s| scenario_objects(s, ws, options).map(|o| conflicts::claims(s, &o)))
+            .collect::<Result<Vec<_>, String>>()?;
+        for (group, members) in conflicts::groups(&claimed, options.parallel_scenarios)
+            .into_iter()
+            .enumerate()
+        {
+            for s in members.into_iter().map(|i| in_slot[i]) {
+                let name = s.name();
+                let steps = scenario_steps(s, &slot.istio, &slot.install, ws, options)?
+                    .into_iter()
+                    .map(|(condition, step)| n.at(cluster, Some(name), condition, step))
+                    .collect();
+                scenario_plans.push(ScenarioPlan {
+                    scenario: name.to_owned(),
+                    group,
+                    steps,
+                });
+            }
         }
         for step in &mut teardown {
             n.0 += 1;
@@ -881,7 +912,28 @@ pub fn build(
         end,
         timeouts: options.timeouts.clone(),
         parallel_clusters: options.parallel_clusters.max(1),
+        parallel_scenarios: options.parallel_scenarios.max(1),
     })
+}
+
+/// Every object a scenario applies, at once or before a later request.
+fn scenario_objects(
+    s: &Scenario,
+    ws: &Workspace,
+    options: &PlanOptions,
+) -> Result<Vec<crate::manifest::Object>, String> {
+    let mut objects = Vec::new();
+    for m in s
+        .manifests_for(options.upstream)
+        .into_iter()
+        .chain(s.applied_later(options.upstream))
+    {
+        objects.extend(
+            crate::manifest::parse_file_in(&ws.manifests_dir().join(&m.value), s.name())
+                .map_err(|p| p.to_string())?,
+        );
+    }
+    Ok(objects)
 }
 
 /// Every object the slot's scenarios apply.
@@ -896,16 +948,7 @@ fn slot_objects(
         .iter()
         .filter(|s| slot.scenarios.iter().any(|n| n == s.name()))
     {
-        for m in s
-            .manifests_for(options.upstream)
-            .into_iter()
-            .chain(s.applied_later(options.upstream))
-        {
-            objects.extend(
-                crate::manifest::parse_file_in(&ws.manifests_dir().join(&m.value), s.name())
-                    .map_err(|p| p.to_string())?,
-            );
-        }
+        objects.extend(scenario_objects(s, ws, options)?);
     }
     Ok(objects)
 }
@@ -1495,6 +1538,26 @@ impl Plan {
                 out.push_str(&format!("#   a cluster of its own: {why}\n"));
             }
         }
+        if self.parallel_scenarios > 1 {
+            for slot in &self.slots {
+                let target = slot
+                    .slot
+                    .cluster
+                    .as_deref()
+                    .unwrap_or("current kube context");
+                let groups: Vec<String> = slot
+                    .scenario_groups()
+                    .iter()
+                    .map(|names| format!("[{}]", names.join(", ")))
+                    .collect();
+                out.push_str(&format!(
+                    "# on {target}, at most {} scenario(s) at once, in {} group(s) one after another (scenarios that share a host, the gateway's port or a mesh-wide object run apart): {}\n",
+                    self.parallel_scenarios,
+                    groups.len(),
+                    groups.join(" then ")
+                ));
+            }
+        }
         for skip in &self.skipped {
             out.push_str(&format!(
                 "# skipped {} on Istio {}: {}\n",
@@ -1519,6 +1582,12 @@ impl Plan {
             "skipped": self.skipped,
             "timeouts": self.timeouts,
             "parallel_clusters": self.parallel_clusters,
+            "parallel_scenarios": self.parallel_scenarios,
+            // Per cluster, its scenarios in groups run one after another; a group's at once.
+            "scenario_groups": self.slots.iter().map(|s| serde_json::json!({
+                "cluster": s.slot.cluster,
+                "groups": s.scenario_groups(),
+            })).collect::<Vec<_>>(),
             "steps": self.steps(),
         })
     }
@@ -1576,6 +1645,7 @@ mod tests {
             keep_objects: false,
             timeouts: Timeouts::default(),
             parallel_clusters: 2,
+            parallel_scenarios: 1,
             run_id: None,
             reports_dir: "reports".into(),
             upstream_image: None,
@@ -1631,6 +1701,44 @@ mod tests {
             "{why:?}"
         );
         assert!(plan.render().contains("#   a cluster of its own: "));
+    }
+
+    #[test]
+    fn scenarios_that_share_a_host_are_grouped_apart_and_the_plan_shows_the_groups() {
+        let ws = ws();
+        let suite = Suite::load(&ws).unwrap();
+        let all = suite.select(&[]).unwrap();
+        let mut opts = options("1.30.3");
+        opts.parallel_scenarios = 4;
+        let plan = build(&all, &ws, &opts).unwrap();
+        let main = plan.slots.iter().max_by_key(|s| s.scenarios.len()).unwrap();
+        let groups = main.scenario_groups();
+        let group_of = |name: &str| groups.iter().position(|g| g.contains(&name)).unwrap();
+        // Both route httpbin.org through the egress gateway.
+        assert_ne!(
+            group_of("gateway-http"),
+            group_of("gateway-tls-origination")
+        );
+        // db.example.com and mq.example.com meet nothing else in their group.
+        assert_eq!(
+            group_of("sidecar-tcp-echo-database"),
+            group_of("sidecar-tls-over-tcp-echo")
+        );
+        assert!(groups.iter().all(|g| g.len() <= 4));
+        assert!(groups.len() < main.scenarios.len(), "{groups:?}");
+        // Step numbers follow the order the groups run in.
+        let firsts: Vec<usize> = main.scenarios.iter().map(|s| s.steps[0].index).collect();
+        assert!(firsts.windows(2).all(|w| w[0] < w[1]), "{firsts:?}");
+        assert!(plan.render().contains("scenario(s) at once, in "));
+        // One at a time (the default): one group per scenario, and no such line.
+        let serial = build(&all, &ws, &options("1.30.3")).unwrap();
+        assert!(
+            serial
+                .slots
+                .iter()
+                .all(|s| s.scenario_groups().iter().all(|g| g.len() == 1))
+        );
+        assert!(!serial.render().contains("at once, in "));
     }
 
     #[test]

@@ -190,6 +190,61 @@ fn every_scenario_passes_in_simulation_on_the_seed_and_the_newest_release() {
     );
 }
 
+/// `--parallel-scenarios 4`: the plan's groups run at once on the cluster, every
+/// scenario still green, every step once, nothing left. Scenarios of one group overlap
+/// on the (virtual) clock: their steps' starts interleave.
+#[test]
+fn scenarios_side_by_side_stay_green_and_overlap() {
+    let newest = egress_harness::versions::newest_supported().to_string();
+    let mut opts = options(&newest, "side-by-side");
+    opts.plan.parallel_scenarios = 4;
+    let r = run_with(&[], &[], opts, |_| {}, CancellationToken::new());
+    for s in scenarios(&[]) {
+        let c = r.case(s.name(), &newest);
+        if c.status != Status::Skipped {
+            assert!(
+                green(c.status),
+                "{}: {:?} {}",
+                s.name(),
+                c.status,
+                c.message.unwrap_or_default()
+            );
+        }
+    }
+    assert!(r.sim.is_empty(), "left behind: {}", r.sim.snapshot());
+    assert!(r.end.problems.is_empty(), "{:?}", r.end.problems);
+    let planned = r.engine_plan["steps"].as_array().expect("steps").len();
+    assert_eq!(r.steps().len(), planned);
+    // Some group of the plan holds several scenarios, and they ran at once: one's
+    // first step started before another's last step ended.
+    let shared: Vec<Vec<String>> = r.engine_plan["scenario_groups"]
+        .as_array()
+        .expect("scenario_groups")
+        .iter()
+        .flat_map(|slot| slot["groups"].as_array().cloned().unwrap_or_default())
+        .map(|g| serde_json::from_value::<Vec<String>>(g).expect("names"))
+        .filter(|g| g.len() > 1)
+        .collect();
+    assert!(!shared.is_empty(), "no group of several scenarios");
+    let steps = r.steps();
+    let span = |name: &str| {
+        let mine: Vec<&serde_json::Value> =
+            steps.iter().filter(|l| l["scenario"] == name).collect();
+        let start = |l: &&serde_json::Value| l["started"].as_str().unwrap_or_default().to_owned();
+        (
+            mine.iter().map(start).min().unwrap_or_default(),
+            mine.iter().map(start).max().unwrap_or_default(),
+        )
+    };
+    let (a, b) = (span(&shared[0][0]), span(&shared[0][1]));
+    assert!(
+        a.0 < b.1 && b.0 < a.1,
+        "{} {a:?} and {} {b:?} did not overlap",
+        shared[0][0],
+        shared[0][1]
+    );
+}
+
 #[test]
 fn the_run_plan_is_what_egress_plan_prints_as_json() {
     let scenarios = scenarios(&["gateway-http"]);
