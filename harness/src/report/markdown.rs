@@ -80,24 +80,27 @@ pub fn render(results: &Results, changes: Option<&[Change]>) -> String {
 
 /// Where the run's time went, in one line.
 pub fn time_split(t: &crate::model::RunTiming) -> String {
-    // A share of the wall time is at most 100 %: CPU time beyond the wall time was
-    // spent on several cores at once, and is said so.
-    let share = t.overhead_share();
+    let phases = format!(
+        "cluster setup {} · Istio install {} · scenarios {} (of which requests becoming consistent {}, waiting out deadlines {}) · downloads and pulls {} · teardown {}",
+        duration(t.cluster_setup_seconds),
+        duration(t.istio_install_seconds),
+        duration(t.scenario_seconds),
+        duration(t.consistency_seconds),
+        duration(t.deadline_wait_seconds),
+        duration(t.host_seconds),
+        duration(t.teardown_seconds),
+    );
+    let wall = duration(t.wall_seconds);
     if t.virtual_clock {
         // CPU against virtual time would be a meaningless share.
         return format!(
-            "**Time** on the simulated cluster's virtual clock (its waits cost no real time): {} · cluster setup {} · Istio install {} · scenarios {} (of which requests becoming consistent {}, waiting out deadlines {}) · downloads and pulls {} · teardown {} · the harness's own CPU {:.1} s",
-            duration(t.wall_seconds),
-            duration(t.cluster_setup_seconds),
-            duration(t.istio_install_seconds),
-            duration(t.scenario_seconds),
-            duration(t.consistency_seconds),
-            duration(t.deadline_wait_seconds),
-            duration(t.host_seconds),
-            duration(t.teardown_seconds),
+            "**Time** on the simulated cluster's virtual clock (its waits cost no real time): {wall} · {phases} · the harness's own CPU {:.1} s",
             t.harness_cpu_seconds.max(0.0),
         );
     }
+    // A share of the wall time is at most 100 %: CPU time beyond the wall time was
+    // spent on several cores at once, and is said so.
+    let share = t.overhead_share();
     let cpu = if share > 1.0 {
         format!(
             "{} s, more than the wall time (several cores at once)",
@@ -111,15 +114,7 @@ pub fn time_split(t: &crate::model::RunTiming) -> String {
         )
     };
     format!(
-        "**Time** {} wall · cluster setup {} · Istio install {} · scenarios {} (of which requests becoming consistent {}, waiting out deadlines {}) · downloads and pulls {} · teardown {} · the harness's own CPU {cpu} (phases of clusters set up at once overlap)",
-        duration(t.wall_seconds),
-        duration(t.cluster_setup_seconds),
-        duration(t.istio_install_seconds),
-        duration(t.scenario_seconds),
-        duration(t.consistency_seconds),
-        duration(t.deadline_wait_seconds),
-        duration(t.host_seconds),
-        duration(t.teardown_seconds),
+        "**Time** {wall} wall · {phases} · the harness's own CPU {cpu} (phases of clusters set up at once overlap)"
     )
 }
 
