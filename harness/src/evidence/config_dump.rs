@@ -75,9 +75,24 @@ pub fn leftover_hosts(dump: &str, hosts: &[String]) -> Result<Vec<String>, Strin
     let text = serde_json::to_string(&active).map_err(|e| e.to_string())?;
     Ok(hosts
         .iter()
-        .filter(|h| text.contains(h.as_str()))
+        .filter(|h| mentions_host(&text, h))
         .cloned()
         .collect())
+}
+
+/// `host` as a whole name in `text`: `outbound|80||httpbin.org` names httpbin.org,
+/// `en.wikipedia.org` does not name wikipedia.org, so another scenario's config on the
+/// same gateway is not taken for this one's leftovers.
+fn mentions_host(text: &str, host: &str) -> bool {
+    let part_of_name = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '.';
+    !host.is_empty()
+        && text.match_indices(host).any(|(at, _)| {
+            !text[..at].chars().next_back().is_some_and(part_of_name)
+                && !text[at + host.len()..]
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
 }
 
 #[cfg(test)]
@@ -111,6 +126,26 @@ mod tests {
             .is_empty()
         );
         assert!(leftover_hosts("<html>", &hosts).is_err());
+        assert!(
+            leftover_hosts(&dump("outbound|443||myhttpbin.org"), &hosts)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            leftover_hosts(&dump("outbound|443||httpbin.org-mirror"), &hosts)
+                .unwrap()
+                .is_empty()
+        );
+        let family = vec!["wikipedia.org".to_owned()];
+        assert!(
+            leftover_hosts(&dump("outbound|443||en.wikipedia.org"), &family)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            leftover_hosts(&dump("outbound|443||wikipedia.org"), &family).unwrap(),
+            family
+        );
         let listener = |state: &str| {
             serde_json::json!({"name": "0.0.0.0_443", state: {"listener": {
                 "filter_chains": [{"filter_chain_match": {"server_names": ["httpbin.org"]},

@@ -10,9 +10,20 @@
 //! a host change the routes of every request to it; objects in the root namespace
 //! (istio-system) apply to the whole mesh; Gateways in any namespace program the one
 //! shared egress gateway, one listener per port.
+//!
+//! A ServiceEntry can also take traffic by destination address instead of host: "If
+//! one or more IP addresses are specified, the incoming traffic will be identified as
+//! belonging to this service if the destination IP matches the IP/CIDRs specified in
+//! the addresses field. If the Addresses field is empty, traffic will be identified
+//! solely based on the destination port. In such scenarios, the port on which the
+//! service is being accessed must not be shared by any other service in the mesh"
+//! (service_entry.proto, `addresses`). Local upstream hosts resolve to addresses on
+//! kind's Docker network, unknown when planning, so such a claim meets every request
+//! to its port unless its addresses are documentation ranges no upstream has.
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::net::IpAddr;
 
 use serde_json::Value;
 
@@ -29,6 +40,11 @@ pub enum Claim {
     MeshWide(String),
     /// A port of the shared egress gateway, with the protocol its Gateway server gives it.
     GatewayPort(u64, String),
+    /// A destination port its requests leave the client for.
+    RequestPort(u64),
+    /// A sidecar port an exported ServiceEntry takes by destination address: every
+    /// address (`None`: a TCP port without `addresses`) or these IPs and CIDRs.
+    PortByAddress(u64, Option<Vec<String>>),
 }
 
 impl Claim {
@@ -39,8 +55,100 @@ impl Claim {
             (Claim::Host(a), Claim::Host(b)) => hosts_meet(a, b),
             // The same port with another protocol: Istio keeps one of the two servers.
             (Claim::GatewayPort(a, p), Claim::GatewayPort(b, q)) => a == b && p != q,
+            (Claim::PortByAddress(a, addresses), Claim::RequestPort(b))
+            | (Claim::RequestPort(b), Claim::PortByAddress(a, addresses)) => {
+                a == b
+                    && addresses
+                        .as_ref()
+                        .is_none_or(|all| !all.iter().all(|x| in_documentation_range(x)))
+            }
+            (Claim::PortByAddress(a, x), Claim::PortByAddress(b, y)) => {
+                a == b
+                    && match (x, y) {
+                        (Some(x), Some(y)) => x.iter().any(|p| y.iter().any(|q| overlap(p, q))),
+                        _ => true,
+                    }
+            }
             _ => false,
         }
+    }
+}
+
+/// An address or CIDR as network and prefix length; `None` when it is neither.
+fn prefix(text: &str) -> Option<(IpAddr, u8)> {
+    let (ip, len) = text.split_once('/').unwrap_or((text, ""));
+    let ip: IpAddr = ip.trim().parse().ok()?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let len = if len.is_empty() {
+        max
+    } else {
+        len.trim().parse().ok()?
+    };
+    (len <= max).then_some((ip, len))
+}
+
+fn leading_bits(ip: IpAddr, len: u8) -> Option<u128> {
+    let (bits, width) = match ip {
+        IpAddr::V4(v4) => (u128::from(u32::from(v4)), 32u32),
+        IpAddr::V6(v6) => (u128::from(v6), 128),
+    };
+    let len = u32::from(len);
+    Some(if len == 0 { 0 } else { bits >> (width - len) })
+}
+
+/// Whether two addresses or CIDRs share an address; text that parses as neither
+/// shares with everything, to be safe.
+fn overlap(a: &str, b: &str) -> bool {
+    let (Some((x, m)), Some((y, n))) = (prefix(a), prefix(b)) else {
+        return true;
+    };
+    if x.is_ipv4() != y.is_ipv4() {
+        return false;
+    }
+    let len = m.min(n);
+    leading_bits(x, len) == leading_bits(y, len)
+}
+
+/// Within the ranges kept for documentation (RFC 5737's three TEST-NETs, RFC 3849's
+/// 2001:db8::/32), which no upstream host resolves to.
+fn in_documentation_range(address: &str) -> bool {
+    let Some((ip, len)) = prefix(address) else {
+        return false;
+    };
+    [
+        "192.0.2.0/24",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "2001:db8::/32",
+    ]
+    .iter()
+    .filter_map(|range| prefix(range))
+    .any(|(net, net_len)| {
+        ip.is_ipv4() == net.is_ipv4()
+            && len >= net_len
+            && leading_bits(ip, net_len) == leading_bits(net, net_len)
+    })
+}
+
+/// The port a request's URL connects to: its own, or its scheme's.
+fn url_port(url: &str) -> Option<u64> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let after_host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or("", |(_, after)| after),
+        None => host_port.split_once(':').map_or("", |(_, p)| p),
+    };
+    let explicit = after_host.trim_start_matches(':');
+    if !explicit.is_empty() {
+        return explicit.parse().ok();
+    }
+    match scheme.to_ascii_lowercase().as_str() {
+        "http" | "ws" => Some(80),
+        "https" | "wss" => Some(443),
+        "gopher" | "gophers" => Some(70),
+        "ftp" => Some(21),
+        _ => None,
     }
 }
 
@@ -51,6 +159,16 @@ impl fmt::Display for Claim {
             Claim::MeshWide(what) => write!(f, "{what} in {ISTIO_NAMESPACE} (mesh-wide)"),
             Claim::GatewayPort(port, protocol) => {
                 write!(f, "egress gateway port {port} as {protocol}")
+            }
+            Claim::RequestPort(port) => write!(f, "requests to port {port}"),
+            Claim::PortByAddress(port, None) => {
+                write!(
+                    f,
+                    "port {port} of every address (a TCP ServiceEntry port without addresses)"
+                )
+            }
+            Claim::PortByAddress(port, Some(addresses)) => {
+                write!(f, "port {port} of {}", addresses.join(", "))
             }
         }
     }
@@ -77,6 +195,12 @@ pub fn claims(s: &Scenario, objects: &[Object]) -> BTreeSet<Claim> {
         .map(|r| Claim::Host(crate::judge::url_host(&r.url.value)))
         .filter(|c| !matches!(c, Claim::Host(h) if h.is_empty() || h.contains('$')))
         .collect();
+    out.extend(
+        s.requests
+            .iter()
+            .filter_map(|r| url_port(&r.url.value))
+            .map(Claim::RequestPort),
+    );
     for o in objects {
         if o.namespace.as_deref() == Some(ISTIO_NAMESPACE) {
             out.insert(Claim::MeshWide(format!("{}/{}", o.kind, o.name)));
@@ -93,6 +217,9 @@ pub fn claims(s: &Scenario, objects: &[Object]) -> BTreeSet<Claim> {
                 .map(str::to_owned)
                 .collect()
         };
+        if o.kind == "ServiceEntry" && !own_namespace_only {
+            out.extend(ports_by_address(spec, &strings(&spec["addresses"])));
+        }
         let hosts: Vec<String> = match o.kind.as_str() {
             "ServiceEntry" => [strings(&spec["hosts"]), strings(&spec["addresses"])].concat(),
             "VirtualService" => strings(&spec["hosts"]),
@@ -140,6 +267,31 @@ pub fn claims(s: &Scenario, objects: &[Object]) -> BTreeSet<Claim> {
         );
     }
     out
+}
+
+/// The sidecar ports a ServiceEntry takes by address: with `addresses`, each port not
+/// routed by HTTP Host; without, each opaque one (TCP, the databases', or none given,
+/// which Istio sniffs) — TLS and HTTPS ports are told apart by SNI.
+fn ports_by_address(spec: &Value, addresses: &[String]) -> Vec<Claim> {
+    spec["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|port| {
+            let number = port["number"].as_u64()?;
+            let protocol = port["protocol"]
+                .as_str()
+                .unwrap_or_default()
+                .to_ascii_uppercase();
+            let by_host = matches!(protocol.as_str(), "HTTP" | "HTTP2" | "GRPC" | "GRPC-WEB");
+            let by_sni = matches!(protocol.as_str(), "TLS" | "HTTPS");
+            if !addresses.is_empty() {
+                (!by_host).then(|| Claim::PortByAddress(number, Some(addresses.to_vec())))
+            } else {
+                (!by_host && !by_sni).then_some(Claim::PortByAddress(number, None))
+            }
+        })
+        .collect()
 }
 
 /// Groups run one after another, each of at most `at_once` scenarios whose claims do
@@ -219,5 +371,45 @@ mod tests {
             why_apart(&claimed[0], &claimed[2]).as_deref(),
             Some("host httpbin.org")
         );
+    }
+
+    #[test]
+    fn a_service_entry_taking_a_port_by_address_meets_the_requests_it_can_catch() {
+        let every = Claim::PortByAddress(443, None);
+        let cidr = Claim::PortByAddress(443, Some(vec!["172.16.0.0/12".into()]));
+        let test_net = Claim::PortByAddress(443, Some(vec!["203.0.113.1".into()]));
+        // Local upstream hosts resolve into kind's network (172.18.0.0/16 by default).
+        assert!(cidr.meets(&Claim::RequestPort(443)));
+        assert!(every.meets(&Claim::RequestPort(443)));
+        assert!(!cidr.meets(&Claim::RequestPort(80)), "another port");
+        assert!(
+            !test_net.meets(&Claim::RequestPort(443)),
+            "nothing resolves there"
+        );
+        assert!(test_net.meets(&Claim::PortByAddress(
+            443,
+            Some(vec!["203.0.113.0/24".into()])
+        )));
+        assert!(!test_net.meets(&Claim::PortByAddress(443, Some(vec!["203.0.113.2".into()]))));
+        assert!(test_net.meets(&every));
+        assert!(cidr.meets(&Claim::PortByAddress(443, Some(vec!["172.18.0.5".into()]))));
+        assert!(!cidr.meets(&Claim::PortByAddress(443, Some(vec!["10.0.0.0/8".into()]))));
+        assert!(!Claim::RequestPort(443).meets(&Claim::RequestPort(443)));
+        assert!(overlap("2001:db8::/32", "2001:db8:1::1"));
+        assert!(!overlap("2001:db8::1", "10.0.0.1"));
+        assert!(
+            overlap("not-an-address", "10.0.0.1"),
+            "unreadable: assume it meets"
+        );
+        assert!(in_documentation_range("198.51.100.0/25"));
+        assert!(
+            !in_documentation_range("198.51.0.0/16"),
+            "wider than the range"
+        );
+        assert_eq!(url_port("http://httpbin.org/headers"), Some(80));
+        assert_eq!(url_port("https://u@en.wikipedia.org/wiki"), Some(443));
+        assert_eq!(url_port("gopher://db.example.com:5432/_x"), Some(5432));
+        assert_eq!(url_port("http://[2001:db8::1]:8080/"), Some(8080));
+        assert_eq!(url_port("http://[2001:db8::1]/"), Some(80));
     }
 }

@@ -1607,6 +1607,39 @@ mod tests {
     }
 
     #[test]
+    fn service_entries_taking_ports_by_address_run_apart_from_what_they_catch() {
+        let ws = ws();
+        let suite = Suite::load(&ws).unwrap();
+        let o = options("1.30.3");
+        let claims_of = |name: &str| {
+            let s = suite
+                .scenarios
+                .iter()
+                .find(|s| s.name() == name)
+                .unwrap_or_else(|| panic!("{name} in the suite"));
+            conflicts::claims(s, &scenario_objects(s, &ws, &o).unwrap())
+        };
+        // 172.16.0.0/12:443 takes every request to a local upstream's port 443.
+        let cidr_443 = claims_of("istio-51747-second-address-ignored");
+        let why = conflicts::why_apart(&cidr_443, &claims_of("sidecar-wildcard-host"));
+        assert!(
+            why.as_deref().is_some_and(|w| w.contains("172.16.0.0/12")),
+            "{why:?}"
+        );
+        // httpbin.org:80 as TCP without addresses: a TCP proxy on port 80 of every address.
+        assert!(
+            claims_of("sidecar-tcp-service-entry")
+                .contains(&conflicts::Claim::PortByAddress(80, None))
+        );
+        assert!(claims_of("external-name-service").contains(&conflicts::Claim::RequestPort(80)));
+        let overlapping = claims_of("istio-54990-overlapping-addresses");
+        assert!(
+            conflicts::why_apart(&overlapping, &claims_of("istio-52944-single-ip-and-cidr"))
+                .is_some()
+        );
+    }
+
+    #[test]
     fn istioctl_assets_are_named_as_istio_publishes_them() {
         // release-builder's archive names; Intel macOS has no arch suffix.
         let table = [
