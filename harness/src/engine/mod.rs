@@ -144,8 +144,10 @@ impl Engine {
         });
         Environment {
             install: match (slot, self.scenarios.iter().find(|s| s.name() == scenario)) {
-                (Some(slot), Some(s)) => scenario::install_text(&s.install.value, &slot.install),
-                (Some(slot), None) => slot.install.clone(),
+                (Some(slot), Some(s)) => {
+                    scenario::install_text(&s.install.value, &slot.install_label())
+                }
+                (Some(slot), None) => slot.install_label(),
                 (None, _) => String::new(),
             },
             upstream: Some(self.ctx.options.plan.upstream.as_str().to_owned()),
@@ -718,7 +720,7 @@ impl Engine {
         Ok(Mesh {
             kube,
             istio,
-            install: slot.slot.install.clone(),
+            install: slot.slot.install_label(),
             cluster: slot.slot.cluster.clone(),
             node_image: slot.slot.node_image.clone(),
             kubernetes,

@@ -69,11 +69,39 @@ pub fn cluster_profile(install: &str, mesh_wide: bool) -> &str {
 /// and no egress gateway; ztunnel on every node, waypoints as the scenarios declare.
 pub const AMBIENT_PROFILE: &str = "ambient";
 
+/// Whether ambient scenarios run beside the sidecar ones on the version's one install
+/// (the base profile, its egress gateway, plus overlays/ambient.yaml). Checked from
+/// 1.25, the first release the ambient scenarios run on: istio/istio
+/// manifests/profiles/ambient.yaml is the same file at 1.25.0 through 1.31.0-rc.0 (the
+/// newest tag read), and
+/// Istio's own ambient tests install it over the egress gateway of their defaults
+/// (tests/integration/iop-ambient-test-defaults.yaml on
+/// iop-integration-test-defaults.yaml) and run sidecar pods beside ambient ones
+/// (tests/integration/ambient/main_test.go). Earlier releases keep a cluster of their own.
+fn ambient_beside_sidecars(istio: &IstioRelease) -> bool {
+    match istio {
+        IstioRelease::Exact(v) => (v.major, v.minor) >= (1, 25) && (v.major, v.minor) <= (1, 31),
+        // Resolved before a run; a printed plan shows the newest, which is checked.
+        IstioRelease::Latest => true,
+        IstioRelease::Installed => false,
+    }
+}
+
+/// Ambient's data plane over the base profile (see [`ambient_beside_sidecars`]).
+pub const AMBIENT_OVERLAY: &str = "overlays/ambient.yaml";
+
 /// Images the Istio install uses, under `docker.io/istio` for releases.
 const ISTIO_IMAGES: &[&str] = &["pilot", "proxyv2"];
 /// What ambient adds: the CNI node agent and ztunnel (istio/istio
 /// manifests/charts/istio-cni, manifests/charts/ztunnel).
 const AMBIENT_IMAGES: &[&str] = &["install-cni", "ztunnel"];
+/// The ambient profile sets `global.variant: distroless` (istio/istio
+/// manifests/helm-profiles/ambient.yaml, 1.24.0 through 1.31.0-rc.0), so every image
+/// of that install is `<tag>-distroless`: istiod's, the sidecars' and gateways'
+/// (`{{with (.Values.variant | default .Values.global.variant)}}-{{.}}{{end}}` in
+/// istio-discovery's deployment.yaml and istio-egress's), install-cni's ("istio-tag"
+/// in its _helpers.tpl) and ztunnel's (globals flattened in its zzz_profile.yaml).
+const AMBIENT_IMAGE_VARIANT: &str = "-distroless";
 /// Attempts of `kind create cluster` before it is an error.
 const CREATE_ATTEMPTS: u32 = 3;
 /// Secrets with the run's certificates (see `upstream::secrets`).
@@ -267,7 +295,27 @@ pub struct Slot {
     pub node_image: Option<String>,
     /// Gateway API CRDs other than the Istio release's own (`gateway_api_crds:`).
     pub gateway_api_crds: Option<String>,
+    /// Ambient's data plane installed beside the sidecars, for the ambient scenarios
+    /// among them (manifests/install/overlays/ambient.yaml).
+    pub ambient: bool,
     pub scenarios: Vec<String>,
+}
+
+impl Slot {
+    /// The install as reports name it: the profile, `+ambient` where ambient's data
+    /// plane runs beside the sidecars.
+    pub fn install_label(&self) -> String {
+        if self.ambient {
+            format!("{}+{AMBIENT_PROFILE}", self.install)
+        } else {
+            self.install.clone()
+        }
+    }
+
+    /// Whether ztunnel and the CNI agent run on the cluster.
+    pub fn runs_ambient(&self) -> bool {
+        self.ambient || self.install == AMBIENT_PROFILE
+    }
 }
 
 /// A scenario that does not run on a version, and why.
@@ -418,36 +466,47 @@ fn slots(
                     continue;
                 }
             }
+            // Ambient beside sidecars on the version's one install, where that is checked.
+            let ambient_beside = install == AMBIENT_PROFILE
+                && !options.mesh_wide_profiles
+                && ambient_beside_sidecars(istio);
+            let install = if ambient_beside {
+                BASE_PROFILE.to_owned()
+            } else {
+                install
+            };
             if let Some(slot) = slots.iter_mut().find(|slot| {
                 slot.istio == *istio && slot.install == install && slot.gateway_api_crds == crds
             }) {
                 slot.scenarios.push(s.name().into());
+                slot.ambient |= ambient_beside;
                 continue;
             }
-            let (cluster, kubeconfig, node_image) = if options.cluster.makes_clusters() {
-                let mut name = cluster_name(istio, &install);
-                if let Some(c) = &crds {
-                    name.push_str(&format!("-gwapi-{}", c.replace('.', "-")));
-                }
-                let kubeconfig = kubeconfig_path(&options.cache_dir, &name);
-                let image = match (&options.node_image, istio) {
-                    (Some(image), _) => Some(image.clone()),
-                    (None, IstioRelease::Exact(v)) => Some(versions::node_image(v)?.to_owned()),
-                    (None, IstioRelease::Latest | IstioRelease::Installed) => None,
-                };
-                (Some(name), Some(kubeconfig), image)
-            } else {
-                (None, None, None)
-            };
             slots.push(Slot {
                 istio: istio.clone(),
                 install,
-                cluster,
-                kubeconfig,
-                node_image,
+                ambient: ambient_beside,
+                cluster: None,
+                kubeconfig: None,
+                node_image: None,
                 gateway_api_crds: crds,
                 scenarios: vec![s.name().into()],
             });
+        }
+    }
+    if options.cluster.makes_clusters() {
+        for slot in &mut slots {
+            let mut name = cluster_name(&slot.istio, &slot.install_label().replace('+', "-"));
+            if let Some(c) = &slot.gateway_api_crds {
+                name.push_str(&format!("-gwapi-{}", c.replace('.', "-")));
+            }
+            slot.kubeconfig = Some(kubeconfig_path(&options.cache_dir, &name));
+            slot.cluster = Some(name);
+            slot.node_image = match (&options.node_image, &slot.istio) {
+                (Some(image), _) => Some(image.clone()),
+                (None, IstioRelease::Exact(v)) => Some(versions::node_image(v)?.to_owned()),
+                (None, IstioRelease::Latest | IstioRelease::Installed) => None,
+            };
         }
     }
     Ok((slots, skipped))
@@ -739,6 +798,12 @@ pub fn build(
                     install_file.display().to_string(),
                 ];
                 // istioctl overlays its `-f` files left to right.
+                if slot.ambient {
+                    install.extend([
+                        "-f".into(),
+                        install_dir.join(AMBIENT_OVERLAY).display().to_string(),
+                    ]);
+                }
                 if let IstioRelease::Exact(v) = &slot.istio
                     && gateway_api::needs_alpha_flag(v, &objects)
                 {
@@ -998,7 +1063,9 @@ pub fn scenario_steps(
         Step::CreateNamespace {
             name: ns.clone(),
             labels: vec![
-                if cluster_install == AMBIENT_PROFILE {
+                // Never both labels: "sidecar injection takes precedence" (istio.io
+                // content/en/docs/ambient/usage/add-workloads/index.md).
+                if s.install.value == AMBIENT_PROFILE {
                     ("istio.io/dataplane-mode".into(), "ambient".into())
                 } else {
                     ("istio-injection".into(), "enabled".into())
@@ -1069,7 +1136,7 @@ pub fn scenario_steps(
         |file: &Path, pod: &str, namespace: &str, injected: bool| -> Result<bool, String> {
             let objects = crate::manifest::parse_file_in(file, &ns).map_err(|p| p.to_string())?;
             let sidecar = crate::manifest::wants_sidecar(&objects)
-                && cluster_install != AMBIENT_PROFILE
+                && s.install.value != AMBIENT_PROFILE
                 && injected;
             steps.push((
                 None,
@@ -1451,15 +1518,15 @@ fn slot_images(
     client_images: &[(String, String)],
     scenarios: &[&Scenario],
 ) -> Vec<String> {
-    let ambient = if slot.install == AMBIENT_PROFILE {
-        AMBIENT_IMAGES
+    let (ambient, variant) = if slot.runs_ambient() {
+        (AMBIENT_IMAGES, AMBIENT_IMAGE_VARIANT)
     } else {
-        &[]
+        (&[][..], "")
     };
     let mut images: Vec<String> = ISTIO_IMAGES
         .iter()
         .chain(ambient)
-        .map(|i| format!("docker.io/istio/{i}:{}", slot.istio))
+        .map(|i| format!("docker.io/istio/{i}:{}{variant}", slot.istio))
         .collect();
     let in_slot: Vec<&&Scenario> = scenarios
         .iter()
@@ -1514,6 +1581,11 @@ impl Plan {
             .map(|s| &s.slot)
             .filter(|s| s.istio == slot.istio && s.gateway_api_crds.is_none())
             .max_by_key(|s| s.scenarios.len())?;
+        if slot.install == AMBIENT_PROFILE && !ambient_beside_sidecars(&slot.istio) {
+            return Some(
+                "ambient beside sidecars on one install is checked from Istio 1.25 through 1.31 (manifests/install/overlays/ambient.yaml); on this release ambient gets its own istioctl install".into(),
+            );
+        }
         (main.install != slot.install).then(|| {
             format!(
                 "install profile {} is another istioctl install than {} (manifests/install/); one Istio install per cluster",
@@ -1530,7 +1602,7 @@ impl Plan {
             out.push_str(&format!(
                 "# cluster {target}: Istio {}, install {}, node image {}, {} scenario(s)\n",
                 slot.istio,
-                slot.install,
+                slot.install_label(),
                 slot.node_image.as_deref().unwrap_or("-"),
                 slot.scenarios.len()
             ));
@@ -1711,28 +1783,38 @@ mod tests {
             .iter()
             .map(|s| {
                 (
-                    s.slot.install.clone(),
+                    s.slot.install_label(),
                     plan.why_a_cluster_of_its_own(&s.slot),
                 )
             })
             .collect();
         let main = why
             .iter()
-            .filter(|(install, reason)| install == "registry-only" && reason.is_none())
+            .filter(|(install, reason)| install == "registry-only+ambient" && reason.is_none())
             .count();
         assert_eq!(main, 1, "{why:?}");
-        assert!(
-            why.iter().any(|(i, r)| i == "ambient"
-                && r.as_deref()
-                    .is_some_and(|r| r.contains("another istioctl install than registry-only"))),
-            "{why:?}"
-        );
         assert!(
             why.iter().any(|(_, r)| r
                 .as_deref()
                 .is_some_and(|r| r.starts_with("Gateway API CRDs v1.4.1 are not swapped in"))),
             "{why:?}"
         );
+        // Before 1.25 ambient beside sidecars is not checked: a cluster of its own.
+        let mut ambient = all
+            .iter()
+            .find(|s| s.install.value == AMBIENT_PROFILE)
+            .map(|s| (*s).clone())
+            .unwrap();
+        ambient.istio = crate::scenario::Range::parse(">=1.24").unwrap();
+        let sidecar = all.iter().find(|s| s.name() == "gateway-http").unwrap();
+        let plan = build(&[&ambient, sidecar], &ws, &options("1.24.6")).unwrap();
+        let own: Vec<String> = plan
+            .slots
+            .iter()
+            .filter_map(|s| plan.why_a_cluster_of_its_own(&s.slot))
+            .collect();
+        assert_eq!(own.len(), 1, "{own:?}");
+        assert!(own[0].contains("checked from Istio 1.25"), "{own:?}");
         assert!(plan.render().contains("#   a cluster of its own: "));
     }
 
@@ -1852,19 +1934,72 @@ mod tests {
             })
             .collect();
         assert_eq!(own, ["egc-1-30-3-registry-only-gwapi-v1-4-1"]);
-        // Ambient cannot be had in a namespace: it gets a cluster of its own.
+        // Ambient runs beside the sidecars from 1.25: its data plane is overlaid on the
+        // version's one install, and its namespaces are labelled for ztunnel.
         let ambient: Vec<&str> = plan
             .slots
             .iter()
-            .filter(|s| s.slot.install == AMBIENT_PROFILE)
+            .filter(|s| s.slot.ambient)
             .filter_map(|s| s.slot.cluster.as_deref())
             .collect();
-        assert_eq!(ambient, ["egc-1-30-3-ambient"]);
-        assert_eq!(plan.slots.len(), 4, "one per version, and those");
+        assert_eq!(ambient, ["egc-1-30-3-registry-only-ambient"]);
+        assert_eq!(plan.slots.len(), 3, "one per version, and that");
+        assert!(plan.slots.iter().all(|s| s.slot.install == BASE_PROFILE));
+        let shared = plan.slots.iter().find(|s| s.slot.ambient).unwrap();
+        let install = shared
+            .setup
+            .iter()
+            .find_map(|p| match &p.step {
+                Step::InstallIstio { argv, .. } => Some(argv.join(" ")),
+                _ => None,
+            })
+            .unwrap();
         assert!(
-            plan.slots
+            install.contains("install/registry-only.yaml -f "),
+            "{install}"
+        );
+        assert!(
+            install.contains("install/overlays/ambient.yaml"),
+            "{install}"
+        );
+        let loaded = shared
+            .setup
+            .iter()
+            .find_map(|p| match &p.step {
+                Step::LoadImages { images, .. } => Some(images.clone()),
+                _ => None,
+            })
+            .unwrap();
+        for image in ["pilot", "proxyv2", "install-cni", "ztunnel"] {
+            let tag = format!("docker.io/istio/{image}:1.30.3-distroless");
+            assert!(loaded.contains(&tag), "{loaded:?}");
+        }
+        let labels_of = |name: &str| {
+            shared
+                .scenarios
                 .iter()
-                .all(|s| s.slot.install == BASE_PROFILE || s.slot.install == AMBIENT_PROFILE)
+                .find(|p| p.scenario == name)
+                .and_then(|p| {
+                    p.steps.iter().find_map(|p| match &p.step {
+                        Step::CreateNamespace { labels, .. } => Some(labels.clone()),
+                        _ => None,
+                    })
+                })
+                .unwrap()
+        };
+        let mode = |name: &str| labels_of(name)[0].clone();
+        assert_eq!(
+            mode("ambient-waypoint-authz"),
+            ("istio.io/dataplane-mode".to_owned(), "ambient".to_owned())
+        );
+        assert_eq!(
+            mode("gateway-http"),
+            ("istio-injection".to_owned(), "enabled".to_owned())
+        );
+        assert!(
+            !labels_of("ambient-waypoint-authz")
+                .iter()
+                .any(|(k, _)| k == "istio-injection")
         );
         let steps_of = |name: &str| {
             plan.slots[0]
@@ -1952,8 +2087,8 @@ mod tests {
             .filter(|p| matches!(p.step, Step::PullImage { .. }))
             .count();
         assert_eq!(
-            pulls, 8,
-            "two Istio images per version, ambient's two on 1.30.3, the client image and the http-proxy scenario's squid, each pulled once"
+            pulls, 10,
+            "two Istio images per version, ambient's four (its distroless variant of those two, and install-cni and ztunnel) on 1.30.3, the client image and the http-proxy scenario's squid, each pulled once"
         );
         let builds = plan
             .steps()

@@ -226,12 +226,16 @@ impl Programs {
                 // istiod's environment: `values.pilot.env` of every `-f`, overlaid left
                 // to right as istioctl does.
                 cluster.istiod_env.clear();
+                cluster.ztunnel = false;
                 for file in flags(argv, "-f") {
                     let objects = match egress_harness::manifest::parse_file(Path::new(file)) {
                         Ok(objects) => objects,
                         Err(e) => return ran(argv, 1, "", &format!("Error: {e}")),
                     };
                     for o in objects {
+                        let spec = &o.body["spec"];
+                        cluster.ztunnel |= spec["profile"] == "ambient"
+                            || spec["components"]["ztunnel"]["enabled"] == true;
                         for (k, v) in o.body["spec"]["values"]["pilot"]["env"]
                             .as_object()
                             .into_iter()

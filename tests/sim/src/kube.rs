@@ -58,11 +58,9 @@ struct Api {
 /// ztunnel's pod on the simulated cluster's one node.
 const ZTUNNEL_POD: &str = "ztunnel-sim0";
 
-/// Whether the cluster runs Istio's ambient profile (ztunnel, no egress gateway).
+/// Whether the cluster runs ztunnel (the ambient profile, or ambient beside sidecars).
 fn ambient(c: &Cluster) -> bool {
-    c.istio
-        .as_ref()
-        .is_some_and(|(_, profile)| profile == "ambient")
+    c.istio.is_some() && c.ztunnel
 }
 
 /// A gateway replica's pod name; the second exists under `gateway-logs-unreadable`.

@@ -36,6 +36,9 @@ pub struct Cluster {
     pub node_image: Option<String>,
     /// Installed Istio: version and install profile.
     pub istio: Option<(semver::Version, String)>,
+    /// Whether the install runs ztunnel (`profile: ambient`, or an overlay enabling
+    /// components.ztunnel).
+    pub ztunnel: bool,
     /// The mesh config istiod reads (ConfigMap istio-system/istio, key mesh).
     pub mesh_config: Option<String>,
     /// istiod's environment from the install (`values.pilot.env`).
@@ -178,6 +181,7 @@ impl Sim {
     pub fn add_existing_cluster(&self, version: semver::Version, profile: &str, mesh: &str) {
         let mut cluster = Cluster {
             istio: Some((version, profile.to_owned())),
+            ztunnel: profile == "ambient",
             mesh_config: Some(mesh.to_owned()),
             existing: true,
             ..Cluster::default()

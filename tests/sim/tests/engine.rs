@@ -495,8 +495,10 @@ fn the_regression_pack_fails_where_its_bug_is_and_passes_where_it_is_fixed() {
 }
 
 #[test]
-fn ambient_scenarios_run_on_an_ambient_cluster_and_read_the_waypoint_and_ztunnel() {
-    let r = run(&["ambient"], "1.30.3", &[], "ambient");
+fn ambient_scenarios_run_beside_sidecars_and_read_the_waypoint_and_ztunnel() {
+    let r = run(&["ambient", "gateway-http"], "1.30.3", &[], "ambient");
+    let beside = r.case("gateway-http", "1.30.3");
+    assert_eq!(beside.status, Status::Pass, "{:?}", beside.message);
     for s in ["ambient-waypoint-authz", "ambient-waypoint-tls-origination"] {
         let c = r.case(s, "1.30.3");
         assert_eq!(c.status, Status::Pass, "{s}: {:?}", c.message);
@@ -518,26 +520,41 @@ fn ambient_scenarios_run_on_an_ambient_cluster_and_read_the_waypoint_and_ztunnel
     }
     let plan = r.engine_plan["steps"].as_array().expect("steps");
     let of = |kind: &'static str| plan.iter().filter(move |p| p["step"] == kind);
-    // Its own cluster: ambient images, no egress gateway to wait for.
-    assert!(of("create_cluster").all(|p| p["name"] == "egc-1-30-3-ambient"));
+    // One cluster: ambient's data plane (its distroless images) beside the sidecars
+    // and the egress gateway.
+    assert_eq!(of("create_cluster").count(), 1);
+    assert!(of("create_cluster").all(|p| p["name"] == "egc-1-30-3-registry-only-ambient"));
     assert!(of("load_images").any(|p| {
-        p["images"]
-            .as_array()
-            .is_some_and(|i| i.iter().any(|x| x == "docker.io/istio/ztunnel:1.30.3"))
+        p["images"].as_array().is_some_and(|i| {
+            i.iter()
+                .any(|x| x == "docker.io/istio/ztunnel:1.30.3-distroless")
+        })
     }));
-    assert!(!of("wait_ready").any(|p| p["name"] == "istio-egressgateway"));
-    assert!(
-        of("create_namespace").all(|p| p["labels"].as_array().is_some_and(|l| l
-            .iter()
-            .any(|x| x[0] == "istio.io/dataplane-mode" && x[1] == "ambient")))
+    assert!(of("wait_ready").any(|p| p["name"] == "istio-egressgateway"));
+    let label = |ns: &str| {
+        of("create_namespace")
+            .find(|p| p["name"] == ns)
+            .map(|p| p["labels"][0].clone())
+    };
+    for ns in ["ambient-waypoint-authz", "ambient-waypoint-tls-origination"] {
+        assert_eq!(
+            label(ns),
+            Some(serde_json::json!(["istio.io/dataplane-mode", "ambient"]))
+        );
+    }
+    assert_eq!(
+        label("gateway-http"),
+        Some(serde_json::json!(["istio-injection", "enabled"]))
     );
     assert!(
         of("wait_ready")
             .any(|p| p["name"] == "waypoint" && p["namespace"] == "ambient-waypoint-authz")
     );
     assert!(
-        of("send_request").all(|p| p["ztunnel"]["selector"] == "app=ztunnel"
-            && p["gateway"]["selector"] == "gateway.networking.k8s.io/gateway-name=waypoint")
+        of("send_request")
+            .filter(|p| p["scenario"] != "gateway-http")
+            .all(|p| p["ztunnel"]["selector"] == "app=ztunnel"
+                && p["gateway"]["selector"] == "gateway.networking.k8s.io/gateway-name=waypoint")
     );
     // The POST is refused by the waypoint, an L7 effect ztunnel cannot have.
     let post = r.case("ambient-waypoint-authz", "1.30.3");
