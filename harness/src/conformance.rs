@@ -1106,7 +1106,8 @@ fn needs_internet(plan: &crate::plan::Plan, has_image: impl Fn(&str) -> bool) ->
             !has_image(image)
         }
         // The pinned Gateway API CRDs, unless the cache has them.
-        plan::Step::InstallGatewayApiCrds { files, .. } => files.iter().any(|f| !f.dest.is_file()),
+        plan::Step::InstallGatewayApiCrds { files, .. }
+        | plan::Step::SwapGatewayApiCrds { files, .. } => files.iter().any(|f| !f.dest.is_file()),
         _ => false,
     })
 }

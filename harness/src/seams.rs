@@ -201,6 +201,9 @@ pub trait KubeApi: Send + Sync {
     /// Server-side apply; objects without a namespace go into `namespace`.
     async fn apply(&self, objects: &[Object], namespace: &str) -> Result<Vec<Applied>, InfraError>;
     async fn delete(&self, applied: &[Applied]) -> Result<(), InfraError>;
+    /// Restarts the Deployment's pods as `kubectl rollout restart` does: a new
+    /// `restartedAt` annotation on its pod template (kube-rs `Api::restart`).
+    async fn restart_deployment(&self, namespace: &str, name: &str) -> Result<(), InfraError>;
     /// Watches until the Deployment has all replicas available.
     async fn wait_deployment(
         &self,

@@ -5,6 +5,7 @@
 //! `steps.jsonl`. One cancellation token (SIGINT/SIGTERM) stops it; cleanup still
 //! runs and deletes only what this run created.
 
+mod cluster_changes;
 pub mod converge;
 mod ctx;
 pub mod evidence;
@@ -23,7 +24,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use ctx::{Mesh, RunCtx};
-use wait::{poll, retry, secs};
+use wait::{retry, secs};
 
 pub use evidence::EvidenceMode;
 pub use outcome::{RequestRun, ScenarioRun, StepError, Timing};
@@ -249,6 +250,8 @@ impl Engine {
                 | Step::LoadImages { .. }
                 | Step::InstallIstio { .. }
                 | Step::InstallGatewayApiCrds { .. }
+                | Step::SwapGatewayApiCrds { .. }
+                | Step::RestartDeployment { .. }
                 | Step::CheckExistingIstio { .. }
                 | Step::WaitReady { .. }
                 | Step::StartUpstream { .. }
@@ -371,6 +374,8 @@ impl Engine {
             | Step::LoadImages { .. }
             | Step::InstallIstio { .. }
             | Step::InstallGatewayApiCrds { .. }
+            | Step::SwapGatewayApiCrds { .. }
+            | Step::RestartDeployment { .. }
             | Step::CheckExistingIstio { .. }
             | Step::WaitReady { .. }
             | Step::StartUpstream { .. }
@@ -622,7 +627,13 @@ impl Engine {
                         self.ctx
                             .timed(
                                 step,
-                                self.install_gateway_api_crds(&*api, files, crds, *timeout_secs),
+                                cluster_changes::install_gateway_api_crds(
+                                    &self.ctx,
+                                    &*api,
+                                    files,
+                                    crds,
+                                    *timeout_secs,
+                                ),
                             )
                             .await
                     }
@@ -692,6 +703,8 @@ impl Engine {
                 | Step::DeleteObjects { .. }
                 | Step::DeleteNamespace { .. }
                 | Step::DeleteCluster { .. }
+                | Step::SwapGatewayApiCrds { .. }
+                | Step::RestartDeployment { .. }
                 | Step::StopUpstream { .. }) => Err(InfraError::new(format!(
                     "not a cluster setup step: {}",
                     other.kind()
@@ -878,65 +891,6 @@ impl Engine {
         e
     }
 
-    /// Fetches each pinned CRD file, applies it, and polls until every CRD is
-    /// Established (apiextensions.k8s.io/v1 CustomResourceDefinitionStatus).
-    async fn install_gateway_api_crds(
-        &self,
-        kube: &dyn KubeApi,
-        files: &[crate::plan::gateway_api::PinnedFile],
-        crds: &[String],
-        timeout_secs: u64,
-    ) -> Result<(), InfraError> {
-        let deadline = secs(timeout_secs);
-        let started = tokio::time::Instant::now();
-        let t = &self.ctx.options.plan.timeouts;
-        for file in files {
-            let left = deadline.saturating_sub(started.elapsed());
-            let bytes = self
-                .ctx
-                .seams
-                .host
-                .fetch_pinned(&file.url, &file.sha256, &file.dest, left)
-                .await?;
-            let text = String::from_utf8(bytes)
-                .map_err(|e| InfraError::new(format!("{}: not UTF-8: {e}", file.url)))?;
-            let objects = crate::manifest::parse_str(&text, &file.dest)
-                .map_err(|p| InfraError::new(p.to_string()))?;
-            retry(&self.ctx.backoff(), t.kube_call, &self.ctx.cancel, || {
-                kube.apply(&objects, "default")
-            })
-            .await?;
-        }
-        let backoff = self.ctx.backoff();
-        let read = || async {
-            let mut waiting = Vec::new();
-            for name in crds {
-                let crd = retry(&backoff, t.kube_call, &self.ctx.cancel, || {
-                    kube.get(
-                        "apiextensions.k8s.io/v1",
-                        "CustomResourceDefinition",
-                        None,
-                        name,
-                    )
-                })
-                .await?;
-                let seen = crate::evidence::status::read(crd.as_ref(), "Established");
-                if seen.value.as_deref() != Some("True") {
-                    waiting.push(format!("{name} ({})", seen.evidence));
-                }
-            }
-            Ok(waiting)
-        };
-        let left = deadline.saturating_sub(started.elapsed());
-        match poll(&backoff, left, &self.ctx.cancel, read, Vec::is_empty).await? {
-            (_, true) => Ok(()),
-            (waiting, false) => Err(InfraError::new(format!(
-                "Gateway API CRDs not Established after {timeout_secs}s: {}",
-                waiting.join(", ")
-            ))),
-        }
-    }
-
     async fn start_upstream_once(&self) -> Result<(), StepError> {
         let Some(step) = &self.plan.upstream else {
             return Ok(());
@@ -1029,6 +983,8 @@ impl Engine {
                 | Step::LoadImages { .. }
                 | Step::InstallIstio { .. }
                 | Step::InstallGatewayApiCrds { .. }
+                | Step::SwapGatewayApiCrds { .. }
+                | Step::RestartDeployment { .. }
                 | Step::CheckExistingIstio { .. }
                 | Step::WaitReady { .. }
                 | Step::StartUpstream { .. }

@@ -303,6 +303,37 @@ impl<'a> ScenarioExec<'a> {
                 })
                 .await
             }
+            Step::SwapGatewayApiCrds {
+                remove,
+                files,
+                crds,
+                timeout_secs,
+                ..
+            } => {
+                super::cluster_changes::swap_gateway_api_crds(
+                    self.ctx,
+                    self.kube(),
+                    remove,
+                    files,
+                    crds,
+                    *timeout_secs,
+                )
+                .await
+            }
+            Step::RestartDeployment {
+                namespace,
+                name,
+                timeout_secs,
+            } => {
+                super::cluster_changes::restart_deployment(
+                    self.ctx,
+                    self.kube(),
+                    namespace,
+                    name,
+                    *timeout_secs,
+                )
+                .await
+            }
             Step::DeleteNamespace { name, timeout_secs } => {
                 let timeout = secs(*timeout_secs);
                 retry(&backoff, timeout, cancel, || {

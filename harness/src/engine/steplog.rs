@@ -80,7 +80,9 @@ fn add_to(timing: &mut crate::model::RunTiming, planned: &PlannedStep, secs: f64
         | Step::SendRequest { .. }
         | Step::CollectEvidence { .. }
         | Step::DeleteObjects { .. }
-        | Step::DeleteNamespace { .. } => &mut timing.scenario_seconds,
+        | Step::DeleteNamespace { .. }
+        | Step::SwapGatewayApiCrds { .. }
+        | Step::RestartDeployment { .. } => &mut timing.scenario_seconds,
         // Named, not `_`: a new kind of step must say which part of the time it is.
         Step::CheckDocker
         | Step::UseKind { .. }

@@ -107,7 +107,12 @@ pub fn deployment_ready(d: Option<&Deployment>) -> bool {
     };
     let wanted = spec.replicas.unwrap_or(1).max(1);
     let observed = status.observed_generation.unwrap_or(0) >= d.metadata.generation.unwrap_or(0);
+    // As `kubectl rollout status` waits: no pod of an older template left ("old
+    // replicas are pending termination", kubernetes kubectl/pkg/polymorphichelpers/
+    // rollout_status.go), else a restart's old, ready pod counts as the new one.
+    let old_pods_gone = status.replicas.unwrap_or(0) <= status.updated_replicas.unwrap_or(0);
     observed
+        && old_pods_gone
         && status.updated_replicas.unwrap_or(0) >= wanted
         && status.ready_replicas.unwrap_or(0) >= wanted
         && status.unavailable_replicas.unwrap_or(0) == 0
@@ -718,6 +723,17 @@ impl crate::seams::KubeApi for KubeCluster {
             .await
             .map_err(|e| self.failed(e))
     }
+    async fn restart_deployment(&self, namespace: &str, name: &str) -> Result<(), InfraError> {
+        let api: Api<Deployment> = Api::namespaced(self.client.clone(), namespace);
+        within(self.call, "restarting a Deployment", async {
+            api.restart(name)
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("restarting Deployment {namespace}/{name}: {e}"))
+        })
+        .await
+        .map_err(|e| self.failed(e))
+    }
     async fn wait_deployment(
         &self,
         namespace: &str,
@@ -881,6 +897,68 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_restart_patches_the_pod_template_as_kubectl_rollout_restart_does() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // One API server answer: the request as it came, the Deployment back.
+        let server = tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = conn.read(&mut buf).await.unwrap();
+                seen.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&seen).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length: ")
+                                .map(|v| v.trim().parse::<usize>().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= length || n == 0 {
+                        break;
+                    }
+                }
+            }
+            let answer = r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"istiod","namespace":"istio-system"}}"#;
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+            conn.write_all(reply.as_bytes()).await.unwrap();
+            String::from_utf8_lossy(&seen).to_string()
+        });
+        let text = format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: k\nclusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:{port}\ncontexts:\n- name: k\n  context: {{cluster: c, user: u}}\nusers:\n- name: u\n  user: {{token: t}}\n"
+        );
+        let cluster = KubeCluster::of_current_context(
+            Kubeconfig::from_yaml(&text).unwrap(),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+        let api: &dyn crate::seams::KubeApi = &cluster;
+        api.restart_deployment("istio-system", "istiod")
+            .await
+            .unwrap();
+        let request = server.await.unwrap();
+        assert!(
+            request.starts_with("PATCH /apis/apps/v1/namespaces/istio-system/deployments/istiod?"),
+            "{request}"
+        );
+        // kube-rs names its annotation as kubectl names its own
+        // (kubectl.kubernetes.io/restartedAt); a new value rolls the pods either way.
+        assert!(
+            request.contains(r#"{"spec":{"template":{"metadata":{"annotations":{"kube.kubernetes.io/restartedAt":""#),
+            "{request}"
+        );
+    }
+
+    #[tokio::test]
     async fn kc2_https_proxy_in_the_environment_does_not_break_the_harness_kubeconfig() {
         let dir = std::env::temp_dir().join(format!("egress-kc2-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -934,6 +1012,15 @@ mod tests {
             "not updated"
         );
         assert!(!deployment_ready(None));
+        // A restart: the new pod is not ready, the old one still is.
+        let mut restarting = deployment(3, 3, 1, 1, 1);
+        restarting.status.as_mut().unwrap().replicas = Some(2);
+        assert!(
+            !deployment_ready(Some(&restarting)),
+            "old pod still serving"
+        );
+        restarting.status.as_mut().unwrap().replicas = Some(1);
+        assert!(deployment_ready(Some(&restarting)));
     }
 
     fn pod(ready: &str, sidecar_in: &str) -> Pod {

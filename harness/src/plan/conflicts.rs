@@ -38,6 +38,8 @@ pub enum Claim {
     Host(String),
     /// An object in the root namespace, which applies to the whole mesh (kind/name).
     MeshWide(String),
+    /// A change to the whole cluster, such as Gateway API CRDs swapped in.
+    ClusterWide(String),
     /// A port of the shared egress gateway, with the protocol its Gateway server gives it.
     GatewayPort(u64, String),
     /// A destination port its requests leave the client for.
@@ -51,7 +53,8 @@ impl Claim {
     /// Whether two scenarios holding these may not run at once.
     pub fn meets(&self, other: &Claim) -> bool {
         match (self, other) {
-            (Claim::MeshWide(_), _) | (_, Claim::MeshWide(_)) => true,
+            (Claim::MeshWide(_) | Claim::ClusterWide(_), _)
+            | (_, Claim::MeshWide(_) | Claim::ClusterWide(_)) => true,
             (Claim::Host(a), Claim::Host(b)) => hosts_meet(a, b),
             // The same port with another protocol: Istio keeps one of the two servers.
             (Claim::GatewayPort(a, p), Claim::GatewayPort(b, q)) => a == b && p != q,
@@ -157,6 +160,7 @@ impl fmt::Display for Claim {
         match self {
             Claim::Host(h) => write!(f, "host {h}"),
             Claim::MeshWide(what) => write!(f, "{what} in {ISTIO_NAMESPACE} (mesh-wide)"),
+            Claim::ClusterWide(what) => write!(f, "{what} (cluster-wide)"),
             Claim::GatewayPort(port, protocol) => {
                 write!(f, "egress gateway port {port} as {protocol}")
             }
@@ -201,6 +205,12 @@ pub fn claims(s: &Scenario, objects: &[Object]) -> BTreeSet<Claim> {
             .filter_map(|r| url_port(&r.url.value))
             .map(Claim::RequestPort),
     );
+    if let Some(crds) = &s.gateway_api_crds {
+        out.insert(Claim::ClusterWide(format!(
+            "Gateway API CRDs {} swapped in",
+            crds.value
+        )));
+    }
     for o in objects {
         if o.namespace.as_deref() == Some(ISTIO_NAMESPACE) {
             out.insert(Claim::MeshWide(format!("{}/{}", o.kind, o.name)));

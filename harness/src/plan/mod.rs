@@ -293,8 +293,6 @@ pub struct Slot {
     pub cluster: Option<String>,
     pub kubeconfig: Option<PathBuf>,
     pub node_image: Option<String>,
-    /// Gateway API CRDs other than the Istio release's own (`gateway_api_crds:`).
-    pub gateway_api_crds: Option<String>,
     /// Ambient's data plane installed beside the sidecars, for the ambient scenarios
     /// among them (manifests/install/overlays/ambient.yaml).
     pub ambient: bool,
@@ -451,8 +449,7 @@ fn slots(
                 });
                 continue;
             }
-            let crds = s.gateway_api_crds.as_ref().map(|c| c.value.clone());
-            if let Some(c) = &crds {
+            if let Some(c) = s.gateway_api_crds.as_ref().map(|c| &c.value) {
                 gateway_api::release(c)
                     .map_err(|e| format!("{}: gateway_api_crds: {e}", s.name()))?;
                 if !options.cluster.makes_clusters() {
@@ -475,9 +472,10 @@ fn slots(
             } else {
                 install
             };
-            if let Some(slot) = slots.iter_mut().find(|slot| {
-                slot.istio == *istio && slot.install == install && slot.gateway_api_crds == crds
-            }) {
+            if let Some(slot) = slots
+                .iter_mut()
+                .find(|slot| slot.istio == *istio && slot.install == install)
+            {
                 slot.scenarios.push(s.name().into());
                 slot.ambient |= ambient_beside;
                 continue;
@@ -489,17 +487,23 @@ fn slots(
                 cluster: None,
                 kubeconfig: None,
                 node_image: None,
-                gateway_api_crds: crds,
                 scenarios: vec![s.name().into()],
             });
         }
     }
+    // Scenarios with Gateway API CRDs of their own run last on their cluster, each
+    // swapping them in and back (`crd_swap`), so no other scenario sees them.
+    for slot in &mut slots {
+        slot.scenarios.sort_by_key(|name| {
+            scenarios
+                .iter()
+                .find(|s| s.name() == name)
+                .is_some_and(|s| s.gateway_api_crds.is_some())
+        });
+    }
     if options.cluster.makes_clusters() {
         for slot in &mut slots {
-            let mut name = cluster_name(&slot.istio, &slot.install_label().replace('+', "-"));
-            if let Some(c) = &slot.gateway_api_crds {
-                name.push_str(&format!("-gwapi-{}", c.replace('.', "-")));
-            }
+            let name = cluster_name(&slot.istio, &slot.install_label().replace('+', "-"));
             slot.kubeconfig = Some(kubeconfig_path(&options.cache_dir, &name));
             slot.cluster = Some(name);
             slot.node_image = match (&options.node_image, &slot.istio) {
@@ -766,16 +770,7 @@ pub fn build(
                 ));
                 let objects = slot_objects(slot, scenarios, ws, options)?;
                 if gateway_api::uses_gateway_api(&objects) {
-                    let release = match (&slot.gateway_api_crds, &slot.istio) {
-                        (Some(c), _) => gateway_api::release(c)?,
-                        (None, IstioRelease::Exact(v)) => gateway_api::crds_for(v)?,
-                        // A run resolves these first; a printed plan shows the newest.
-                        (None, IstioRelease::Latest | IstioRelease::Installed) => {
-                            gateway_api::RELEASES
-                                .last()
-                                .ok_or("no Gateway API release is pinned")?
-                        }
-                    };
+                    let release = release_crds(&slot.istio)?;
                     setup.push(n.at(
                         cluster,
                         None,
@@ -1018,6 +1013,59 @@ fn slot_objects(
     Ok(objects)
 }
 
+/// The Gateway API CRDs a release's cluster gets (gateway_api.rs BY_ISTIO_RELEASE).
+fn release_crds(istio: &IstioRelease) -> Result<&'static gateway_api::CrdRelease, String> {
+    match istio {
+        IstioRelease::Exact(v) => gateway_api::crds_for(v),
+        // A run resolves these first; a printed plan shows the newest.
+        IstioRelease::Latest | IstioRelease::Installed => gateway_api::RELEASES
+            .last()
+            .ok_or_else(|| "no Gateway API release is pinned".to_owned()),
+    }
+}
+
+/// Steps before a scenario and steps after it.
+type CrdSwap = (Vec<Step>, Vec<Step>);
+
+/// For a scenario whose `gateway_api_crds` differ from its release's: the steps that
+/// swap them in before it (and restart istiod, which reads CRDs once) and those that
+/// put the release's back after it. The scenario runs last and alone on its cluster
+/// (its claim meets every other), so no other scenario sees the swap.
+fn crd_swap(
+    s: &Scenario,
+    istio: &IstioRelease,
+    options: &PlanOptions,
+) -> Result<Option<CrdSwap>, String> {
+    let Some(wanted) = &s.gateway_api_crds else {
+        return Ok(None);
+    };
+    let own = gateway_api::release(&wanted.value)
+        .map_err(|e| format!("{}: gateway_api_crds: {e}", s.name()))?;
+    let release = release_crds(istio)?;
+    if own.version == release.version {
+        return Ok(None);
+    }
+    let t = &options.timeouts;
+    let swap =
+        |from: &gateway_api::CrdRelease, to: &gateway_api::CrdRelease| Step::SwapGatewayApiCrds {
+            from: from.version.into(),
+            to: to.version.into(),
+            remove: gateway_api::crd_names(from),
+            files: gateway_api::crd_files(to, &options.cache_dir),
+            crds: gateway_api::crd_names(to),
+            timeout_secs: t.gateway_api_crds.as_secs(),
+        };
+    let restart = Step::RestartDeployment {
+        namespace: mesh::ISTIO_NAMESPACE.into(),
+        name: mesh::ISTIOD_DEPLOYMENT.into(),
+        timeout_secs: t.istio_ready.as_secs(),
+    };
+    Ok(Some((
+        vec![swap(release, own), restart.clone()],
+        vec![swap(own, release), restart],
+    )))
+}
+
 /// `docker pull`, kept when the image is already on the host.
 fn pull_step(image: String, t: &Timeouts) -> Step {
     Step::PullImage {
@@ -1058,7 +1106,11 @@ pub fn scenario_steps(
     let profile_files: Vec<PathBuf> = overlay
         .map(|p| p.manifests.iter().map(|m| manifests.join(m)).collect())
         .unwrap_or_default();
-    let mut steps = vec![(
+    let swap = crd_swap(s, istio, options)?;
+    let (swap_in, swap_back) = swap.unwrap_or_default();
+    let mut steps: Vec<(Option<Condition>, Step)> =
+        swap_in.into_iter().map(|step| (None, step)).collect();
+    steps.push((
         None,
         Step::CreateNamespace {
             name: ns.clone(),
@@ -1073,7 +1125,7 @@ pub fn scenario_steps(
                 ("egress-conformance/scenario".into(), ns.clone()),
             ],
         },
-    )];
+    ));
     if options.upstream == UpstreamMode::Local {
         steps.push((None, secrets_step(&ns)));
     }
@@ -1369,6 +1421,11 @@ pub fn scenario_steps(
             timeout_secs: t.clean_config.as_secs(),
         },
     ));
+    steps.extend(
+        swap_back
+            .into_iter()
+            .map(|step| (Some(Condition::Always), step)),
+    );
     Ok(steps)
 }
 
@@ -1566,20 +1623,12 @@ impl Plan {
 
     /// Why a cluster is not shared with the others of its Istio version, if it is not.
     pub fn why_a_cluster_of_its_own(&self, slot: &Slot) -> Option<String> {
-        if let Some(crds) = &slot.gateway_api_crds {
-            // kubernetes-sigs/gateway-api site-src/guides/crd-management.md: "Avoid
-            // moving backwards ... could result in a loss of that configuration", and
-            // experimental CRDs may need an uninstall and reinstall between releases.
-            return Some(format!(
-                "Gateway API CRDs {crds} are not swapped in over the release's own and back: Gateway API's CRD guide warns against moving CRDs backwards (configuration may be lost) and experimental-channel CRDs may need a reinstall"
-            ));
-        }
         // The version's main cluster: the one most of its scenarios run on.
         let main = self
             .slots
             .iter()
             .map(|s| &s.slot)
-            .filter(|s| s.istio == slot.istio && s.gateway_api_crds.is_none())
+            .filter(|s| s.istio == slot.istio)
             .max_by_key(|s| s.scenarios.len())?;
         if slot.install == AMBIENT_PROFILE && !ambient_beside_sidecars(&slot.istio) {
             return Some(
@@ -1793,12 +1842,7 @@ mod tests {
             .filter(|(install, reason)| install == "registry-only+ambient" && reason.is_none())
             .count();
         assert_eq!(main, 1, "{why:?}");
-        assert!(
-            why.iter().any(|(_, r)| r
-                .as_deref()
-                .is_some_and(|r| r.starts_with("Gateway API CRDs v1.4.1 are not swapped in"))),
-            "{why:?}"
-        );
+        assert_eq!(why.len(), 1, "one cluster for 1.30.3: {why:?}");
         // Before 1.25 ambient beside sidecars is not checked: a cluster of its own.
         let mut ambient = all
             .iter()
@@ -1922,18 +1966,63 @@ mod tests {
         let suite = Suite::load(&ws).unwrap();
         let all = suite.select(&[]).unwrap();
         let plan = build(&all, &ws, &options("1.22.1,1.30.3")).unwrap();
-        // One per version, and one for the scenario that asks for other Gateway API CRDs.
-        let own: Vec<&str> = plan
-            .slots
+        // A scenario asking for other Gateway API CRDs runs last on its version's
+        // cluster, alone, swapping them in and back (istiod restarted each time).
+        let on_130 = plan.slots.iter().find(|s| s.slot.ambient).unwrap();
+        let last = on_130.scenarios.last().unwrap();
+        assert_eq!(last.scenario, "istio-io-17394-tlsroute-crds-before-v1-5");
+        let groups = on_130.scenario_groups();
+        assert_eq!(groups.last().map(Vec::len), Some(1));
+        let kinds: Vec<&str> = last.steps.iter().map(|p| p.step.kind()).collect();
+        assert_eq!(
+            kinds[..3],
+            [
+                "swap_gateway_api_crds",
+                "restart_deployment",
+                "create_namespace"
+            ]
+        );
+        assert_eq!(
+            kinds[kinds.len() - 2..],
+            ["swap_gateway_api_crds", "restart_deployment"]
+        );
+        let swaps: Vec<String> = last
+            .steps
             .iter()
-            .filter_map(|s| {
-                s.slot
-                    .gateway_api_crds
-                    .as_ref()
-                    .and(s.slot.cluster.as_deref())
+            .filter_map(|p| match &p.step {
+                Step::SwapGatewayApiCrds {
+                    from,
+                    to,
+                    remove,
+                    crds,
+                    ..
+                } => {
+                    assert!(
+                        remove
+                            .iter()
+                            .all(|c| c.ends_with(".gateway.networking.k8s.io"))
+                    );
+                    assert!(!crds.is_empty());
+                    Some(format!("{from}->{to} {:?}", p.condition))
+                }
+                _ => None,
             })
             .collect();
-        assert_eq!(own, ["egc-1-30-3-registry-only-gwapi-v1-4-1"]);
+        assert_eq!(
+            swaps,
+            ["v1.5.1->v1.4.1 None", "v1.4.1->v1.5.1 Some(Always)"]
+        );
+        let other = on_130
+            .scenarios
+            .iter()
+            .find(|p| p.scenario == "gateway-http")
+            .unwrap();
+        assert!(
+            !other
+                .steps
+                .iter()
+                .any(|p| p.step.kind() == "swap_gateway_api_crds")
+        );
         // Ambient runs beside the sidecars from 1.25: its data plane is overlaid on the
         // version's one install, and its namespaces are labelled for ztunnel.
         let ambient: Vec<&str> = plan
@@ -1943,7 +2032,7 @@ mod tests {
             .filter_map(|s| s.slot.cluster.as_deref())
             .collect();
         assert_eq!(ambient, ["egc-1-30-3-registry-only-ambient"]);
-        assert_eq!(plan.slots.len(), 3, "one per version, and that");
+        assert_eq!(plan.slots.len(), 2, "one per version");
         assert!(plan.slots.iter().all(|s| s.slot.install == BASE_PROFILE));
         let shared = plan.slots.iter().find(|s| s.slot.ambient).unwrap();
         let install = shared
@@ -2064,11 +2153,7 @@ mod tests {
         )
         .unwrap();
         let profiles: BTreeSet<&str> = all.iter().map(|s| s.install.value.as_str()).collect();
-        let shared: Vec<_> = plan
-            .slots
-            .iter()
-            .filter(|s| s.slot.gateway_api_crds.is_none())
-            .collect();
+        let shared: Vec<_> = plan.slots.iter().collect();
         // Every profile on both versions, but ambient (from 1.25) on 1.30.3 only.
         assert_eq!(shared.len(), 2 * profiles.len() - 1);
         assert_eq!(shared.len(), 7);

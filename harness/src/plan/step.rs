@@ -128,6 +128,25 @@ pub enum Step {
         crds: Vec<String>,
         timeout_secs: u64,
     },
+    /// Replace the cluster's Gateway API CRDs for one scenario, or put the release's
+    /// back after it: delete `remove` and watch until they are gone (objects of those
+    /// kinds go with them; the scenario runs alone), apply `files`, watch until `crds`
+    /// are Established.
+    SwapGatewayApiCrds {
+        from: String,
+        to: String,
+        remove: Vec<String>,
+        files: Vec<PinnedFile>,
+        crds: Vec<String>,
+        timeout_secs: u64,
+    },
+    /// Restart a Deployment's pods as `kubectl rollout restart` does (a new pod
+    /// template annotation) and watch until the rollout is done.
+    RestartDeployment {
+        namespace: String,
+        name: String,
+        timeout_secs: u64,
+    },
     /// `--cluster existing`: istiod and the egress gateway must be ready already; the
     /// mesh config was compared with each scenario's install profile while planning.
     CheckExistingIstio {
@@ -300,6 +319,8 @@ impl Step {
             Step::LoadImages { .. } => "load_images",
             Step::InstallIstio { .. } => "install_istio",
             Step::InstallGatewayApiCrds { .. } => "install_gateway_api_crds",
+            Step::SwapGatewayApiCrds { .. } => "swap_gateway_api_crds",
+            Step::RestartDeployment { .. } => "restart_deployment",
             Step::AwaitStatus { .. } => "await_status",
             Step::CheckExistingIstio { .. } => "check_existing_istio",
             Step::WaitReady { .. } => "wait_ready",
@@ -361,6 +382,15 @@ pub fn shell_words(argv: &[String]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Pinned files as their URLs and digests.
+fn pinned(files: &[PinnedFile]) -> String {
+    let urls: Vec<String> = files
+        .iter()
+        .map(|p| format!("{} (sha256 {})", p.url, p.sha256))
+        .collect();
+    list(&urls)
 }
 
 fn list(items: &[String]) -> String {
@@ -455,18 +485,34 @@ impl fmt::Display for Step {
                 files,
                 crds,
                 timeout_secs,
-            } => {
-                let urls: Vec<String> = files
-                    .iter()
-                    .map(|p| format!("{} (sha256 {})", p.url, p.sha256))
-                    .collect();
-                write!(
-                    f,
-                    "apply (server-side, deadline {timeout_secs}s): Gateway API {version} CRDs {}; watch until Established: {}",
-                    list(&urls),
-                    list(crds)
-                )
-            }
+            } => write!(
+                f,
+                "apply (server-side, deadline {timeout_secs}s): Gateway API {version} CRDs {}; watch until Established: {}",
+                pinned(files),
+                list(crds)
+            ),
+            Step::SwapGatewayApiCrds {
+                from,
+                to,
+                remove,
+                files,
+                crds,
+                timeout_secs,
+            } => write!(
+                f,
+                "swap Gateway API CRDs {from} -> {to} (deadline {timeout_secs}s): delete {}, watch until gone; apply (server-side) {}; watch until Established: {}",
+                list(remove),
+                pinned(files),
+                list(crds)
+            ),
+            Step::RestartDeployment {
+                namespace,
+                name,
+                timeout_secs,
+            } => write!(
+                f,
+                "restart (deadline {timeout_secs}s): Deployment {namespace}/{name} (as kubectl rollout restart), watch until rolled out"
+            ),
             Step::AwaitStatus {
                 namespace,
                 objects,

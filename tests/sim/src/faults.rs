@@ -45,10 +45,12 @@ pub enum Fault {
     RouteNeverAttached,
     /// Another run makes the cluster between `kind get clusters` and `kind create`.
     ClusterCreatedMeanwhile,
+    /// A deleted CRD never goes (its cleanup finalizer does not finish).
+    CrdStuckTerminating,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 19] = [
+    pub const ALL: [Fault; 20] = [
         Fault::ClusterCreateFails,
         Fault::ImageLoadFails,
         Fault::IstiodNeverReady,
@@ -68,6 +70,7 @@ impl Fault {
         Fault::CrdDigestMismatch,
         Fault::RouteNeverAttached,
         Fault::ClusterCreatedMeanwhile,
+        Fault::CrdStuckTerminating,
     ];
 
     pub fn name(self) -> &'static str {
@@ -91,6 +94,7 @@ impl Fault {
             Fault::CrdDigestMismatch => "crd-digest-mismatch",
             Fault::RouteNeverAttached => "route-never-attached",
             Fault::ClusterCreatedMeanwhile => "cluster-created-meanwhile",
+            Fault::CrdStuckTerminating => "crd-stuck-terminating",
         }
     }
 

@@ -207,7 +207,9 @@ pub fn istiod_reads(cluster: &Cluster, kind: &str) -> bool {
     }
     let (Some((istio, _)), Some(crd)) = (
         &cluster.istio,
-        cluster.crds.get(&format!("tlsroutes.{GATEWAY_API_GROUP}")),
+        cluster
+            .istiod_crds
+            .get(&format!("tlsroutes.{GATEWAY_API_GROUP}")),
     ) else {
         return false;
     };

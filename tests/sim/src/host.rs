@@ -227,6 +227,8 @@ impl Programs {
                 // to right as istioctl does.
                 cluster.istiod_env.clear();
                 cluster.ztunnel = false;
+                // istiod starts now, with the CRDs the cluster has.
+                cluster.istiod_crds = cluster.crds.clone();
                 for file in flags(argv, "-f") {
                     let objects = match egress_harness::manifest::parse_file(Path::new(file)) {
                         Ok(objects) => objects,

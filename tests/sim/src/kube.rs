@@ -251,6 +251,9 @@ impl KubeApi for Api {
             for o in objects {
                 if o.kind == "CustomResourceDefinition" {
                     c.crds.insert(o.name.clone(), o.body.clone());
+                    if c.istio.is_some() && !c.istiod_crds.contains_key(&o.name) {
+                        c.istiod_crds.insert(o.name.clone(), o.body.clone());
+                    }
                     applied.push(Applied {
                         api_version: o.api_version.clone(),
                         kind: o.kind.clone(),
@@ -298,8 +301,27 @@ impl KubeApi for Api {
 
     async fn delete(&self, applied: &[Applied]) -> Result<(), InfraError> {
         let keep = self.sim.faults.has(Fault::ConfigDumpKeepsHost);
+        let stuck = self.sim.faults.has(Fault::CrdStuckTerminating);
         self.with(|c| {
             for a in applied {
+                if a.kind == "CustomResourceDefinition" && stuck {
+                    continue;
+                }
+                if a.kind == "CustomResourceDefinition" {
+                    // Objects of the kind go with it.
+                    if c.crds.remove(&a.name).is_some() {
+                        let (plural, group) = a.name.split_once('.').unwrap_or_default();
+                        for n in c.namespaces.values_mut() {
+                            n.objects.retain(|(k, _), body| {
+                                let in_group = body["apiVersion"]
+                                    .as_str()
+                                    .is_some_and(|v| v.starts_with(&format!("{group}/")));
+                                !(in_group && super::gateway_api::plural(k) == plural)
+                            });
+                        }
+                    }
+                    continue;
+                }
                 let ns = a.namespace.clone().unwrap_or_default();
                 let removed = c
                     .namespaces
@@ -311,6 +333,33 @@ impl KubeApi for Api {
             }
             Ok(())
         })
+    }
+
+    async fn restart_deployment(&self, namespace: &str, name: &str) -> Result<(), InfraError> {
+        self.call()?;
+        self.with(|c| {
+            let known = match namespace {
+                mesh::ISTIO_NAMESPACE => c.istio.is_some(),
+                _ => c.namespaces.get(namespace).is_some_and(|n| {
+                    n.objects
+                        .contains_key(&("Deployment".to_owned(), name.to_owned()))
+                }),
+            };
+            if !known {
+                return Err(InfraError::new(format!(
+                    "deployments.apps \"{name}\" not found (simulated)"
+                )));
+            }
+            if (namespace, name) == (mesh::ISTIO_NAMESPACE, mesh::ISTIOD_DEPLOYMENT) {
+                c.istiod_crds = c.crds.clone();
+            }
+            Ok(())
+        })?;
+        self.sim
+            .world()
+            .restarts
+            .push((self.cluster.clone(), format!("{namespace}/{name}")));
+        Ok(())
     }
 
     async fn wait_deployment(

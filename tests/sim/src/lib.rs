@@ -48,6 +48,10 @@ pub struct Cluster {
     pub namespaces: BTreeMap<String, Namespace>,
     /// CustomResourceDefinitions applied, by name.
     pub crds: BTreeMap<String, serde_json::Value>,
+    /// The CRDs as istiod read them: at its start, and each one that first appeared
+    /// while it ran; a CRD replaced later is not read again until it restarts (istio/istio
+    /// pkg/kube/kclient/crdwatcher.go runs a kind's callbacks once, then deletes them).
+    pub istiod_crds: BTreeMap<String, serde_json::Value>,
     /// Scenario hosts the proxies still hold after their ServiceEntry went, with the
     /// number of config-dump reads left before they are forgotten.
     pub lingering: BTreeMap<String, u32>,
@@ -77,6 +81,8 @@ pub struct Namespace {
 #[derive(Debug, Default)]
 pub struct World {
     pub clusters: BTreeMap<String, Cluster>,
+    /// Rollout restarts, in order: (cluster, namespace/name); kept after the cluster.
+    pub restarts: Vec<(String, String)>,
     /// Docker containers by name, with their network aliases.
     pub containers: BTreeMap<String, Vec<String>>,
     pub images: BTreeSet<String>,

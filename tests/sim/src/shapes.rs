@@ -475,6 +475,8 @@ fn every_status_the_simulation_writes_has_the_keys_istio_writes() {
             .crds
             .insert(crd["metadata"]["name"].as_str().unwrap().into(), crd);
     }
+    // istiod started with them.
+    cluster.istiod_crds = cluster.crds.clone();
     let ns = cluster.namespaces.entry("s".into()).or_default();
     for file in [
         "service-entries/httpbin.yaml",
