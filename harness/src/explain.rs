@@ -199,20 +199,32 @@ pub fn summary(e: &Entry<'_>) -> String {
 
 /// The path the line shows; the TLS of a leg only where the line says it.
 fn hops(e: &Entry<'_>, reached: bool) -> String {
-    use std::fmt::Write;
-    // One buffer per line: explain streams millions of these.
-    let mut text = String::with_capacity(160);
+    // One buffer per line, pieces pushed rather than formatted: explain streams
+    // millions of these.
+    let mut text = String::with_capacity(192);
     text.push_str("client -> ");
-    let _ = match (e.get(Field::RequestedServerName), e.is_tcp()) {
-        (Some(s), true) => write!(text, "[TLS, SNI {s}, not terminated here]"),
-        (None, true) => text.write_str("[TCP, no SNI read]"),
-        (Some(s), false) => write!(text, "[TLS terminated here, SNI {s}]"),
-        (None, false) => text.write_str("[plain HTTP]"),
-    };
-    let _ = match port(e.get(Field::DownstreamLocalAddress)) {
-        Some(p) => write!(text, " -> this proxy (listener :{p})"),
-        None => text.write_str(" -> this proxy"),
-    };
+    match (e.get(Field::RequestedServerName), e.is_tcp()) {
+        (Some(s), true) => {
+            text.push_str("[TLS, SNI ");
+            text.push_str(s);
+            text.push_str(", not terminated here]");
+        }
+        (None, true) => text.push_str("[TCP, no SNI read]"),
+        (Some(s), false) => {
+            text.push_str("[TLS terminated here, SNI ");
+            text.push_str(s);
+            text.push(']');
+        }
+        (None, false) => text.push_str("[plain HTTP]"),
+    }
+    match port(e.get(Field::DownstreamLocalAddress)) {
+        Some(p) => {
+            text.push_str(" -> this proxy (listener :");
+            text.push_str(p);
+            text.push(')');
+        }
+        None => text.push_str(" -> this proxy"),
+    }
     if !reached {
         text.push_str(" -> stopped here");
         return text;
@@ -222,12 +234,11 @@ fn hops(e: &Entry<'_>, reached: bool) -> String {
     } else {
         " -> [HTTP; whether the proxy wrapped it in TLS is not in the line]"
     });
-    let _ = write!(
-        text,
-        " -> {} ({})",
-        e.get(Field::UpstreamCluster).unwrap_or("-"),
-        e.get(Field::UpstreamHost).unwrap_or("-")
-    );
+    text.push_str(" -> ");
+    text.push_str(e.get(Field::UpstreamCluster).unwrap_or("-"));
+    text.push_str(" (");
+    text.push_str(e.get(Field::UpstreamHost).unwrap_or("-"));
+    text.push(')');
     text
 }
 
@@ -287,82 +298,148 @@ pub fn stream(
     out: &mut impl std::io::Write,
     json: bool,
 ) -> std::io::Result<Counts> {
-    let mut counts = Counts::default();
-    let mut line = String::new();
-    // A ztunnel line is held until the next line shows it was not wrapped.
-    let mut ztunnel: Option<String> = None;
+    let mut explainer = Explainer {
+        counts: Counts::default(),
+        ztunnel: None,
+        json,
+        pending: Vec::with_capacity(FLUSH_AT + 4096),
+    };
+    // Each line a slice of the reader's buffer: no copy, and one UTF-8 check, unless
+    // it spans two fills (then it is gathered in `spill`).
+    let mut spill: Vec<u8> = Vec::new();
     loop {
-        line.clear();
-        if input.read_line(&mut line)? == 0 {
-            if let Some(held) = ztunnel.take() {
-                write_ztunnel(&held, out, json)?;
+        let available = input.fill_buf()?;
+        if available.is_empty() {
+            if !spill.is_empty() {
+                explainer.line(&spill, out)?;
             }
-            return Ok(counts);
+            explainer.finish(out)?;
+            return Ok(explainer.counts);
         }
+        let used = match memchr::memchr(b'\n', available) {
+            Some(at) if spill.is_empty() => {
+                explainer.line(&available[..at], out)?;
+                at + 1
+            }
+            Some(at) => {
+                spill.extend_from_slice(&available[..at]);
+                explainer.line(&spill, out)?;
+                spill.clear();
+                at + 1
+            }
+            None => {
+                spill.extend_from_slice(available);
+                available.len()
+            }
+        };
+        input.consume(used);
+    }
+}
+
+/// `stream`'s state between lines.
+struct Explainer {
+    counts: Counts,
+    /// A ztunnel line is held until the next line shows it was not wrapped.
+    ztunnel: Option<String>,
+    json: bool,
+    /// JSON records not yet written to the output, written in blocks of [`FLUSH_AT`].
+    pending: Vec<u8>,
+}
+
+/// Bytes of JSON records gathered before one write to the output.
+const FLUSH_AT: usize = 1 << 16;
+
+impl Explainer {
+    fn line(&mut self, bytes: &[u8], out: &mut impl std::io::Write) -> std::io::Result<()> {
+        let json = self.json;
+        // Not UTF-8: read with U+FFFD where the bytes were, as text, never obeyed.
+        let mut line = match std::str::from_utf8(bytes) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(bytes),
+        };
         // Read for a terminal: the line's control characters are shown, not obeyed
         // (in JSON, as escapes: `emit_json`).
-        if !json && let std::borrow::Cow::Owned(safe) = crate::model::terminal_safe(&line) {
-            line = safe;
+        if !json && let Cow::Owned(safe) = crate::model::terminal_safe(&line) {
+            line = Cow::Owned(safe);
         }
         let trimmed = line.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
+            return Ok(());
         }
-        if let Some(held) = ztunnel.as_mut()
+        if let Some(held) = self.ztunnel.as_mut()
             && crate::evidence::ztunnel_log::is_continuation(trimmed)
         {
             held.push(' ');
             held.push_str(trimmed);
-            continue;
+            return Ok(());
         }
-        if let Some(held) = ztunnel.take() {
-            write_ztunnel(&held, out, json)?;
+        if let Some(held) = self.ztunnel.take() {
+            write_ztunnel(&held, &mut self.pending, out, json)?;
         }
-        counts.lines += 1;
+        self.counts.lines += 1;
         match crate::evidence::access_log::parse_line(&line) {
             Ok(entry) => {
-                counts.recognised += 1;
+                self.counts.recognised += 1;
                 let reading = read_line(&entry);
                 if json {
-                    emit_json(out, |buf| write_json(&entry, &reading, buf))?;
+                    emit_json(&mut self.pending, out, |buf| {
+                        write_json(&entry, &reading, buf);
+                        Ok(())
+                    })
                 } else {
                     writeln!(out, "{}", summary(&entry))?;
-                    write_text(&reading, out)?;
+                    write_text(&reading, out)
                 }
             }
             // Not Envoy's: ztunnel's connection line (ambient) is read too.
             Err(_) if crate::evidence::ztunnel_log::parse(trimmed).is_some() => {
-                counts.recognised += 1;
-                ztunnel = Some(trimmed.to_owned());
+                self.counts.recognised += 1;
+                self.ztunnel = Some(trimmed.to_owned());
+                Ok(())
             }
-            Err(u) if json => emit_json(out, |buf| {
+            Err(u) if json => emit_json(&mut self.pending, out, |buf| {
                 std::io::Write::write_all(buf, b"{\"error\":")?;
                 serde_json::to_writer(&mut *buf, &u.reason)?;
                 std::io::Write::write_all(buf, b"}\n")
-            })?,
-            Err(u) => writeln!(out, "line {}: not an access-log line: {u}", counts.lines)?,
+            }),
+            Err(u) => writeln!(
+                out,
+                "line {}: not an access-log line: {u}",
+                self.counts.lines
+            ),
         }
+    }
+
+    fn finish(&mut self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        if let Some(held) = self.ztunnel.take() {
+            write_ztunnel(&held, &mut self.pending, out, self.json)?;
+        }
+        out.write_all(&self.pending)?;
+        self.pending.clear();
+        Ok(())
     }
 }
 
-/// One JSON record, written for a terminal ([`crate::model::json_terminal_safe`]).
+/// One JSON record, written for a terminal ([`crate::model::json_terminal_safe`]):
+/// added to `pending`, which goes to `out` once it holds [`FLUSH_AT`] bytes.
 fn emit_json(
+    pending: &mut Vec<u8>,
     out: &mut impl std::io::Write,
     write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
-    // One buffer for the whole stream: explain writes millions of these.
-    thread_local! {
-        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    let start = pending.len();
+    write(pending)?;
+    if may_drive_a_terminal(&pending[start..]) {
+        let safe = crate::model::json_terminal_safe(&String::from_utf8_lossy(&pending[start..]))
+            .into_owned();
+        pending.truncate(start);
+        pending.extend_from_slice(safe.as_bytes());
     }
-    BUF.with_borrow_mut(|buf| {
-        buf.clear();
-        write(buf)?;
-        if !may_drive_a_terminal(buf) {
-            return out.write_all(buf);
-        }
-        let text = String::from_utf8_lossy(buf);
-        out.write_all(crate::model::json_terminal_safe(&text).as_bytes())
-    })
+    if pending.len() >= FLUSH_AT {
+        out.write_all(pending)?;
+        pending.clear();
+    }
+    Ok(())
 }
 
 /// Whether JSON text may hold DEL or a C1 control (U+0080..U+009F, which UTF-8 writes
@@ -373,13 +450,18 @@ fn may_drive_a_terminal(json: &[u8]) -> bool {
 }
 
 /// One ztunnel connection line (joined when it was wrapped), read and written.
-fn write_ztunnel(line: &str, out: &mut impl std::io::Write, json: bool) -> std::io::Result<()> {
+fn write_ztunnel(
+    line: &str,
+    pending: &mut Vec<u8>,
+    out: &mut impl std::io::Write,
+    json: bool,
+) -> std::io::Result<()> {
     let Some(c) = crate::evidence::ztunnel_log::parse(line) else {
         return Ok(());
     };
     let said = ztunnel_summary(&c);
     if json {
-        emit_json(out, |buf| {
+        emit_json(pending, out, |buf| {
             serde_json::to_writer(
                 &mut *buf,
                 &serde_json::json!({"ztunnel": c.fields, "time": c.time, "meaning": [said]}),
@@ -441,55 +523,102 @@ fn write_text(r: &Reading, out: &mut impl std::io::Write) -> std::io::Result<()>
 
 /// A JSON string: as it is when nothing in it needs escaping (nearly every log value),
 /// else through serde_json.
-fn json_str(v: &str, out: &mut impl std::io::Write) -> std::io::Result<()> {
-    // Without early exit, so the compiler vectorises it: most values need no escape.
-    let plain = v.bytes().fold(true, |plain, b| {
-        plain & (b >= 0x20) & (b != b'"') & (b != b'\\')
-    });
-    if plain {
-        out.write_all(b"\"")?;
-        out.write_all(v.as_bytes())?;
-        out.write_all(b"\"")
+fn json_str(v: &str, out: &mut Vec<u8>) {
+    if needs_no_escape(v) {
+        out.reserve(v.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(v.as_bytes());
+        out.push(b'"');
     } else {
-        Ok(serde_json::to_writer(&mut *out, v)?)
+        // Writing JSON into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, v);
     }
 }
 
+/// Whether JSON writes `v` as it is between quotes.
+fn needs_no_escape(v: &str) -> bool {
+    // Without early exit, so the compiler vectorises it: most values need no escape.
+    v.bytes().fold(true, |plain, b| {
+        plain & (b >= 0x20) & (b != b'"') & (b != b'\\')
+    })
+}
+
+/// Each field's key as the record writes it, the first opening the object.
+const JSON_KEYS: [&str; 24] = [
+    "{\"start_time\":",
+    ",\"method\":",
+    ",\"path\":",
+    ",\"protocol\":",
+    ",\"response_code\":",
+    ",\"response_flags\":",
+    ",\"response_code_details\":",
+    ",\"connection_termination_details\":",
+    ",\"upstream_transport_failure_reason\":",
+    ",\"bytes_received\":",
+    ",\"bytes_sent\":",
+    ",\"duration\":",
+    ",\"upstream_service_time\":",
+    ",\"x_forwarded_for\":",
+    ",\"user_agent\":",
+    ",\"request_id\":",
+    ",\"authority\":",
+    ",\"upstream_host\":",
+    ",\"upstream_cluster\":",
+    ",\"upstream_local_address\":",
+    ",\"downstream_local_address\":",
+    ",\"downstream_remote_address\":",
+    ",\"requested_server_name\":",
+    ",\"route_name\":",
+];
+
 /// The line's fields under Istio's JSON access-log names (numbers as numbers), and
-/// its reading; written field by field, with no tree built per line.
-fn write_json(e: &Entry<'_>, r: &Reading, out: &mut impl std::io::Write) -> std::io::Result<()> {
-    out.write_all(b"{")?;
-    for field in Field::ALL {
-        if field != Field::StartTime {
-            out.write_all(b",")?;
-        }
-        out.write_all(b"\"")?;
-        out.write_all(field.name().as_bytes())?;
-        out.write_all(b"\":")?;
+/// its reading; written field by field into one buffer, with no tree built per line.
+fn write_json(e: &Entry<'_>, r: &Reading, out: &mut Vec<u8>) {
+    for (field, key) in Field::ALL.into_iter().zip(JSON_KEYS) {
+        out.extend_from_slice(key.as_bytes());
         let numeric = matches!(
             field,
             Field::ResponseCode | Field::BytesReceived | Field::BytesSent | Field::Duration
         );
         match e.get(field) {
-            None => out.write_all(b"null")?,
+            None => out.extend_from_slice(b"null"),
             Some(v) if numeric && !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
-                out.write_all(v.as_bytes())?;
+                out.extend_from_slice(v.as_bytes());
             }
-            Some(v) => json_str(v, out)?,
+            Some(v) => json_str(v, out),
         }
     }
     // The reading as `Reading::to_json` has it, written without building the tree.
-    out.write_all(if r.reached_upstream {
-        b",\"reading\":{\"reached_upstream\":true,\"meaning\":"
+    out.extend_from_slice(if r.reached_upstream {
+        b",\"reading\":{\"reached_upstream\":true,\"meaning\":["
     } else {
-        b",\"reading\":{\"reached_upstream\":false,\"meaning\":"
-    })?;
-    serde_json::to_writer(&mut *out, &r.meaning)?;
-    out.write_all(b",\"hops\":")?;
-    json_str(&r.hops, out)?;
-    out.write_all(b",\"warnings\":")?;
-    serde_json::to_writer(&mut *out, &r.warnings)?;
-    out.write_all(b"}}\n")
+        b",\"reading\":{\"reached_upstream\":false,\"meaning\":["
+    });
+    for (i, m) in r.meaning.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        match m {
+            // This file's own sentences: nothing in them needs escaping.
+            Cow::Borrowed(text) => {
+                debug_assert!(needs_no_escape(text), "{text}");
+                out.push(b'"');
+                out.extend_from_slice(text.as_bytes());
+                out.push(b'"');
+            }
+            Cow::Owned(text) => json_str(text, out),
+        }
+    }
+    out.extend_from_slice(b"],\"hops\":");
+    json_str(&r.hops, out);
+    out.extend_from_slice(b",\"warnings\":[");
+    for (i, w) in r.warnings.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json_str(w, out);
+    }
+    out.extend_from_slice(b"]}}\n");
 }
 
 #[cfg(test)]
@@ -502,10 +631,71 @@ mod tests {
     }
 
     #[test]
+    fn a_stream_reads_the_same_whatever_its_buffer_and_reads_bytes_that_are_not_utf8() {
+        let http = r#"[2024-06-21T19:24:00.453Z] "GET /headers HTTP/2" 200 - via_upstream - "-" 0 1450 57 57 "10.244.0.7" "curl/7.83.1-DEV" "51ed62d9-1da8-4250-9923-df406ca9fd57" "httpbin.org" "3.213.1.197:80" outbound|80||httpbin.org 10.244.0.6:41144 10.244.0.6:8080 10.244.0.7:55490 - -"#;
+        let mut input = Vec::new();
+        for i in 0..50 {
+            // A user agent with a byte that is not UTF-8, a CRLF, no final newline.
+            if i == 7 {
+                input.extend_from_slice(&http.as_bytes()[..http.find("7.83").unwrap()]);
+                input.push(0xff);
+                input.extend_from_slice(&http.as_bytes()[http.find("7.83").unwrap()..]);
+                input.extend_from_slice(b"\r\nnot a line\n");
+            } else {
+                input.extend_from_slice(http.as_bytes());
+                if i < 49 {
+                    input.push(b'\n');
+                }
+            }
+        }
+        let run = |capacity: usize| {
+            let mut out = Vec::new();
+            let counts = stream(
+                std::io::BufReader::with_capacity(capacity, &input[..]),
+                &mut out,
+                true,
+            )
+            .unwrap();
+            (counts, String::from_utf8(out).unwrap())
+        };
+        let (counts, whole) = run(1 << 16);
+        assert_eq!((counts.lines, counts.recognised), (51, 50));
+        assert!(whole.contains("\u{fffd}"), "the byte read as U+FFFD");
+        // Lines cut across every buffer boundary read the same.
+        for capacity in [7, 64, 255] {
+            assert_eq!(run(capacity).1, whole, "capacity {capacity}");
+        }
+    }
+
+    #[test]
+    fn each_json_key_is_its_field_s_name() {
+        for (i, (field, key)) in Field::ALL.into_iter().zip(JSON_KEYS).enumerate() {
+            let open = if i == 0 { "{" } else { "," };
+            assert_eq!(key, format!("{open}\"{}\":", field.name()));
+        }
+        // A record is the line's JSON and its reading, as to_json would write them.
+        let line = r#"[2024-06-21T19:24:00.453Z] "GET /headers HTTP/2" 200 - via_upstream - "-" 0 1450 57 57 "10.244.0.7" "curl/7.83.1-DEV" "51ed62d9-1da8-4250-9923-df406ca9fd57" "httpbin.org" "3.213.1.197:80" outbound|80||httpbin.org 10.244.0.6:41144 10.244.0.6:8080 10.244.0.7:55490 - -"#;
+        let entry = parse_line(line).unwrap();
+        let reading = read_line(&entry);
+        let mut out = Vec::new();
+        write_json(&entry, &reading, &mut out);
+        let written: Value = serde_json::from_slice(&out).unwrap();
+        let mut want = entry.to_json();
+        want["reading"] = reading.to_json();
+        assert_eq!(written, want);
+    }
+
+    #[test]
     fn json_with_del_or_a_c1_control_is_escaped_and_other_text_passes_as_is() {
         let emitted = |text: &str| {
             let mut out = Vec::new();
-            emit_json(&mut out, |buf| json_str(text, buf)).unwrap();
+            let mut pending = Vec::new();
+            emit_json(&mut pending, &mut out, |buf| {
+                json_str(text, buf);
+                Ok(())
+            })
+            .unwrap();
+            out.extend_from_slice(&pending);
             String::from_utf8(out).unwrap()
         };
         assert_eq!(emitted("a\u{7f}b"), "\"a\\u007fb\"");

@@ -166,10 +166,33 @@ const TAIL: &[Slot] = &[
 const MAX_TOKENS: usize = 23;
 
 /// One access-log line, read completely. Values Envoy printed as `-` are absent.
-#[derive(Debug, Clone, PartialEq)]
+/// Each value is a span of one text (the line itself for TEXT), so reading a line
+/// copies nothing: explain reads millions.
+#[derive(Clone)]
 pub struct Entry<'a> {
-    values: [Option<Cow<'a, str>>; 24],
+    text: Cow<'a, str>,
+    spans: [Span; 24],
     pub layout: Layout,
+}
+
+/// A value's byte range in its entry's text; [`ABSENT`] when there is none.
+type Span = (u32, u32);
+const ABSENT: Span = (u32::MAX, u32::MAX);
+
+impl PartialEq for Entry<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.layout == other.layout && Field::ALL.iter().all(|&f| self.get(f) == other.get(f))
+    }
+}
+
+impl std::fmt::Debug for Entry<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let mut d = f.debug_struct("Entry");
+        for field in Field::ALL {
+            d.field(field.name(), &self.get(field));
+        }
+        d.field("layout", &self.layout).finish()
+    }
 }
 
 /// A line that is not an access-log line of a known layout; nothing of it is used.
@@ -186,7 +209,8 @@ impl std::fmt::Display for Unrecognised {
 
 impl<'a> Entry<'a> {
     pub fn get(&self, field: Field) -> Option<&str> {
-        self.values[field as usize].as_deref()
+        let (start, end) = self.spans[field as usize];
+        (start != u32::MAX).then(|| &self.text[start as usize..end as usize])
     }
 
     /// Whether the line records a TCP or TLS-passthrough connection (no HTTP request).
@@ -215,7 +239,8 @@ impl<'a> Entry<'a> {
 
     pub fn into_owned(self) -> Entry<'static> {
         Entry {
-            values: self.values.map(|v| v.map(|c| Cow::Owned(c.into_owned()))),
+            text: Cow::Owned(self.text.into_owned()),
+            spans: self.spans,
             layout: self.layout,
         }
     }
@@ -226,6 +251,18 @@ impl<'a> Entry<'a> {
 /// prefix puts in front.
 pub fn parse_line(line: &str) -> Result<Entry<'_>, Unrecognised> {
     let line = line.trim_end();
+    // The common case first, without looking for JSON: `[START_TIME] "` at the start.
+    let bytes = line.as_bytes();
+    if bytes.first() == Some(&b'[')
+        && bytes
+            .get(1..5)
+            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+        && bytes.get(5) == Some(&b'-')
+        && let Some(close) = memchr::memchr(b']', bytes)
+        && bytes.get(close + 1..close + 3) == Some(b" \"")
+    {
+        return parse_text(line);
+    }
     if let Some(at) = line.find('{')
         && is_log_prefix(&line[..at])
     {
@@ -284,11 +321,12 @@ fn timestamp_start(line: &str) -> Option<usize> {
 
 /// Splits a TEXT line into tokens: `[..]`, `".."` (spaces allowed inside) and bare words.
 /// Token positions: (start, end, quoted).
-type Tokens = [(usize, usize, bool); MAX_TOKENS];
+type Tokens = [(u32, u32, bool); MAX_TOKENS];
 
+/// The line is shorter than 4 GiB (checked by the caller), so positions fit in u32.
 fn tokenize(line: &str) -> Result<(Tokens, usize), Unrecognised> {
     let bytes = line.as_bytes();
-    let mut tokens = [(0usize, 0usize, false); MAX_TOKENS];
+    let mut tokens = [(0u32, 0u32, false); MAX_TOKENS];
     let mut count = 0;
     let mut i = 0;
     while i < bytes.len() {
@@ -299,40 +337,28 @@ fn tokenize(line: &str) -> Result<(Tokens, usize), Unrecognised> {
         if count == MAX_TOKENS {
             return Err(unrecognised(format!("more than {MAX_TOKENS} fields")));
         }
-        let (close, quoted) = match bytes[i] {
-            b'[' => (b']', false),
-            b'"' => (b'"', true),
-            _ => (b' ', false),
+        let (close, from, quoted) = match bytes[i] {
+            b'[' => (b']', i + 1, false),
+            b'"' => (b'"', i + 1, true),
+            _ => (b' ', i, false),
         };
-        let token = if close == b' ' {
-            let end = memchr_or(bytes, i, b' ');
-            (i, end, false)
-        } else {
-            let end = memchr_or(bytes, i + 1, close);
-            if end == bytes.len() {
-                return Err(unrecognised(format!("unclosed {}", close as char)));
-            }
-            let token = (i + 1, end, quoted);
-            i = end + 1;
-            tokens[count] = token;
-            count += 1;
-            continue;
-        };
-        tokens[count] = token;
+        // Tokens are short (codes, sizes, addresses, ids): a plain loop beats a call.
+        let found = bytes[from..].iter().position(|&b| b == close);
+        let end = found.map_or(bytes.len(), |at| from + at);
+        if close != b' ' && end == bytes.len() {
+            return Err(unrecognised(format!("unclosed {}", close as char)));
+        }
+        tokens[count] = (from as u32, end as u32, quoted);
         count += 1;
-        i = token.1;
+        i = if close == b' ' { end } else { end + 1 };
     }
     Ok((tokens, count))
 }
 
-fn memchr_or(bytes: &[u8], from: usize, needle: u8) -> usize {
-    bytes[from..]
-        .iter()
-        .position(|b| *b == needle)
-        .map_or(bytes.len(), |p| from + p)
-}
-
 fn parse_text(line: &str) -> Result<Entry<'_>, Unrecognised> {
+    if u32::try_from(line.len()).is_err() {
+        return Err(unrecognised("a line of 4 GiB or more"));
+    }
     let (tokens, count) = tokenize(line)?;
     let (layout, head) = match count {
         22 => (Layout::Istio1_9, AFTER_REQUEST_1_9),
@@ -348,35 +374,40 @@ fn parse_text(line: &str) -> Result<Entry<'_>, Unrecognised> {
             )));
         }
     };
-    let mut values: [Option<Cow<'_, str>>; 24] = Default::default();
-    let absent = |s: &str| s == "-";
-    let time = &line[tokens[0].0..tokens[0].1];
-    values[Field::StartTime as usize] = (time != "-").then_some(Cow::Borrowed(time));
+    let bytes = line.as_bytes();
+    let mut spans = [ABSENT; 24];
+    // `-` is Envoy's absent value; a span fits in u32 (checked above).
+    let span = |start: usize, end: usize| -> Span {
+        if end == start + 1 && bytes[start] == b'-' {
+            ABSENT
+        } else {
+            (start as u32, end as u32)
+        }
+    };
+    spans[Field::StartTime as usize] = span(tokens[0].0 as usize, tokens[0].1 as usize);
     let slots = std::iter::once(&Request).chain(head).chain(TAIL);
     for (slot, &(start, end, quoted)) in slots.zip(&tokens[1..count]) {
-        let text = &line[start..end];
+        let (start, end) = (start as usize, end as usize);
         match *slot {
             Skip => {}
             Request => {
                 if !quoted {
                     return Err(unrecognised("the request field is not quoted"));
                 }
+                let text = &line[start..end];
                 if text == "- - -" {
                     continue;
                 }
-                let (method, rest) = text.split_once(' ').ok_or_else(|| {
-                    unrecognised(format!("request `{text}` is not METHOD PATH PROTOCOL"))
-                })?;
-                let (path, protocol) = rest.rsplit_once(' ').ok_or_else(|| {
-                    unrecognised(format!("request `{text}` is not METHOD PATH PROTOCOL"))
-                })?;
-                for (field, value) in [
-                    (Field::Method, method),
-                    (Field::Path, path),
-                    (Field::Protocol, protocol),
-                ] {
-                    values[field as usize] = (!absent(value)).then_some(Cow::Borrowed(value));
+                let not_a_request =
+                    || unrecognised(format!("request `{text}` is not METHOD PATH PROTOCOL"));
+                let first = text.find(' ').ok_or_else(not_a_request)?;
+                let last = text.rfind(' ').ok_or_else(not_a_request)?;
+                if last <= first {
+                    return Err(not_a_request());
                 }
+                spans[Field::Method as usize] = span(start, start + first);
+                spans[Field::Path as usize] = span(start + first + 1, start + last);
+                spans[Field::Protocol as usize] = span(start + last + 1, end);
             }
             F(field, want_quoted) => {
                 if quoted != want_quoted {
@@ -386,29 +417,41 @@ fn parse_text(line: &str) -> Result<Entry<'_>, Unrecognised> {
                         field.name()
                     )));
                 }
-                values[field as usize] = (!absent(text)).then_some(Cow::Borrowed(text));
+                spans[field as usize] = span(start, end);
             }
         }
     }
-    Ok(Entry { values, layout })
+    Ok(Entry {
+        text: Cow::Borrowed(line),
+        spans,
+        layout,
+    })
 }
 
 fn parse_json(text: &str) -> Result<Entry<'static>, Unrecognised> {
     let map: Map<String, Value> = serde_json::from_str(text.trim())
         .map_err(|e| unrecognised(format!("not a JSON object: {e}")))?;
-    let mut values: [Option<Cow<'static, str>>; 24] = Default::default();
+    // The values one after another in one text, each a span of it.
+    let mut joined = String::new();
+    let mut spans = [ABSENT; 24];
     let mut known = 0;
     for field in Field::ALL {
         let Some(value) = map.get(field.name()) else {
             continue;
         };
         known += 1;
-        values[field as usize] = match value {
-            Value::Null => None,
-            Value::String(s) if s == "-" || s.is_empty() => None,
-            Value::String(s) => Some(Cow::Owned(s.clone())),
-            other => Some(Cow::Owned(other.to_string())),
+        let value: Cow<'_, str> = match value {
+            Value::Null => continue,
+            Value::String(s) if s == "-" || s.is_empty() => continue,
+            Value::String(s) => Cow::Borrowed(s),
+            other => Cow::Owned(other.to_string()),
         };
+        let start = joined.len();
+        joined.push_str(&value);
+        match (u32::try_from(start), u32::try_from(joined.len())) {
+            (Ok(start), Ok(end)) => spans[field as usize] = (start, end),
+            _ => return Err(unrecognised("a line of 4 GiB or more")),
+        }
     }
     if known < 3 {
         return Err(unrecognised(
@@ -416,7 +459,8 @@ fn parse_json(text: &str) -> Result<Entry<'static>, Unrecognised> {
         ));
     }
     Ok(Entry {
-        values,
+        text: Cow::Owned(joined),
+        spans,
         layout: Layout::Json,
     })
 }
