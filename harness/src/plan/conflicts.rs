@@ -178,6 +178,11 @@ impl fmt::Display for Claim {
     }
 }
 
+/// A Service of istio-system, by its cluster name (`<name>.istio-system.svc…`).
+fn in_root_namespace(host: &str) -> bool {
+    host.split('.').nth(1) == Some(ISTIO_NAMESPACE)
+}
+
 /// Equal, or one a wildcard family (`*.wikipedia.org`) the other belongs to.
 fn hosts_meet(a: &str, b: &str) -> bool {
     let a = a.to_ascii_lowercase();
@@ -232,9 +237,31 @@ pub fn claims(s: &Scenario, objects: &[Object]) -> BTreeSet<Claim> {
         }
         let hosts: Vec<String> = match o.kind.as_str() {
             "ServiceEntry" => [strings(&spec["hosts"]), strings(&spec["addresses"])].concat(),
-            "VirtualService" => strings(&spec["hosts"]),
+            // Its hosts, and where it sends them: another scenario's rules for a
+            // destination change these routes too. A short name is the namespace's own.
+            "VirtualService" => {
+                let destinations = ["http", "tls", "tcp"].into_iter().flat_map(|kind| {
+                    spec[kind]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .flat_map(|rule| rule["route"].as_array().into_iter().flatten())
+                        .filter_map(|route| route["destination"]["host"].as_str())
+                        .filter(|host| host.contains('.') && !in_root_namespace(host))
+                        .map(str::to_owned)
+                });
+                strings(&spec["hosts"])
+                    .into_iter()
+                    .chain(destinations)
+                    .collect()
+            }
+            // A sidecar takes a DestinationRule from its own namespace, then the
+            // service's, then the root (istio/istio pilot/pkg/model/push_context.go,
+            // destinationRule): one for a Service of istio-system (the egress gateway's)
+            // in a scenario's namespace changes only that scenario's clients.
             "DestinationRule" => spec["host"]
                 .as_str()
+                .filter(|host| !in_root_namespace(host))
                 .map(str::to_owned)
                 .into_iter()
                 .collect(),
@@ -381,6 +408,25 @@ mod tests {
             why_apart(&claimed[0], &claimed[2]).as_deref(),
             Some("host httpbin.org")
         );
+    }
+
+    #[test]
+    fn a_virtual_service_claims_the_hosts_it_routes_to() {
+        let o = crate::manifest::parse_str(
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\nspec:\n  hosts: [a.example]\n  http:\n  - route:\n    - destination: {host: b.example}\n    - destination: {host: squid}\n    - destination: {host: istio-egressgateway.istio-system.svc.cluster.local}\n  tcp:\n  - route:\n    - destination: {host: c.example}\n---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: d}\nspec: {host: istio-egressgateway.istio-system.svc.cluster.local}\n",
+            std::path::Path::new("v.yaml"),
+        )
+        .unwrap();
+        let text = "name: s\ndescription: d\nrequests:\n  - name: r\n    url: http://a.example/\n    expect: {status: 200}\n";
+        let s = crate::scenario::load_str(text, std::path::Path::new("s.yaml")).unwrap();
+        let hosts: Vec<String> = claims(&s, &o)
+            .into_iter()
+            .filter_map(|c| match c {
+                Claim::Host(h) => Some(h),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(hosts, ["a.example", "b.example", "c.example"]);
     }
 
     #[test]
