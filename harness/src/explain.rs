@@ -308,7 +308,15 @@ pub fn stream(
     // it spans two fills (then it is gathered in `spill`).
     let mut spill: Vec<u8> = Vec::new();
     loop {
-        let available = input.fill_buf()?;
+        let available = match input.fill_buf() {
+            Ok(available) => available,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            // What was read is written before the error is told.
+            Err(e) => {
+                explainer.finish(out)?;
+                return Err(e);
+            }
+        };
         if available.is_empty() {
             if !spill.is_empty() {
                 explainer.line(&spill, out)?;
@@ -352,6 +360,8 @@ const FLUSH_AT: usize = 1 << 16;
 impl Explainer {
     fn line(&mut self, bytes: &[u8], out: &mut impl std::io::Write) -> std::io::Result<()> {
         let json = self.json;
+        // A CRLF file's line: the CR is the line's end, not a character to show.
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
         // Not UTF-8: read with U+FFFD where the bytes were, as text, never obeyed.
         let mut line = match std::str::from_utf8(bytes) {
             Ok(text) => Cow::Borrowed(text),
@@ -665,6 +675,11 @@ mod tests {
         for capacity in [7, 64, 255] {
             assert_eq!(run(capacity).1, whole, "capacity {capacity}");
         }
+        // Read for a terminal, a CRLF line's CR is its end, not a shown character.
+        let mut text = Vec::new();
+        stream(format!("{http}\r\n").as_bytes(), &mut text, false).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(!text.contains("{d}") && !text.contains('\r'), "{text}");
     }
 
     #[test]

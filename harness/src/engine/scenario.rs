@@ -102,7 +102,15 @@ impl<'a> ScenarioExec<'a> {
                     Step::DeleteObjects { .. } | Step::DeleteNamespace { .. }
                 )
             {
-                self.ctx.skip(step, "interrupted");
+                // Said where it leaves the cluster changed: a kept cluster is not as
+                // the release installs it.
+                let why = match &step.step {
+                    Step::SwapGatewayApiCrds { from, .. } => format!(
+                        "interrupted: the cluster keeps Gateway API CRDs {from} and an istiod that read them; it is deleted unless kept, and a kept one should not be reused"
+                    ),
+                    _ => "interrupted".to_owned(),
+                };
+                self.ctx.skip(step, &why);
                 if self.error.is_none() {
                     self.error = Some(self.ctx.interrupted_at(step));
                 }

@@ -40,6 +40,12 @@ pub enum Claim {
     MeshWide(String),
     /// A change to the whole cluster, such as Gateway API CRDs swapped in.
     ClusterWide(String),
+    /// TCP or TLS lines in the shared egress gateway's log carry no request id: the
+    /// judge matches them by time and SNI, and a line without SNI (plain TCP,
+    /// BlackHoleCluster) could be another scenario's. A scenario that sends TCP or TLS
+    /// through that gateway writes such lines; one that judges the gateway's line of a
+    /// TCP or TLS request reads them.
+    GatewayTcpLines { writes: bool },
     /// A port of the shared egress gateway, with the protocol its Gateway server gives it.
     GatewayPort(u64, String),
     /// A destination port its requests leave the client for.
@@ -58,6 +64,9 @@ impl Claim {
             (Claim::Host(a), Claim::Host(b)) => hosts_meet(a, b),
             // The same port with another protocol: Istio keeps one of the two servers.
             (Claim::GatewayPort(a, p), Claim::GatewayPort(b, q)) => a == b && p != q,
+            (Claim::GatewayTcpLines { writes: a }, Claim::GatewayTcpLines { writes: b }) => {
+                *a || *b
+            }
             (Claim::PortByAddress(a, addresses), Claim::RequestPort(b))
             | (Claim::RequestPort(b), Claim::PortByAddress(a, addresses)) => {
                 a == b
@@ -161,6 +170,11 @@ impl fmt::Display for Claim {
             Claim::Host(h) => write!(f, "host {h}"),
             Claim::MeshWide(what) => write!(f, "{what} in {ISTIO_NAMESPACE} (mesh-wide)"),
             Claim::ClusterWide(what) => write!(f, "{what} (cluster-wide)"),
+            Claim::GatewayTcpLines { writes } => write!(
+                f,
+                "TCP/TLS lines in the shared egress gateway's log ({}), matched by time and SNI",
+                if *writes { "written and read" } else { "read" }
+            ),
             Claim::GatewayPort(port, protocol) => {
                 write!(f, "egress gateway port {port} as {protocol}")
             }
@@ -210,6 +224,29 @@ pub fn claims(s: &Scenario, objects: &[Object]) -> BTreeSet<Claim> {
             .filter_map(|r| url_port(&r.url.value))
             .map(Claim::RequestPort),
     );
+    // A scenario with a Gateway API gateway of its own reads that gateway's log; one
+    // with an Istio Gateway sends through the shared one.
+    let own_gateway = objects
+        .iter()
+        .any(|o| o.kind == "Gateway" && o.api_version.starts_with("gateway.networking.k8s.io/"));
+    let through_shared = objects
+        .iter()
+        .any(|o| o.kind == "Gateway" && o.api_version.starts_with("networking.istio.io/"));
+    let tcp_or_tls = |r: &&crate::scenario::Request| {
+        r.url
+            .value
+            .split_once("://")
+            .is_some_and(|(scheme, _)| !scheme.eq_ignore_ascii_case("http"))
+    };
+    let judged = s
+        .requests
+        .iter()
+        .filter(tcp_or_tls)
+        .any(|r| r.expect.gateway_log.is_some());
+    let writes = through_shared && s.requests.iter().any(|r| tcp_or_tls(&r));
+    if !own_gateway && (writes || judged) {
+        out.insert(Claim::GatewayTcpLines { writes });
+    }
     if let Some(crds) = &s.gateway_api_crds {
         out.insert(Claim::ClusterWide(format!(
             "Gateway API CRDs {} swapped in",
@@ -221,9 +258,10 @@ pub fn claims(s: &Scenario, objects: &[Object]) -> BTreeSet<Claim> {
             out.insert(Claim::MeshWide(format!("{}/{}", o.kind, o.name)));
         }
         let spec = o.spec();
+        // An empty list exports everywhere, as no list does.
         let own_namespace_only = spec["exportTo"]
             .as_array()
-            .is_some_and(|to| to.iter().all(|n| n == "."));
+            .is_some_and(|to| !to.is_empty() && to.iter().all(|n| n == "."));
         let strings = |v: &Value| -> Vec<String> {
             v.as_array()
                 .into_iter()
@@ -336,12 +374,19 @@ fn ports_by_address(spec: &Value, addresses: &[String]) -> Vec<Claim> {
 /// `claimed`).
 pub fn groups(claimed: &[BTreeSet<Claim>], at_once: usize) -> Vec<Vec<usize>> {
     let mut out: Vec<Vec<usize>> = Vec::new();
+    let whole_cluster = |c: &BTreeSet<Claim>| c.iter().any(|x| matches!(x, Claim::ClusterWide(_)));
     for (i, mine) in claimed.iter().enumerate() {
+        // A change to the whole cluster runs alone, after what came before it.
+        if whole_cluster(mine) {
+            out.push(vec![i]);
+            continue;
+        }
         let fits = |group: &Vec<usize>| {
             group.len() < at_once.max(1)
-                && group
-                    .iter()
-                    .all(|&j| !mine.iter().any(|a| claimed[j].iter().any(|b| a.meets(b))))
+                && group.iter().all(|&j| {
+                    !whole_cluster(&claimed[j])
+                        && !mine.iter().any(|a| claimed[j].iter().any(|b| a.meets(b)))
+                })
         };
         match out.iter_mut().find(|g| fits(g)) {
             Some(group) => group.push(i),
@@ -404,6 +449,15 @@ mod tests {
             vec![vec![0, 1], vec![2, 3], vec![4], vec![5]]
         );
         assert_eq!(groups(&claimed, 1).len(), claimed.len());
+        // A cluster-wide change runs alone, even beside scenarios that claim nothing.
+        let nothing = BTreeSet::new();
+        let swap = set(&[Claim::ClusterWide(
+            "Gateway API CRDs v1.4.1 swapped in".into(),
+        )]);
+        assert_eq!(
+            groups(&[nothing.clone(), swap, nothing.clone()], 4),
+            vec![vec![0, 2], vec![1]]
+        );
         assert_eq!(
             why_apart(&claimed[0], &claimed[2]).as_deref(),
             Some("host httpbin.org")
@@ -427,6 +481,38 @@ mod tests {
             })
             .collect();
         assert_eq!(hosts, ["a.example", "b.example", "c.example"]);
+        let tcp_lines = |c: &BTreeSet<Claim>| {
+            c.iter().find_map(|x| match x {
+                Claim::GatewayTcpLines { writes } => Some(*writes),
+                _ => None,
+            })
+        };
+        assert_eq!(tcp_lines(&claims(&s, &o)), None, "plain HTTP");
+        let tls = text
+            .replace("http://a.example/", "https://a.example/")
+            .replace("{status: 200}", "{status: 200, gateway_log: absent}");
+        let tls = crate::scenario::load_str(&tls, std::path::Path::new("s.yaml")).unwrap();
+        assert_eq!(
+            tcp_lines(&claims(&tls, &o)),
+            Some(false),
+            "reads the gateway's lines"
+        );
+        let gateway = crate::manifest::parse_str(
+            "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g}\nspec: {selector: {istio: egressgateway}}\n",
+            std::path::Path::new("g.yaml"),
+        )
+        .unwrap();
+        assert_eq!(
+            tcp_lines(&claims(&tls, &gateway)),
+            Some(true),
+            "writes them too"
+        );
+        let (reads, writes) = (
+            Claim::GatewayTcpLines { writes: false },
+            Claim::GatewayTcpLines { writes: true },
+        );
+        assert!(!reads.meets(&reads));
+        assert!(reads.meets(&writes) && writes.meets(&writes));
     }
 
     #[test]

@@ -462,6 +462,17 @@ fn slots(
                     });
                     continue;
                 }
+                // Swapping CRDs deletes every object of their kinds, the kept ones too.
+                if options.keep_objects && release_crds(istio)?.version != c.as_str() {
+                    skipped.push(Skip {
+                        scenario: s.name().into(),
+                        istio: istio.clone(),
+                        reason: format!(
+                            "swaps in Gateway API CRDs {c}, which would delete the Gateway API objects --keep-objects keeps for the scenarios before it"
+                        ),
+                    });
+                    continue;
+                }
             }
             // Ambient beside sidecars on the version's one install, where that is checked.
             let ambient_beside = install == AMBIENT_PROFILE
@@ -1725,6 +1736,28 @@ mod tests {
 
     fn ws() -> Workspace {
         Workspace::at(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+    }
+
+    #[test]
+    fn kept_objects_skip_a_crd_swap_that_would_delete_them() {
+        let ws = ws();
+        let suite = Suite::load(&ws).unwrap();
+        let all = suite.select(&[]).unwrap();
+        let mut o = options("1.30.3");
+        o.keep_objects = true;
+        let plan = build(&all, &ws, &o).unwrap();
+        let skip = plan
+            .skipped
+            .iter()
+            .find(|s| s.scenario == "istio-io-17394-tlsroute-crds-before-v1-5")
+            .expect("skipped");
+        assert!(skip.reason.contains("--keep-objects"), "{}", skip.reason);
+        assert!(
+            !plan
+                .steps()
+                .iter()
+                .any(|p| p.step.kind() == "swap_gateway_api_crds")
+        );
     }
 
     #[test]

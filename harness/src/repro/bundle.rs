@@ -33,6 +33,23 @@ pub fn write(
         format!("install/{}.yaml", scenario.install.value),
         format!("client/{}.yaml", scenario.client.value),
     ];
+    // Where ambient's data plane ran beside the sidecars (install `registry-only+ambient`),
+    // that is the install the runs had: its base and the overlay go along.
+    let beside = format!("+{}", crate::plan::AMBIENT_PROFILE);
+    if results
+        .cases
+        .iter()
+        .any(|c| c.scenario == scenario.name() && c.environment.install.contains(beside.as_str()))
+    {
+        for m in [
+            format!("install/{}.yaml", crate::plan::BASE_PROFILE),
+            format!("install/{}", crate::plan::AMBIENT_OVERLAY),
+        ] {
+            if !manifests.contains(&m) {
+                manifests.push(m);
+            }
+        }
+    }
     for mode in [
         crate::upstream::UpstreamMode::Local,
         crate::upstream::UpstreamMode::Internet,
