@@ -290,10 +290,155 @@ pub struct Counts {
     pub recognised: u64,
 }
 
-/// Reads access-log lines from `input` one at a time and writes each one's reading to
-/// `out` (a JSON object per line with `json`): memory stays that of one line, whatever
-/// the input's size.
+/// Reads access-log lines from `input` and writes each one's reading to `out` (a JSON
+/// object per line with `json`), in order: memory stays that of a few blocks of lines,
+/// whatever the input's size.
 pub fn stream(
+    input: impl std::io::BufRead,
+    out: &mut impl std::io::Write,
+    json: bool,
+) -> std::io::Result<Counts> {
+    // JSON records are independent: blocks of lines are read on this thread, explained
+    // on the others, and written here in order. Text keeps one thread (its errors
+    // number the lines).
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    if json && workers > 1 {
+        return stream_blocks(input, out, workers.min(MAX_WORKERS));
+    }
+    stream_lines(input, out, json)
+}
+
+/// Input bytes per block handed to a worker.
+const BLOCK: usize = 1 << 18;
+/// Workers at most; with blocks in flight at most twice that, memory stays bounded.
+const MAX_WORKERS: usize = 4;
+
+/// `stream` for JSON on several threads: the same records, in the same order.
+fn stream_blocks(
+    mut input: impl std::io::BufRead,
+    out: &mut impl std::io::Write,
+    workers: usize,
+) -> std::io::Result<Counts> {
+    use std::sync::mpsc;
+    type Done = (u64, std::io::Result<(Vec<u8>, Counts)>);
+    std::thread::scope(|scope| {
+        let (done_tx, done_rx) = mpsc::channel::<Done>();
+        let mut to_workers = Vec::new();
+        for _ in 0..workers {
+            let (tx, rx) = mpsc::channel::<(u64, Vec<u8>)>();
+            let done = done_tx.clone();
+            scope.spawn(move || {
+                for (seq, block) in rx {
+                    let mut written = Vec::with_capacity(block.len() * 5);
+                    let explained = stream_lines(&block[..], &mut written, true)
+                        .map(|counts| (written, counts));
+                    if done.send((seq, explained)).is_err() {
+                        return;
+                    }
+                }
+            });
+            to_workers.push(tx);
+        }
+        drop(done_tx);
+        let mut counts = Counts::default();
+        let mut finished: std::collections::BTreeMap<u64, Vec<u8>> = Default::default();
+        let (mut sent, mut written) = (0u64, 0u64);
+        let mut carry: Vec<u8> = Vec::new();
+        let mut eof = false;
+        // A read error ends the input: the whole lines before it are still written, as
+        // on one thread, and then the error is told.
+        let mut read_error = None;
+        loop {
+            if !eof {
+                let mut block = std::mem::take(&mut carry);
+                // At least a block's worth read anew: a line longer than a block grows it.
+                let size = block.len() + BLOCK;
+                eof = match fill(&mut input, &mut block, size) {
+                    Ok(eof) => eof,
+                    Err(e) => {
+                        block.truncate(memchr::memrchr(b'\n', &block).map_or(0, |at| at + 1));
+                        read_error = Some(e);
+                        true
+                    }
+                };
+                if !eof {
+                    carry = block.split_off(block_end(&block));
+                }
+                if !block.is_empty() {
+                    let worker = &to_workers[(sent % workers as u64) as usize];
+                    worker
+                        .send((sent, block))
+                        .map_err(|_| std::io::Error::other("an explain worker stopped"))?;
+                    sent += 1;
+                }
+            }
+            // Wait for a result when enough are in flight, or at the end.
+            while written < sent && (eof || sent - written >= 2 * workers as u64) {
+                if let Some(bytes) = finished.remove(&written) {
+                    out.write_all(&bytes)?;
+                    written += 1;
+                    continue;
+                }
+                let (seq, explained) = done_rx
+                    .recv()
+                    .map_err(|_| std::io::Error::other("an explain worker stopped"))?;
+                let (bytes, c) = explained?;
+                counts.lines += c.lines;
+                counts.recognised += c.recognised;
+                finished.insert(seq, bytes);
+            }
+            if eof && written == sent {
+                return match read_error {
+                    Some(e) => Err(e),
+                    None => Ok(counts),
+                };
+            }
+        }
+    })
+}
+
+/// Reads into `block` until it holds `size` bytes or the input ends; whether it ended.
+fn fill(
+    input: &mut impl std::io::BufRead,
+    block: &mut Vec<u8>,
+    size: usize,
+) -> std::io::Result<bool> {
+    while block.len() < size {
+        let available = match input.fill_buf() {
+            Ok(available) => available,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            return Ok(true);
+        }
+        let take = available.len().min(size - block.len());
+        block.extend_from_slice(&available[..take]);
+        input.consume(take);
+    }
+    Ok(false)
+}
+
+/// Where a block may end: after a whole line that the next whole line does not
+/// continue (a wrapped ztunnel line stays in one block). The rest waits for the next.
+fn block_end(block: &[u8]) -> usize {
+    let mut end = match memchr::memrchr(b'\n', block) {
+        Some(at) => at,
+        None => return 0,
+    };
+    // `end` ends the last whole line; the cut goes before a line that starts fresh.
+    while let Some(before) = memchr::memrchr(b'\n', &block[..end]) {
+        let next = String::from_utf8_lossy(&block[before + 1..end]);
+        if !crate::evidence::ztunnel_log::is_continuation(next.trim()) {
+            return before + 1;
+        }
+        end = before;
+    }
+    0
+}
+
+/// `stream` on this thread, a line at a time.
+fn stream_lines(
     mut input: impl std::io::BufRead,
     out: &mut impl std::io::Write,
     json: bool,
@@ -680,6 +825,80 @@ mod tests {
         stream(format!("{http}\r\n").as_bytes(), &mut text, false).unwrap();
         let text = String::from_utf8(text).unwrap();
         assert!(!text.contains("{d}") && !text.contains('\r'), "{text}");
+    }
+
+    #[test]
+    fn a_value_is_written_as_it_is_only_when_json_needs_no_escape_in_it() {
+        for b in 0u8..=255 {
+            for at in [0, 3, 7, 8, 12, 15] {
+                let mut bytes = vec![b'a'; 16];
+                bytes[at] = b;
+                let Ok(text) = std::str::from_utf8(&bytes) else {
+                    continue;
+                };
+                let plain = b >= 0x20 && b != b'"' && b != b'\\';
+                assert_eq!(needs_no_escape(text), plain, "byte {b:#x} at {at}");
+            }
+        }
+        assert!(needs_no_escape("caf\u{e9} \u{1f600}"));
+    }
+
+    #[test]
+    fn blocks_on_several_threads_write_what_one_thread_writes() {
+        let http = r#"[2024-06-21T19:24:00.453Z] "GET /headers HTTP/2" 200 - via_upstream - "-" 0 1450 57 57 "10.244.0.7" "curl/7.83.1-DEV" "51ed62d9-1da8-4250-9923-df406ca9fd57" "httpbin.org" "3.213.1.197:80" outbound|80||httpbin.org 10.244.0.6:41144 10.244.0.6:8080 10.244.0.7:55490 - -"#;
+        let mut input = Vec::new();
+        for i in 0..30_000 {
+            match i % 97 {
+                0 => input.extend_from_slice(b"not a line\n"),
+                1 => input.extend_from_slice(b"# a comment\n\n"),
+                _ => {
+                    input.extend_from_slice(http.as_bytes());
+                    input.push(b'\n');
+                }
+            }
+        }
+        let mut one = Vec::new();
+        let serial = stream_lines(&input[..], &mut one, true).unwrap();
+        for workers in [2, 3] {
+            let mut many = Vec::new();
+            let parallel = stream_blocks(&input[..], &mut many, workers).unwrap();
+            assert_eq!(parallel, serial);
+            assert!(many == one, "{workers} workers wrote other bytes");
+        }
+        assert!(input.len() > 2 * BLOCK, "the input spans blocks");
+        // A read error: the whole lines before it are written, then the error is told.
+        struct FailsAfter<'a>(&'a [u8]);
+        impl std::io::Read for FailsAfter<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                if self.0.is_empty() {
+                    return Err(std::io::Error::other("disk gone"));
+                }
+                let n = buf.len().min(self.0.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let cut = &input[..input.len() / 2 + 17];
+        let mut before = Vec::new();
+        let lines_before = stream_lines(
+            &cut[..=memchr::memrchr(b'\n', cut).unwrap()],
+            &mut before,
+            true,
+        )
+        .unwrap();
+        let mut many = Vec::new();
+        let failed = stream_blocks(std::io::BufReader::new(FailsAfter(cut)), &mut many, 2);
+        assert!(failed.is_err_and(|e| e.to_string() == "disk gone"));
+        assert!(many == before, "{} records", lines_before.lines);
+        // A block ends before a line that starts fresh, never inside a wrapped one.
+        assert_eq!(block_end(b"a\nb\nc\n"), 4, "before the last whole line");
+        assert_eq!(
+            block_end(b"a\nb\nsrc.addr=1 dst.addr=2\n"),
+            2,
+            "before b, not inside"
+        );
+        assert_eq!(block_end(b"one line without its end"), 0);
     }
 
     #[test]

@@ -342,9 +342,7 @@ fn tokenize(line: &str) -> Result<(Tokens, usize), Unrecognised> {
             b'"' => (b'"', i + 1, true),
             _ => (b' ', i, false),
         };
-        // Tokens are short (codes, sizes, addresses, ids): a plain loop beats a call.
-        let found = bytes[from..].iter().position(|&b| b == close);
-        let end = found.map_or(bytes.len(), |at| from + at);
+        let end = find_byte(bytes, from, close).unwrap_or(bytes.len());
         if close != b' ' && end == bytes.len() {
             return Err(unrecognised(format!("unclosed {}", close as char)));
         }
@@ -353,6 +351,31 @@ fn tokenize(line: &str) -> Result<(Tokens, usize), Unrecognised> {
         i = if close == b' ' { end } else { end + 1 };
     }
     Ok((tokens, count))
+}
+
+/// The first `needle` at or after `from`. Tokens are short (codes, sizes, addresses,
+/// ids), so eight bytes a step in a word (the zero-byte test of Hacker's Delight
+/// 6-1) beats a call into a vectorised search.
+fn find_byte(bytes: &[u8], from: usize, needle: u8) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let pattern = u64::from_ne_bytes([needle; 8]);
+    let mut at = from;
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word) ^ pattern;
+        let zero = x.wrapping_sub(ONES) & !x & HIGHS;
+        if zero != 0 {
+            return Some(at + (zero.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    bytes
+        .get(at..)?
+        .iter()
+        .position(|&b| b == needle)
+        .map(|p| at + p)
 }
 
 fn parse_text(line: &str) -> Result<Entry<'_>, Unrecognised> {
@@ -468,6 +491,25 @@ fn parse_json(text: &str) -> Result<Entry<'static>, Unrecognised> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_byte_is_found_where_a_plain_search_finds_it() {
+        let text: Vec<u8> = (0u32..300).map(|i| (i * 37 % 11) as u8 + b' ').collect();
+        for from in 0..text.len() {
+            for needle in [b' ', b'"', b']', b'$', b'*'] {
+                let plain = text[from..]
+                    .iter()
+                    .position(|&b| b == needle)
+                    .map(|p| from + p);
+                assert_eq!(
+                    find_byte(&text, from, needle),
+                    plain,
+                    "{needle} from {from}"
+                );
+            }
+        }
+        assert_eq!(find_byte(b"ab", 2, b'a'), None);
+    }
 
     /// The seed article's gateway line (Istio 1.22.1).
     const HTTP: &str = r#"[2024-06-21T19:24:00.453Z] "GET /headers HTTP/2" 200 - via_upstream - "-" 0 1450 57 57 "10.244.0.7" "curl/7.83.1-DEV" "51ed62d9-1da8-4250-9923-df406ca9fd57" "httpbin.org" "3.213.1.197:80" outbound|80||httpbin.org 10.244.0.6:41144 10.244.0.6:8080 10.244.0.7:55490 - -"#;
