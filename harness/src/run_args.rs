@@ -36,8 +36,9 @@ pub struct RunArgs {
     /// Clusters set up or alive at once (each is deleted after its last scenario).
     #[arg(long, env = "EGRESS_PARALLEL_CLUSTERS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
     pub parallel_clusters: u16,
-    /// Scenarios run at once on one cluster, where they share no host, gateway port or
-    /// mesh-wide object (`egress plan` shows the groups)
+    /// Scenarios run at once on one cluster, where their claims do not meet: hosts,
+    /// ports taken by address, gateway ports and TCP lines, mesh-wide objects, CRD
+    /// swaps (`egress plan` shows the groups)
     #[arg(long, env = "EGRESS_PARALLEL_SCENARIOS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     pub parallel_scenarios: u16,
     /// One cluster per install profile, each installed mesh-wide as the article does

@@ -1683,7 +1683,7 @@ impl Plan {
                     .map(|names| format!("[{}]", names.join(", ")))
                     .collect();
                 out.push_str(&format!(
-                    "# on {target}, at most {} scenario(s) at once, in {} group(s) one after another (scenarios that share a host, the gateway's port or a mesh-wide object run apart): {}\n",
+                    "# on {target}, at most {} scenario(s) at once, in {} group(s) one after another (scenarios whose claims meet run apart: a host, a port taken by address, a gateway port, the gateway's TCP lines, a mesh-wide object, a CRD swap): {}\n",
                     self.parallel_scenarios,
                     groups.len(),
                     groups.join(" then ")
