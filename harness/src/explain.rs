@@ -329,9 +329,17 @@ fn stream_blocks(
             let done = done_tx.clone();
             scope.spawn(move || {
                 for (seq, block) in rx {
-                    let mut written = Vec::with_capacity(block.len() * 5);
-                    let explained = stream_lines(&block[..], &mut written, true)
-                        .map(|counts| (written, counts));
+                    // A panic would leave its block's place empty and the writer waiting.
+                    let explained = std::panic::catch_unwind(|| {
+                        let mut written =
+                            Vec::with_capacity(block.len().saturating_mul(5).min(8 << 20));
+                        stream_lines(&block[..], &mut written, true).map(|counts| (written, counts))
+                    })
+                    .unwrap_or_else(|_| {
+                        Err(std::io::Error::other(
+                            "explaining a block of lines panicked",
+                        ))
+                    });
                     if done.send((seq, explained)).is_err() {
                         return;
                     }
@@ -362,7 +370,32 @@ fn stream_blocks(
                     }
                 };
                 if !eof {
-                    carry = block.split_off(block_end(&block));
+                    let end = block_end(&block);
+                    // Nowhere to cut in several blocks' worth (every line continues the
+                    // one before, as logfmt's do): the rest goes on this thread, after
+                    // what is in flight.
+                    if end == 0 && block.len() > 4 * BLOCK {
+                        while written < sent {
+                            if let Some(bytes) = finished.remove(&written) {
+                                out.write_all(&bytes)?;
+                                written += 1;
+                                continue;
+                            }
+                            let (seq, explained) = done_rx
+                                .recv()
+                                .map_err(|_| std::io::Error::other("an explain worker stopped"))?;
+                            let (bytes, c) = explained?;
+                            counts.lines += c.lines;
+                            counts.recognised += c.recognised;
+                            finished.insert(seq, bytes);
+                        }
+                        let rest = std::io::Read::chain(std::io::Cursor::new(block), input);
+                        let c = stream_lines(rest, out, true)?;
+                        counts.lines += c.lines;
+                        counts.recognised += c.recognised;
+                        return Ok(counts);
+                    }
+                    carry = block.split_off(end);
                 }
                 if !block.is_empty() {
                     let worker = &to_workers[(sent % workers as u64) as usize];
@@ -419,17 +452,22 @@ fn fill(
     Ok(false)
 }
 
-/// Where a block may end: after a whole line that the next whole line does not
-/// continue (a wrapped ztunnel line stays in one block). The rest waits for the next.
+/// Where a block may end: before a whole line that starts fresh — not blank, not a
+/// comment, not the continuation of a wrapped ztunnel line, which one thread would join
+/// across blank and comment lines. The rest waits for the next block.
 fn block_end(block: &[u8]) -> usize {
     let mut end = match memchr::memrchr(b'\n', block) {
         Some(at) => at,
         None => return 0,
     };
-    // `end` ends the last whole line; the cut goes before a line that starts fresh.
+    // `end` ends the last whole line.
     while let Some(before) = memchr::memrchr(b'\n', &block[..end]) {
         let next = String::from_utf8_lossy(&block[before + 1..end]);
-        if !crate::evidence::ztunnel_log::is_continuation(next.trim()) {
+        let next = next.trim();
+        if !next.is_empty()
+            && !next.starts_with('#')
+            && !crate::evidence::ztunnel_log::is_continuation(next)
+        {
             return before + 1;
         }
         end = before;
