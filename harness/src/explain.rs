@@ -319,28 +319,25 @@ fn stream_blocks(
     out: &mut impl std::io::Write,
     workers: usize,
 ) -> std::io::Result<Counts> {
-    use std::sync::mpsc;
-    type Done = (u64, std::io::Result<(Vec<u8>, Counts)>);
     std::thread::scope(|scope| {
-        let (done_tx, done_rx) = mpsc::channel::<Done>();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<Done>();
         let mut to_workers = Vec::new();
         for _ in 0..workers {
-            let (tx, rx) = mpsc::channel::<(u64, Vec<u8>)>();
+            let (tx, rx) = std::sync::mpsc::channel::<Work>();
             let done = done_tx.clone();
             scope.spawn(move || {
-                for (seq, block) in rx {
+                for (seq, block, mut records) in rx {
+                    records.clear();
                     // A panic would leave its block's place empty and the writer waiting.
-                    let explained = std::panic::catch_unwind(|| {
-                        let mut written =
-                            Vec::with_capacity(block.len().saturating_mul(5).min(8 << 20));
-                        stream_lines(&block[..], &mut written, true).map(|counts| (written, counts))
-                    })
+                    let counts = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        stream_lines(&block[..], &mut records, true)
+                    }))
                     .unwrap_or_else(|_| {
                         Err(std::io::Error::other(
                             "explaining a block of lines panicked",
                         ))
                     });
-                    if done.send((seq, explained)).is_err() {
+                    if done.send((seq, counts, records, block)).is_err() {
                         return;
                     }
                 }
@@ -348,9 +345,15 @@ fn stream_blocks(
             to_workers.push(tx);
         }
         drop(done_tx);
-        let mut counts = Counts::default();
-        let mut finished: std::collections::BTreeMap<u64, Vec<u8>> = Default::default();
-        let (mut sent, mut written) = (0u64, 0u64);
+        let mut results = InOrder {
+            done: done_rx,
+            finished: Default::default(),
+            counts: Counts::default(),
+            sent: 0,
+            written: 0,
+            spare_blocks: Vec::new(),
+            spare_records: Vec::new(),
+        };
         let mut carry: Vec<u8> = Vec::new();
         let mut eof = false;
         // A read error ends the input: the whole lines before it are still written, as
@@ -358,7 +361,10 @@ fn stream_blocks(
         let mut read_error = None;
         loop {
             if !eof {
-                let mut block = std::mem::take(&mut carry);
+                let mut block = results.spare_blocks.pop().unwrap_or_default();
+                block.clear();
+                block.extend_from_slice(&carry);
+                carry.clear();
                 // At least a block's worth read anew: a line longer than a block grows it.
                 let size = block.len() + BLOCK;
                 eof = match fill(&mut input, &mut block, size) {
@@ -375,59 +381,82 @@ fn stream_blocks(
                     // one before, as logfmt's do): the rest goes on this thread, after
                     // what is in flight.
                     if end == 0 && block.len() > 4 * BLOCK {
-                        while written < sent {
-                            if let Some(bytes) = finished.remove(&written) {
-                                out.write_all(&bytes)?;
-                                written += 1;
-                                continue;
-                            }
-                            let (seq, explained) = done_rx
-                                .recv()
-                                .map_err(|_| std::io::Error::other("an explain worker stopped"))?;
-                            let (bytes, c) = explained?;
-                            counts.lines += c.lines;
-                            counts.recognised += c.recognised;
-                            finished.insert(seq, bytes);
+                        while results.written < results.sent {
+                            results.write_or_wait(out)?;
                         }
                         let rest = std::io::Read::chain(std::io::Cursor::new(block), input);
                         let c = stream_lines(rest, out, true)?;
-                        counts.lines += c.lines;
-                        counts.recognised += c.recognised;
-                        return Ok(counts);
+                        results.counts.lines += c.lines;
+                        results.counts.recognised += c.recognised;
+                        return Ok(results.counts);
                     }
-                    carry = block.split_off(end);
+                    carry.extend_from_slice(&block[end..]);
+                    block.truncate(end);
                 }
                 if !block.is_empty() {
-                    let worker = &to_workers[(sent % workers as u64) as usize];
+                    let records = results.spare_records.pop().unwrap_or_default();
+                    let worker = &to_workers[(results.sent % workers as u64) as usize];
                     worker
-                        .send((sent, block))
-                        .map_err(|_| std::io::Error::other("an explain worker stopped"))?;
-                    sent += 1;
+                        .send((results.sent, block, records))
+                        .map_err(|_| worker_stopped())?;
+                    results.sent += 1;
                 }
             }
             // Wait for a result when enough are in flight, or at the end.
-            while written < sent && (eof || sent - written >= 2 * workers as u64) {
-                if let Some(bytes) = finished.remove(&written) {
-                    out.write_all(&bytes)?;
-                    written += 1;
-                    continue;
-                }
-                let (seq, explained) = done_rx
-                    .recv()
-                    .map_err(|_| std::io::Error::other("an explain worker stopped"))?;
-                let (bytes, c) = explained?;
-                counts.lines += c.lines;
-                counts.recognised += c.recognised;
-                finished.insert(seq, bytes);
+            while results.written < results.sent
+                && (eof || results.sent - results.written >= 2 * workers as u64)
+            {
+                results.write_or_wait(out)?;
             }
-            if eof && written == sent {
+            if eof && results.written == results.sent {
                 return match read_error {
                     Some(e) => Err(e),
-                    None => Ok(counts),
+                    None => Ok(results.counts),
                 };
             }
         }
     })
+}
+
+/// A block of lines for a worker, and the buffer its records go into.
+type Work = (u64, Vec<u8>, Vec<u8>);
+/// A worker's counts and records; both buffers come back to be used again (fresh ones
+/// would cost a page fault every 4 KiB of output).
+type Done = (u64, std::io::Result<Counts>, Vec<u8>, Vec<u8>);
+
+fn worker_stopped() -> std::io::Error {
+    std::io::Error::other("an explain worker stopped")
+}
+
+/// The workers' results, written in the order their blocks were read.
+struct InOrder {
+    done: std::sync::mpsc::Receiver<Done>,
+    finished: std::collections::BTreeMap<u64, Vec<u8>>,
+    counts: Counts,
+    sent: u64,
+    written: u64,
+    spare_blocks: Vec<Vec<u8>>,
+    spare_records: Vec<Vec<u8>>,
+}
+
+impl InOrder {
+    /// Writes the next block's records if they are there, else waits for a result.
+    fn write_or_wait(&mut self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        if let Some(mut records) = self.finished.remove(&self.written) {
+            out.write_all(&records)?;
+            records.clear();
+            self.spare_records.push(records);
+            self.written += 1;
+            return Ok(());
+        }
+        let (seq, counts, records, block) = self.done.recv().map_err(|_| worker_stopped())?;
+        let c = counts?;
+        self.counts.lines += c.lines;
+        self.counts.recognised += c.recognised;
+        self.finished.insert(seq, records);
+        self.spare_blocks.push(block);
+        Ok(())
+    }
 }
 
 /// Reads into `block` until it holds `size` bytes or the input ends; whether it ended.
