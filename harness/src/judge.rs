@@ -1054,10 +1054,38 @@ pub fn log_host(request: &Request) -> String {
 
 /// The host of an `http(s)://host[:port]/path` URL.
 pub fn url_host(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let (_, host) = url_parts(url);
     host.split(':').next().unwrap_or(host).to_owned()
+}
+
+/// The port a request URL connects to: its own, or its scheme's (the schemes a
+/// scenario may use: scenario::load checks them).
+pub fn url_port(url: &str) -> Option<u64> {
+    let (scheme, host_port) = url_parts(url);
+    let after_host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or("", |(_, after)| after),
+        None => host_port.split_once(':').map_or("", |(_, p)| p),
+    };
+    let explicit = after_host.trim_start_matches(':');
+    if !explicit.is_empty() {
+        return explicit.parse().ok();
+    }
+    match scheme.to_ascii_lowercase().as_str() {
+        "http" => Some(80),
+        "https" => Some(443),
+        "gopher" | "gophers" => Some(70),
+        _ => None,
+    }
+}
+
+/// A URL's scheme and its `host[:port]`, the user info left out.
+fn url_parts(url: &str) -> (&str, &str) {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    (
+        scheme,
+        authority.rsplit_once('@').map_or(authority, |(_, h)| h),
+    )
 }
 
 /// Everything `egress explain --headers` reports about an echoed body.

@@ -142,28 +142,6 @@ fn in_documentation_range(address: &str) -> bool {
     })
 }
 
-/// The port a request's URL connects to: its own, or its scheme's.
-fn url_port(url: &str) -> Option<u64> {
-    let (scheme, rest) = url.split_once("://")?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let after_host = match host_port.strip_prefix('[') {
-        Some(v6) => v6.split_once(']').map_or("", |(_, after)| after),
-        None => host_port.split_once(':').map_or("", |(_, p)| p),
-    };
-    let explicit = after_host.trim_start_matches(':');
-    if !explicit.is_empty() {
-        return explicit.parse().ok();
-    }
-    match scheme.to_ascii_lowercase().as_str() {
-        "http" | "ws" => Some(80),
-        "https" | "wss" => Some(443),
-        "gopher" | "gophers" => Some(70),
-        "ftp" => Some(21),
-        _ => None,
-    }
-}
-
 impl fmt::Display for Claim {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self {
@@ -221,7 +199,7 @@ pub fn claims(s: &Scenario, objects: &[Object]) -> BTreeSet<Claim> {
     out.extend(
         s.requests
             .iter()
-            .filter_map(|r| url_port(&r.url.value))
+            .filter_map(|r| crate::judge::url_port(&r.url.value))
             .map(Claim::RequestPort),
     );
     // A scenario with a Gateway API gateway of its own reads that gateway's log; one
@@ -548,10 +526,22 @@ mod tests {
             !in_documentation_range("198.51.0.0/16"),
             "wider than the range"
         );
-        assert_eq!(url_port("http://httpbin.org/headers"), Some(80));
-        assert_eq!(url_port("https://u@en.wikipedia.org/wiki"), Some(443));
-        assert_eq!(url_port("gopher://db.example.com:5432/_x"), Some(5432));
-        assert_eq!(url_port("http://[2001:db8::1]:8080/"), Some(8080));
-        assert_eq!(url_port("http://[2001:db8::1]/"), Some(80));
+        assert_eq!(
+            crate::judge::url_port("http://httpbin.org/headers"),
+            Some(80)
+        );
+        assert_eq!(
+            crate::judge::url_port("https://u@en.wikipedia.org/wiki"),
+            Some(443)
+        );
+        assert_eq!(
+            crate::judge::url_port("gopher://db.example.com:5432/_x"),
+            Some(5432)
+        );
+        assert_eq!(
+            crate::judge::url_port("http://[2001:db8::1]:8080/"),
+            Some(8080)
+        );
+        assert_eq!(crate::judge::url_port("http://[2001:db8::1]/"), Some(80));
     }
 }
