@@ -463,7 +463,7 @@ fn slots(
                     continue;
                 }
                 // Swapping CRDs deletes every object of their kinds, the kept ones too.
-                if options.keep_objects && release_crds(istio)?.version != c.as_str() {
+                if options.keep_objects && swapped_crds(s, istio)?.is_some() {
                     skipped.push(Skip {
                         scenario: s.name().into(),
                         istio: istio.clone(),
@@ -1035,6 +1035,26 @@ fn release_crds(istio: &IstioRelease) -> Result<&'static gateway_api::CrdRelease
     }
 }
 
+/// The scenario's own Gateway API CRDs and its release's, where they differ.
+fn swapped_crds(
+    s: &Scenario,
+    istio: &IstioRelease,
+) -> Result<
+    Option<(
+        &'static gateway_api::CrdRelease,
+        &'static gateway_api::CrdRelease,
+    )>,
+    String,
+> {
+    let Some(wanted) = &s.gateway_api_crds else {
+        return Ok(None);
+    };
+    let own = gateway_api::release(&wanted.value)
+        .map_err(|e| format!("{}: gateway_api_crds: {e}", s.name()))?;
+    let release = release_crds(istio)?;
+    Ok((own.version != release.version).then_some((own, release)))
+}
+
 /// Steps before a scenario and steps after it.
 type CrdSwap = (Vec<Step>, Vec<Step>);
 
@@ -1047,15 +1067,9 @@ fn crd_swap(
     istio: &IstioRelease,
     options: &PlanOptions,
 ) -> Result<Option<CrdSwap>, String> {
-    let Some(wanted) = &s.gateway_api_crds else {
+    let Some((own, release)) = swapped_crds(s, istio)? else {
         return Ok(None);
     };
-    let own = gateway_api::release(&wanted.value)
-        .map_err(|e| format!("{}: gateway_api_crds: {e}", s.name()))?;
-    let release = release_crds(istio)?;
-    if own.version == release.version {
-        return Ok(None);
-    }
     let t = &options.timeouts;
     let swap =
         |from: &gateway_api::CrdRelease, to: &gateway_api::CrdRelease| Step::SwapGatewayApiCrds {
