@@ -326,17 +326,15 @@ fn stream_blocks(
             let (tx, rx) = std::sync::mpsc::channel::<Work>();
             let done = done_tx.clone();
             scope.spawn(move || {
-                for (seq, block, mut records) in rx {
-                    records.clear();
+                for (seq, block, records) in rx {
                     // A panic would leave its block's place empty and the writer waiting.
-                    let counts = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        stream_lines(&block[..], &mut records, true)
-                    }))
-                    .unwrap_or_else(|_| {
-                        Err(std::io::Error::other(
-                            "explaining a block of lines panicked",
-                        ))
-                    });
+                    let (counts, records) =
+                        std::panic::catch_unwind(|| explain_block(&block, records)).unwrap_or_else(
+                            |_| {
+                                let panicked = "explaining a block of lines panicked";
+                                (Err(std::io::Error::other(panicked)), Vec::new())
+                            },
+                        );
                     if done.send((seq, counts, records, block)).is_err() {
                         return;
                     }
@@ -416,6 +414,24 @@ fn stream_blocks(
             }
         }
     })
+}
+
+/// A worker's block, explained into `records` itself: nothing is flushed on the way,
+/// so JSON, which writes to `out` only when flushing, writes nothing there.
+fn explain_block(block: &[u8], mut records: Vec<u8>) -> (std::io::Result<Counts>, Vec<u8>) {
+    records.clear();
+    let mut explainer = Explainer::new(true, records, usize::MAX);
+    let mut nowhere = std::io::sink();
+    let mut start = 0;
+    let mut ends = memchr::memchr_iter(b'\n', block).chain([block.len()]);
+    let explained = ends
+        .try_for_each(|end| {
+            let line = &block[start..end];
+            start = end + 1;
+            explainer.line(line, &mut nowhere)
+        })
+        .and_then(|()| explainer.write_held(&mut nowhere));
+    (explained.map(|()| explainer.counts), explainer.pending)
 }
 
 /// A block of lines for a worker, and the buffer its records go into.
@@ -510,12 +526,7 @@ fn stream_lines(
     out: &mut impl std::io::Write,
     json: bool,
 ) -> std::io::Result<Counts> {
-    let mut explainer = Explainer {
-        counts: Counts::default(),
-        ztunnel: None,
-        json,
-        pending: Vec::with_capacity(FLUSH_AT + 4096),
-    };
+    let mut explainer = Explainer::new(json, Vec::with_capacity(FLUSH_AT + 4096), FLUSH_AT);
     // Each line a slice of the reader's buffer: no copy, and one UTF-8 check, unless
     // it spans two fills (then it is gathered in `spill`).
     let mut spill: Vec<u8> = Vec::new();
@@ -562,14 +573,26 @@ struct Explainer {
     /// A ztunnel line is held until the next line shows it was not wrapped.
     ztunnel: Option<String>,
     json: bool,
-    /// JSON records not yet written to the output, written in blocks of [`FLUSH_AT`].
+    /// JSON records not yet written to the output, written once they hold `flush_at`
+    /// bytes.
     pending: Vec<u8>,
+    flush_at: usize,
 }
 
 /// Bytes of JSON records gathered before one write to the output.
 const FLUSH_AT: usize = 1 << 16;
 
 impl Explainer {
+    fn new(json: bool, pending: Vec<u8>, flush_at: usize) -> Self {
+        Self {
+            counts: Counts::default(),
+            ztunnel: None,
+            json,
+            pending,
+            flush_at,
+        }
+    }
+
     fn line(&mut self, bytes: &[u8], out: &mut impl std::io::Write) -> std::io::Result<()> {
         let json = self.json;
         // A CRLF file's line: the CR is the line's end, not a character to show.
@@ -595,16 +618,14 @@ impl Explainer {
             held.push_str(trimmed);
             return Ok(());
         }
-        if let Some(held) = self.ztunnel.take() {
-            write_ztunnel(&held, &mut self.pending, out, json)?;
-        }
+        self.write_held(out)?;
         self.counts.lines += 1;
         match crate::evidence::access_log::parse_line(&line) {
             Ok(entry) => {
                 self.counts.recognised += 1;
                 let reading = read_line(&entry);
                 if json {
-                    emit_json(&mut self.pending, out, |buf| {
+                    self.emit_json(out, |buf| {
                         write_json(&entry, &reading, buf);
                         Ok(())
                     })
@@ -619,7 +640,7 @@ impl Explainer {
                 self.ztunnel = Some(trimmed.to_owned());
                 Ok(())
             }
-            Err(u) if json => emit_json(&mut self.pending, out, |buf| {
+            Err(u) if json => self.emit_json(out, |buf| {
                 std::io::Write::write_all(buf, b"{\"error\":")?;
                 serde_json::to_writer(&mut *buf, &u.reason)?;
                 std::io::Write::write_all(buf, b"}\n")
@@ -633,35 +654,58 @@ impl Explainer {
     }
 
     fn finish(&mut self, out: &mut impl std::io::Write) -> std::io::Result<()> {
-        if let Some(held) = self.ztunnel.take() {
-            write_ztunnel(&held, &mut self.pending, out, self.json)?;
-        }
+        self.write_held(out)?;
         out.write_all(&self.pending)?;
         self.pending.clear();
         Ok(())
     }
-}
 
-/// One JSON record, written for a terminal ([`crate::model::json_terminal_safe`]):
-/// added to `pending`, which goes to `out` once it holds [`FLUSH_AT`] bytes.
-fn emit_json(
-    pending: &mut Vec<u8>,
-    out: &mut impl std::io::Write,
-    write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    let start = pending.len();
-    write(pending)?;
-    if may_drive_a_terminal(&pending[start..]) {
-        let safe = crate::model::json_terminal_safe(&String::from_utf8_lossy(&pending[start..]))
-            .into_owned();
-        pending.truncate(start);
-        pending.extend_from_slice(safe.as_bytes());
+    /// One JSON record, written for a terminal ([`crate::model::json_terminal_safe`]):
+    /// added to `pending`, which goes to `out` once it holds `flush_at` bytes.
+    fn emit_json(
+        &mut self,
+        out: &mut impl std::io::Write,
+        write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        let pending = &mut self.pending;
+        let start = pending.len();
+        write(pending)?;
+        if may_drive_a_terminal(&pending[start..]) {
+            let safe =
+                crate::model::json_terminal_safe(&String::from_utf8_lossy(&pending[start..]))
+                    .into_owned();
+            pending.truncate(start);
+            pending.extend_from_slice(safe.as_bytes());
+        }
+        if pending.len() >= self.flush_at {
+            out.write_all(pending)?;
+            pending.clear();
+        }
+        Ok(())
     }
-    if pending.len() >= FLUSH_AT {
-        out.write_all(pending)?;
-        pending.clear();
+
+    /// The held ztunnel connection line (joined when it was wrapped), read and written.
+    fn write_held(&mut self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        let Some(line) = self.ztunnel.take() else {
+            return Ok(());
+        };
+        let Some(c) = crate::evidence::ztunnel_log::parse(&line) else {
+            return Ok(());
+        };
+        let said = ztunnel_summary(&c);
+        if self.json {
+            self.emit_json(out, |buf| {
+                serde_json::to_writer(
+                    &mut *buf,
+                    &serde_json::json!({"ztunnel": c.fields, "time": c.time, "meaning": [said]}),
+                )?;
+                std::io::Write::write_all(buf, b"\n")
+            })
+        } else {
+            writeln!(out, "ztunnel {}", c.time)?;
+            writeln!(out, "  - {said}")
+        }
     }
-    Ok(())
 }
 
 /// Whether JSON text may hold DEL or a C1 control (U+0080..U+009F, which UTF-8 writes
@@ -669,31 +713,6 @@ fn emit_json(
 /// vectorised search, since every record is scanned; a hit is checked closely.
 fn may_drive_a_terminal(json: &[u8]) -> bool {
     memchr::memchr2(0x7f, 0xc2, json).is_some()
-}
-
-/// One ztunnel connection line (joined when it was wrapped), read and written.
-fn write_ztunnel(
-    line: &str,
-    pending: &mut Vec<u8>,
-    out: &mut impl std::io::Write,
-    json: bool,
-) -> std::io::Result<()> {
-    let Some(c) = crate::evidence::ztunnel_log::parse(line) else {
-        return Ok(());
-    };
-    let said = ztunnel_summary(&c);
-    if json {
-        emit_json(pending, out, |buf| {
-            serde_json::to_writer(
-                &mut *buf,
-                &serde_json::json!({"ztunnel": c.fields, "time": c.time, "meaning": [said]}),
-            )?;
-            std::io::Write::write_all(buf, b"\n")
-        })
-    } else {
-        writeln!(out, "ztunnel {}", c.time)?;
-        writeln!(out, "  - {said}")
-    }
 }
 
 /// One ztunnel connection in words: who, to what, through which hop.
@@ -990,13 +1009,14 @@ mod tests {
     fn json_with_del_or_a_c1_control_is_escaped_and_other_text_passes_as_is() {
         let emitted = |text: &str| {
             let mut out = Vec::new();
-            let mut pending = Vec::new();
-            emit_json(&mut pending, &mut out, |buf| {
-                json_str(text, buf);
-                Ok(())
-            })
-            .unwrap();
-            out.extend_from_slice(&pending);
+            let mut explainer = Explainer::new(true, Vec::new(), FLUSH_AT);
+            explainer
+                .emit_json(&mut out, |buf| {
+                    json_str(text, buf);
+                    Ok(())
+                })
+                .unwrap();
+            out.extend_from_slice(&explainer.pending);
             String::from_utf8(out).unwrap()
         };
         assert_eq!(emitted("a\u{7f}b"), "\"a\\u007fb\"");
